@@ -1,0 +1,482 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The embeddable gateway: resolves a model string to providers, sends with retries and fallback, streams
+/// the answer back, and hands one record per call to the log sink.
+///
+/// ```swift
+/// let gateway = try Gateway.Builder().withConfiguration(config).withLogSink(sink).build()
+/// let stream = try await gateway.send(ChatRequest(model: "groq/llama3-8b-8192", messages: [...]))
+/// let collected = try await stream.collect()
+/// try await gateway.shutdown()
+/// ```
+public final class Gateway: Sendable {
+    private let registry: NIOLockedValueBox<Registry>
+    private let transport: UpstreamHTTPClient
+    private let ownsHTTPClient: Bool
+    private let logSink: (any CallLogSink)?
+    private let logger: Logger
+    private let defaultTimeout: Duration
+    private let streamIdleTimeout: Duration
+    private let defaultRetry: RetryOptions
+    private let randomChoice: @Sendable (Int) -> Int
+
+    init(builder: Builder) throws {
+        let httpClient: HTTPClient
+        if let client = builder.httpClient {
+            httpClient = client
+            ownsHTTPClient = false
+        } else {
+            httpClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: Self.defaultHTTPConfiguration)
+            ownsHTTPClient = true
+        }
+        let configuration = builder.configuration
+        transport = UpstreamHTTPClient(
+            httpClient: httpClient, clock: builder.clock, userAgent: configuration.userAgent ?? "chronicle")
+        logSink = builder.logSink
+        logger = builder.logger
+        defaultTimeout = configuration.defaultTimeout ?? .seconds(60)
+        streamIdleTimeout = configuration.streamIdleTimeout ?? .seconds(120)
+        defaultRetry = configuration.retry ?? RetryOptions()
+        randomChoice = builder.randomChoice
+
+        var registry = Registry()
+        // Explicit providers, then configured ones, then built-ins; a later one never replaces an earlier
+        // one of the same name, so configuration can point any built-in elsewhere (gap 4).
+        for provider in builder.providers { registry.add(provider, replacing: false) }
+        for config in configuration.providers {
+            registry.add(try Self.makeProvider(config, transport: transport), replacing: false)
+        }
+        if builder.includeBuiltIns {
+            for provider in BuiltInProviders.all(transport: transport) { registry.add(provider, replacing: false) }
+        }
+        for alias in configuration.aliases { registry.aliases[alias.name] = alias }
+        for key in configuration.apiKeys { registry.apiKeys[key.name] = key.key }
+        self.registry = NIOLockedValueBox(registry)
+    }
+
+    /// Pool settings for upstream calls: many keep-alive connections per host, since a gateway
+    /// concentrates every client's traffic on a few upstreams.
+    static var defaultHTTPConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+        configuration.timeout = .init(connect: .seconds(10))
+        configuration.httpVersion = .automatic
+        return configuration
+    }
+
+    /// Builds a provider from its configuration.
+    public static func makeProvider(_ config: CustomProviderConfig, transport: UpstreamHTTPClient) throws
+        -> any ChatModelProvider
+    {
+        switch config.format {
+        case .openAI(let transforms):
+            return OpenAICompatibleProvider(
+                name: config.name, label: config.label, url: config.url, key: config.key,
+                routingPrefixes: config.prefix.map { [$0] } ?? [], transforms: transforms.requestTransforms,
+                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+        }
+    }
+
+    // MARK: Runtime configuration
+
+    /// Adds a provider, replacing any of the same name.
+    public func setProvider(_ provider: any ChatModelProvider) {
+        registry.withLockedValue { $0.add(provider, replacing: true) }
+    }
+
+    /// Adds a provider from configuration, replacing any of the same name.
+    public func setProvider(_ config: CustomProviderConfig) throws {
+        setProvider(try Self.makeProvider(config, transport: transport))
+    }
+
+    public func removeProvider(named name: String) {
+        registry.withLockedValue { $0.remove(name) }
+    }
+
+    public func setAlias(_ alias: AliasConfig) {
+        registry.withLockedValue { $0.aliases[alias.name] = alias }
+    }
+
+    public func removeAlias(named name: String) {
+        registry.withLockedValue { _ = $0.aliases.removeValue(forKey: name) }
+    }
+
+    public func setAPIKey(_ key: APIKeyConfig) {
+        registry.withLockedValue { $0.apiKeys[key.name] = key.key }
+    }
+
+    public func removeAPIKey(named name: String) {
+        registry.withLockedValue { _ = $0.apiKeys.removeValue(forKey: name) }
+    }
+
+    /// Provider names in routing order.
+    public var providerNames: [String] { registry.withLockedValue { $0.order } }
+
+    /// The configured aliases, sorted by name.
+    public var aliases: [AliasConfig] { registry.withLockedValue { $0.aliases.values.sorted { $0.name < $1.name } } }
+
+    /// Closes the upstream HTTP client if the gateway created it. Log sinks are shut down by their owners.
+    public func shutdown() async throws {
+        if ownsHTTPClient { try await transport.httpClient.shutdown() }
+    }
+
+    // MARK: Resolution
+
+    /// One routing choice ready to send.
+    struct Choice: Sendable {
+        let provider: any ChatModelProvider
+        let model: String
+        let key: ProviderKey?
+    }
+
+    struct Route: Sendable {
+        let choices: [Choice]
+        let randomOrder: Bool
+    }
+
+    /// Resolves the choices for a request (reference §4, with longest-prefix default routing).
+    func resolve(_ request: ChatRequest, options: RequestOptions) throws(LookupError) -> Route {
+        // A snapshot: copying the registry is cheap (copy-on-write) and keeps the lock out of resolution.
+        let registry = self.registry.withLockedValue { $0 }
+        do {
+            if !options.models.isEmpty {
+                let choices = try options.models.map { entry throws(LookupError) -> Choice in
+                    guard let provider = registry.providers[entry.provider] else {
+                        throw .unknownProvider(entry.provider)
+                    }
+                    var key: ProviderKey?
+                    if let literal = entry.apiKey {
+                        key = .literal(literal)
+                    } else if let name = entry.apiKeyName {
+                        guard let named = registry.apiKeys[name] else { throw .unknownAPIKey(name) }
+                        key = named
+                    }
+                    return Choice(provider: provider, model: entry.model, key: key)
+                }
+                return Route(choices: choices, randomOrder: options.randomChoice ?? false)
+            }
+            guard let model = options.model ?? request.model, !model.isEmpty else { throw .modelNotSpecified }
+            let requestKey = options.apiKey.map(ProviderKey.literal)
+            if let alias = registry.aliases[model] {
+                let choices = try alias.models.map { entry throws(LookupError) -> Choice in
+                    guard let provider = registry.providers[entry.provider] else {
+                        throw .aliasUnknownProvider(alias: alias.name, provider: entry.provider)
+                    }
+                    var key: ProviderKey?
+                    if let name = entry.apiKeyName {
+                        guard let named = registry.apiKeys[name] else {
+                            throw .aliasUnknownAPIKey(alias: alias.name, key: name)
+                        }
+                        key = named
+                    }
+                    return Choice(provider: provider, model: entry.model, key: key)
+                }
+                guard !choices.isEmpty else { throw .aliasEmpty(alias.name) }
+                return Route(choices: choices, randomOrder: alias.randomOrder)
+            }
+            if let name = options.provider {
+                guard let provider = registry.providers[name] else { throw .unknownProvider(name) }
+                return Route(choices: [Choice(provider: provider, model: model, key: requestKey)], randomOrder: false)
+            }
+            guard let provider = registry.defaultProvider(for: model) else { throw .noDefaultProvider(model: model) }
+            return Route(choices: [Choice(provider: provider, model: model, key: requestKey)], randomOrder: false)
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends a chat request with routing, retries and fallback.
+    ///
+    /// Returns once a provider has accepted the request; the stream then yields ``ChatStreamEvent/requestInfo(_:)``
+    /// followed by the response. Iterating it to the end (or dropping it) records the call.
+    /// - Throws: ``GatewayError`` when the request cannot be routed or every attempt failed.
+    public func send(_ request: ChatRequest, options: RequestOptions = RequestOptions()) async throws(GatewayError)
+        -> ChatStream
+    {
+        let id = UUID.v7()
+        let timestamp = Date()
+        let startedAt = ContinuousClock.now
+        let route: Route
+        do {
+            route = try resolve(request, options: options)
+        } catch {
+            let gatewayError = GatewayError.lookup(error)
+            recordFailure(id: id, timestamp: timestamp, startedAt: startedAt, request: request, options: options,
+                          error: gatewayError, provider: nil, model: options.model ?? request.model, attempts: [],
+                          retries: 0, rateLimited: false)
+            throw gatewayError
+        }
+
+        let retry = options.retry ?? defaultRetry
+        let count = route.choices.count
+        var planner = AttemptPlanner(
+            choiceCount: count, start: route.randomOrder && count > 1 ? randomChoice(count) : 0, options: retry)
+        var choiceIndex = planner.firstChoice
+        var attempts: [AttemptRecord] = []
+        var random = SystemRandomNumberGenerator()
+        let timeout = options.timeout ?? defaultTimeout
+
+        while true {
+            let choice = route.choices[choiceIndex]
+            var body = request
+            body.model = choice.model
+            let attemptStart = ContinuousClock.now
+            do {
+                let apiKey = try choice.key?.resolve(providerName: choice.provider.name)
+                let events = try await choice.provider.send(
+                    ProviderRequest(body: body, apiKey: apiKey, overrideURL: options.overrideURL, timeout: timeout,
+                                    streamIdleTimeout: streamIdleTimeout))
+                attempts.append(AttemptRecord(provider: choice.provider.name, model: choice.model, errorKind: nil,
+                                              status: 200, message: nil,
+                                              latencyMs: (ContinuousClock.now - attemptStart).milliseconds))
+                let info = RequestInfo(id: id, provider: choice.provider.name, model: choice.model,
+                                       numRetries: planner.attempts - 1, wasRateLimited: planner.wasRateLimited)
+                let recorder = CallRecorder(
+                    record: CallLogRecord(
+                        id: id, timestamp: timestamp, request: request, options: options, provider: info.provider,
+                        model: info.model, response: nil, responseMeta: nil, error: nil, upstreamLatency: nil,
+                        totalLatency: .zero, numRetries: info.numRetries, wasRateLimited: info.wasRateLimited,
+                        streamed: request.isStreaming, httpStatus: 200, chunkCount: 0, attempts: attempts),
+                    startedAt: startedAt, attemptStartedAt: attemptStart, sink: logSink)
+                return ChatStream(requestInfo: info, upstream: events, recorder: recorder)
+            } catch {
+                let providerError = error as? ProviderError
+                    ?? ProviderError(kind: .generic, message: "Provider failed: \(error)")
+                attempts.append(AttemptRecord(
+                    provider: choice.provider.name, model: choice.model, errorKind: providerError.kind,
+                    status: providerError.status, message: providerError.message,
+                    latencyMs: (ContinuousClock.now - attemptStart).milliseconds))
+                logger.debug("attempt failed", metadata: [
+                    "llm.try": "\(planner.attempts)", "llm.vendor": "\(choice.provider.name)",
+                    "llm.request.model": "\(choice.model)", "error.kind": "\(providerError.kind.rawValue)",
+                ])
+                if providerError.kind == .cancelled || Task.isCancelled {
+                    return try failAll(providerError)
+                }
+                switch planner.next(after: providerError, using: &random) {
+                case .giveUp:
+                    return try failAll(providerError)
+                case .attempt(let next, let wait):
+                    if wait > .zero {
+                        do {
+                            try await transport.clock.sleep(for: wait)
+                        } catch {
+                            return try failAll(ProviderError(kind: .cancelled))
+                        }
+                    }
+                    choiceIndex = next
+                }
+            }
+
+            func failAll(_ providerError: ProviderError) throws(GatewayError) -> ChatStream {
+                let failure = GatewayError.provider(
+                    providerError, numRetries: planner.attempts - 1, wasRateLimited: planner.wasRateLimited,
+                    attempts: attempts)
+                recordFailure(id: id, timestamp: timestamp, startedAt: startedAt, request: request, options: options,
+                              error: failure, provider: choice.provider.name, model: choice.model, attempts: attempts,
+                              retries: planner.attempts - 1, rateLimited: planner.wasRateLimited)
+                throw failure
+            }
+        }
+    }
+
+    private func recordFailure(id: UUID, timestamp: Date, startedAt: ContinuousClock.Instant, request: ChatRequest,
+                               options: RequestOptions, error: GatewayError, provider: String?, model: String?,
+                               attempts: [AttemptRecord], retries: Int, rateLimited: Bool) {
+        guard let logSink else { return }
+        logSink.record(CallLogRecord(
+            id: id, timestamp: timestamp, request: request, options: options, provider: provider, model: model,
+            response: nil, responseMeta: nil, error: error.callError(provider: provider), upstreamLatency: nil,
+            totalLatency: ContinuousClock.now - startedAt, numRetries: retries, wasRateLimited: rateLimited,
+            streamed: request.isStreaming, httpStatus: error.httpStatus, chunkCount: 0, attempts: attempts))
+    }
+}
+
+extension Gateway {
+    /// Assembles a ``Gateway`` (reference §1-A `ProxyBuilder`).
+    public struct Builder {
+        var configuration = GatewayConfiguration()
+        var providers: [any ChatModelProvider] = []
+        var includeBuiltIns = true
+        var httpClient: HTTPClient?
+        var clock: any GatewayClock = SystemClock()
+        var logSink: (any CallLogSink)?
+        var logger = Logger(label: "chronicle.gateway")
+        var randomChoice: @Sendable (Int) -> Int = { Int.random(in: 0..<$0) }
+
+        public init() {}
+
+        /// Adds configured providers, aliases and keys; may be called for several configurations in order.
+        public func withConfiguration(_ configuration: GatewayConfiguration) -> Builder {
+            var copy = self
+            copy.configuration.merge(configuration)
+            return copy
+        }
+
+        /// Adds a provider implementation; it wins over configured and built-in providers of the same name.
+        public func withProvider(_ provider: any ChatModelProvider) -> Builder {
+            var copy = self
+            copy.providers.append(provider)
+            return copy
+        }
+
+        public func withAlias(_ alias: AliasConfig) -> Builder {
+            var copy = self
+            copy.configuration.aliases.append(alias)
+            return copy
+        }
+
+        public func withAPIKey(_ key: APIKeyConfig) -> Builder {
+            var copy = self
+            copy.configuration.apiKeys.append(key)
+            return copy
+        }
+
+        public func withoutDefaultProviders() -> Builder {
+            var copy = self
+            copy.includeBuiltIns = false
+            return copy
+        }
+
+        /// Uses the caller's HTTP client for upstream calls; the caller shuts it down.
+        public func withHTTPClient(_ client: HTTPClient) -> Builder {
+            var copy = self
+            copy.httpClient = client
+            return copy
+        }
+
+        /// The clock for retry waits and timeouts (tests inject a manual one).
+        public func withClock(_ clock: any GatewayClock) -> Builder {
+            var copy = self
+            copy.clock = clock
+            return copy
+        }
+
+        public func withLogSink(_ sink: any CallLogSink) -> Builder {
+            var copy = self
+            copy.logSink = sink
+            return copy
+        }
+
+        public func withLogger(_ logger: Logger) -> Builder {
+            var copy = self
+            copy.logger = logger
+            return copy
+        }
+
+        public func userAgent(_ userAgent: String) -> Builder {
+            var copy = self
+            copy.configuration.userAgent = userAgent
+            return copy
+        }
+
+        /// Chooses the first choice of random-order routes; for deterministic tests.
+        public func withRandomChoice(_ choose: @escaping @Sendable (Int) -> Int) -> Builder {
+            var copy = self
+            copy.randomChoice = choose
+            return copy
+        }
+
+        public func build() throws -> Gateway {
+            try Gateway(builder: self)
+        }
+    }
+}
+
+/// The providers, aliases and keys in force; guarded by the gateway's lock.
+struct Registry {
+    var providers: [String: any ChatModelProvider] = [:]
+    /// Provider names in the order they were added: ties between equally long prefixes go to the earlier.
+    var order: [String] = []
+    var aliases: [String: AliasConfig] = [:]
+    var apiKeys: [String: ProviderKey] = [:]
+
+    mutating func add(_ provider: any ChatModelProvider, replacing: Bool) {
+        if providers[provider.name] != nil {
+            guard replacing else { return }
+        } else {
+            order.append(provider.name)
+        }
+        providers[provider.name] = provider
+    }
+
+    mutating func remove(_ name: String) {
+        providers.removeValue(forKey: name)
+        order.removeAll { $0 == name }
+    }
+
+    /// The provider with the longest routing prefix of `model`; the earliest added on a tie (gap 3).
+    func defaultProvider(for model: String) -> (any ChatModelProvider)? {
+        var best: (provider: any ChatModelProvider, length: Int)?
+        for name in order {
+            guard let provider = providers[name], let length = provider.routingPrefixMatch(for: model) else { continue }
+            if let current = best, length <= current.length { continue }
+            best = (provider, length)
+        }
+        return best?.provider
+    }
+}
+
+/// Why a call failed.
+public enum GatewayError: Error, Sendable {
+    /// The request could not be routed (the caller's mistake).
+    case lookup(LookupError)
+    /// Every attempt failed; the error is the last attempt's.
+    case provider(ProviderError, numRetries: Int, wasRateLimited: Bool, attempts: [AttemptRecord])
+
+    public var httpStatus: Int {
+        switch self {
+        case .lookup(let error): return error.httpStatus
+        case .provider(let error, _, _, _): return error.httpStatus
+        }
+    }
+
+    public var kind: String {
+        switch self {
+        case .lookup(let error): return error.kind
+        case .provider(let error, _, _, _): return error.kind.rawValue
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .lookup(let error): return error.message
+        case .provider(let error, _, _, _): return error.message
+        }
+    }
+
+    /// The structured error stored with the call.
+    public func callError(provider: String?) -> CallError {
+        switch self {
+        case .lookup(let error):
+            return CallError(kind: error.kind, message: error.message, status: error.httpStatus)
+        case .provider(let error, _, _, let attempts):
+            return CallError(kind: error.kind.rawValue, message: error.message, status: error.status,
+                             provider: provider, body: error.body, attempts: attempts)
+        }
+    }
+}
+
+extension UUID {
+    /// A time-ordered UUID (RFC 9562 version 7): 48 bits of Unix milliseconds, then random bits.
+    public static func v7(now: Date = Date()) -> UUID {
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        var random = SystemRandomNumberGenerator()
+        let high = random.next() as UInt64
+        let low = random.next() as UInt64
+        let timeBytes = withUnsafeBytes(of: milliseconds.bigEndian) { Array($0) }
+        return UUID(uuid: (
+            timeBytes[2], timeBytes[3], timeBytes[4], timeBytes[5], timeBytes[6], timeBytes[7],
+            0x70 | UInt8(truncatingIfNeeded: high >> 60 & 0x0F), UInt8(truncatingIfNeeded: high >> 52),
+            0x80 | UInt8(truncatingIfNeeded: low >> 58 & 0x3F), UInt8(truncatingIfNeeded: low >> 50),
+            UInt8(truncatingIfNeeded: low >> 42), UInt8(truncatingIfNeeded: low >> 34),
+            UInt8(truncatingIfNeeded: low >> 26), UInt8(truncatingIfNeeded: low >> 18),
+            UInt8(truncatingIfNeeded: low >> 10), UInt8(truncatingIfNeeded: low >> 2)
+        ))
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+
+/// Routing configuration: custom providers, aliases, named API keys and timeouts (the proxy part of
+/// `chronicle.toml`, reference §12.1).
+public struct GatewayConfiguration: Sendable, Hashable {
+    public var providers: [CustomProviderConfig]
+    public var aliases: [AliasConfig]
+    public var apiKeys: [APIKeyConfig]
+    /// How long one attempt waits for the upstream's response headers (default 60 s).
+    public var defaultTimeout: Duration?
+    /// How long a stream may stay silent between chunks before it is failed (default 120 s).
+    public var streamIdleTimeout: Duration?
+    public var userAgent: String?
+    public var retry: RetryOptions?
+
+    public init(providers: [CustomProviderConfig] = [], aliases: [AliasConfig] = [], apiKeys: [APIKeyConfig] = [],
+                defaultTimeout: Duration? = nil, streamIdleTimeout: Duration? = nil, userAgent: String? = nil,
+                retry: RetryOptions? = nil) {
+        self.providers = providers
+        self.aliases = aliases
+        self.apiKeys = apiKeys
+        self.defaultTimeout = defaultTimeout
+        self.streamIdleTimeout = streamIdleTimeout
+        self.userAgent = userAgent
+        self.retry = retry
+    }
+
+    /// Appends `other`'s lists and takes its scalars where set (later configuration files win).
+    public mutating func merge(_ other: GatewayConfiguration) {
+        providers += other.providers
+        aliases += other.aliases
+        apiKeys += other.apiKeys
+        defaultTimeout = other.defaultTimeout ?? defaultTimeout
+        streamIdleTimeout = other.streamIdleTimeout ?? streamIdleTimeout
+        userAgent = other.userAgent ?? userAgent
+        retry = other.retry ?? retry
+    }
+}
+
+/// A provider defined in configuration (reference §7.6).
+public struct CustomProviderConfig: Sendable, Hashable, Codable {
+    public var name: String
+    public var label: String?
+    /// The full chat endpoint URL.
+    public var url: String
+    /// The key, or with `apiKeySource = "env"` the name of the variable holding it.
+    public var apiKey: String?
+    public var apiKeySource: String?
+    public var format: ProviderFormat
+    public var headers: [String: String]
+    /// Model names starting with this route here by default.
+    public var prefix: String?
+
+    public init(name: String, label: String? = nil, url: String, apiKey: String? = nil, apiKeySource: String? = nil,
+                format: ProviderFormat = .openAI(OpenAIFormatTransforms()), headers: [String: String] = [:],
+                prefix: String? = nil) {
+        self.name = name
+        self.label = label
+        self.url = url
+        self.apiKey = apiKey
+        self.apiKeySource = apiKeySource
+        self.format = format
+        self.headers = headers
+        self.prefix = prefix
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, label, url, format, headers, prefix
+        case apiKey = "api_key"
+        case apiKeySource = "api_key_source"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try c.decode(String.self, forKey: .name)
+        self.label = try c.decodeIfPresent(String.self, forKey: .label)
+        self.url = try c.decode(String.self, forKey: .url)
+        self.apiKey = try c.decodeIfPresent(String.self, forKey: .apiKey)
+        self.apiKeySource = try c.decodeIfPresent(String.self, forKey: .apiKeySource)
+        self.format = try c.decodeIfPresent(ProviderFormat.self, forKey: .format) ?? .openAI(OpenAIFormatTransforms())
+        self.headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
+        self.prefix = try c.decodeIfPresent(String.self, forKey: .prefix)
+    }
+
+    /// Where this provider's key comes from.
+    public var key: ProviderKey {
+        guard let apiKey, !apiKey.isEmpty else { return .none }
+        return apiKeySource == "env" ? .environment(apiKey) : .literal(apiKey)
+    }
+}
+
+/// The wire format a custom provider speaks. `format = "openai"` or the reference's table form
+/// `{ type = "open_ai", transforms = { … } }`.
+public enum ProviderFormat: Sendable, Hashable {
+    case openAI(OpenAIFormatTransforms)
+}
+
+extension ProviderFormat: Codable {
+    enum CodingKeys: String, CodingKey { case type, transforms }
+
+    public init(from decoder: any Decoder) throws {
+        if let shorthand = try? decoder.singleValueContainer().decode(String.self) {
+            self = try Self.named(shorthand, transforms: nil, codingPath: decoder.codingPath)
+            return
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try c.decode(String.self, forKey: .type)
+        let transforms = try c.decodeIfPresent(OpenAIFormatTransforms.self, forKey: .transforms)
+        self = try Self.named(type, transforms: transforms, codingPath: decoder.codingPath)
+    }
+
+    private static func named(_ name: String, transforms: OpenAIFormatTransforms?, codingPath: [any CodingKey]) throws
+        -> ProviderFormat
+    {
+        switch name.lowercased() {
+        case "openai", "open_ai":
+            return .openAI(transforms ?? OpenAIFormatTransforms())
+        default:
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: codingPath, debugDescription: "unknown provider format \"\(name)\"; expected \"openai\""))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .openAI(let transforms):
+            try c.encode("open_ai", forKey: .type)
+            try c.encode(transforms, forKey: .transforms)
+        }
+    }
+}
+
+/// The `transforms` table of an OpenAI-format custom provider.
+public struct OpenAIFormatTransforms: Sendable, Hashable, Codable {
+    public var supportsMessageName: Bool
+    public var systemInMessages: Bool
+    public var stripModelPrefix: String?
+    /// Ask for `stream_options.include_usage` when streaming (off by default: some servers reject it).
+    public var includeStreamUsage: Bool
+
+    public init(supportsMessageName: Bool = true, systemInMessages: Bool = true, stripModelPrefix: String? = nil,
+                includeStreamUsage: Bool = false) {
+        self.supportsMessageName = supportsMessageName
+        self.systemInMessages = systemInMessages
+        self.stripModelPrefix = stripModelPrefix
+        self.includeStreamUsage = includeStreamUsage
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case supportsMessageName = "supports_message_name"
+        case systemInMessages = "system_in_messages"
+        case stripModelPrefix = "strip_model_prefix"
+        case includeStreamUsage = "include_stream_usage"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.supportsMessageName = try c.decodeIfPresent(Bool.self, forKey: .supportsMessageName) ?? true
+        self.systemInMessages = try c.decodeIfPresent(Bool.self, forKey: .systemInMessages) ?? true
+        self.stripModelPrefix = try c.decodeIfPresent(String.self, forKey: .stripModelPrefix)
+        self.includeStreamUsage = try c.decodeIfPresent(Bool.self, forKey: .includeStreamUsage) ?? false
+    }
+
+    var requestTransforms: OpenAIRequestTransforms {
+        OpenAIRequestTransforms(
+            supportsMessageName: supportsMessageName, systemInMessages: systemInMessages,
+            stripModelPrefix: stripModelPrefix, requestStreamUsage: includeStreamUsage)
+    }
+}
+
+/// A model name that expands to an ordered list of choices.
+public struct AliasConfig: Sendable, Hashable, Codable {
+    public var name: String
+    public var randomOrder: Bool
+    public var models: [AliasModel]
+
+    public init(name: String, randomOrder: Bool = false, models: [AliasModel]) {
+        self.name = name
+        self.randomOrder = randomOrder
+        self.models = models
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, models
+        case randomOrder = "random_order"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try c.decode(String.self, forKey: .name)
+        self.randomOrder = try c.decodeIfPresent(Bool.self, forKey: .randomOrder) ?? false
+        self.models = try c.decodeIfPresent([AliasModel].self, forKey: .models) ?? []
+    }
+}
+
+/// One choice of an alias.
+public struct AliasModel: Sendable, Hashable, Codable {
+    public var model: String
+    public var provider: String
+    public var apiKeyName: String?
+
+    public init(model: String, provider: String, apiKeyName: String? = nil) {
+        self.model = model
+        self.provider = provider
+        self.apiKeyName = apiKeyName
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, provider
+        case apiKeyName = "api_key_name"
+    }
+}
+
+/// A named API key: a literal value, or with `source = "env"` the name of an environment variable.
+public struct APIKeyConfig: Sendable, Hashable, Codable {
+    public var name: String
+    public var source: String
+    public var value: String
+
+    public init(name: String, source: String, value: String) {
+        self.name = name
+        self.source = source
+        self.value = value
+    }
+
+    public var key: ProviderKey {
+        source == "env" ? .environment(value) : .literal(value)
+    }
+}
+
+/// A duration in configuration: integer milliseconds, a string such as `"30s"`, `"1500ms"` or `"2m"`,
+/// or the reference's `{ secs = 30, nanos = 0 }` table.
+public struct ConfigDuration: Sendable, Hashable, Codable {
+    public var duration: Duration
+
+    public init(_ duration: Duration) { self.duration = duration }
+
+    enum TableKeys: String, CodingKey { case secs, nanos }
+
+    public init(from decoder: any Decoder) throws {
+        if let container = try? decoder.singleValueContainer() {
+            if let ms = try? container.decode(Int64.self) {
+                guard ms >= 0 else { throw Self.invalid(decoder, "a duration cannot be negative") }
+                self.duration = .milliseconds(ms)
+                return
+            }
+            if let text = try? container.decode(String.self) {
+                guard let parsed = RateLimitHeaders.parseGoDuration(text) else {
+                    throw Self.invalid(decoder, "cannot read duration \"\(text)\"; write e.g. \"30s\", \"1500ms\" or \"2m\"")
+                }
+                self.duration = parsed
+                return
+            }
+        }
+        if let table = try? decoder.container(keyedBy: TableKeys.self) {
+            let secs = try table.decodeIfPresent(Int64.self, forKey: .secs) ?? 0
+            let nanos = try table.decodeIfPresent(Int64.self, forKey: .nanos) ?? 0
+            self.duration = .seconds(secs) + .nanoseconds(nanos)
+            return
+        }
+        if var array = try? decoder.unkeyedContainer() {
+            let secs = try array.decode(Int64.self)
+            let nanos = try array.decodeIfPresent(Int64.self) ?? 0
+            self.duration = .seconds(secs) + .nanoseconds(nanos)
+            return
+        }
+        throw Self.invalid(decoder, "expected milliseconds, a string such as \"30s\", or { secs, nanos }")
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(duration.milliseconds)
+    }
+
+    private static func invalid(_ decoder: any Decoder, _ message: String) -> DecodingError {
+        .dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: message))
+    }
+}

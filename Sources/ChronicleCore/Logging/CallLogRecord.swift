@@ -1,0 +1,94 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Everything recorded about one chat call, handed to a ``CallLogSink`` when the call ends.
+public struct CallLogRecord: Sendable {
+    /// The call's id (UUIDv7); also `meta.id` in the response.
+    public var id: UUID
+    /// When the gateway received the call.
+    public var timestamp: Date
+    /// The request as the client sent it (model string unmodified).
+    public var request: ChatRequest
+    /// Routing options and metadata. Encoding them never includes API keys.
+    public var options: RequestOptions
+    /// The provider that answered, or the last one tried.
+    public var provider: String?
+    /// The model string of the winning (or last) choice, before prefix stripping.
+    public var model: String?
+    /// The collected response; partial if the stream failed or was cancelled.
+    public var response: ChatResponse?
+    /// Provider-specific response metadata.
+    public var responseMeta: JSONValue?
+    public var error: CallError?
+    /// From the start of the winning attempt to the end of the response.
+    public var upstreamLatency: Duration?
+    /// From receiving the call to the end of the response.
+    public var totalLatency: Duration
+    public var numRetries: Int
+    public var wasRateLimited: Bool
+    /// Whether the client asked for a stream.
+    public var streamed: Bool
+    /// The status the client was answered with.
+    public var httpStatus: Int
+    /// Chunks (or complete responses) received from the provider.
+    public var chunkCount: Int
+    /// Every attempt, failed ones included.
+    public var attempts: [AttemptRecord]
+}
+
+/// One attempt at one routing choice.
+public struct AttemptRecord: Sendable, Hashable, Codable {
+    public var provider: String
+    public var model: String
+    /// `nil` for the attempt that succeeded.
+    public var errorKind: ProviderErrorKind?
+    public var status: Int?
+    public var message: String?
+    public var latencyMs: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case provider, model, status, message
+        case errorKind = "kind"
+        case latencyMs = "latency_ms"
+    }
+}
+
+/// A structured call error for logs and storage (gap 29): never a debug dump, never a secret.
+public struct CallError: Error, Sendable, Hashable, Codable {
+    public var kind: String
+    public var message: String
+    public var status: Int?
+    public var provider: String?
+    public var body: JSONValue?
+    public var attempts: [AttemptRecord]
+
+    public init(kind: String, message: String, status: Int? = nil, provider: String? = nil, body: JSONValue? = nil,
+                attempts: [AttemptRecord] = []) {
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.provider = provider
+        self.body = body
+        self.attempts = attempts
+    }
+}
+
+/// Receives call records. Implementations must return at once (enqueue, never write inline): this is
+/// called on the request path.
+public protocol CallLogSink: Sendable {
+    func record(_ call: CallLogRecord)
+}
+
+/// Keeps every record in memory; for tests and embedders that inspect calls themselves.
+public final class InMemoryCallLog: CallLogSink {
+    private let storage = NIOLockedValueBox<[CallLogRecord]>([])
+
+    public init() {}
+
+    public func record(_ call: CallLogRecord) {
+        storage.withLockedValue { $0.append(call) }
+    }
+
+    /// The records so far, oldest first.
+    public var records: [CallLogRecord] { storage.withLockedValue { $0 } }
+}

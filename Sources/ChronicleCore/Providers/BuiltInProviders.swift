@@ -1,0 +1,56 @@
+/// The providers Chronicle knows without configuration.
+public enum BuiltInProviders {
+    /// One OpenAI-format built-in: its routing name, endpoint, key variable and prefixes.
+    public struct Definition: Sendable {
+        public let name: String
+        public let label: String
+        public let url: String
+        public let keyVariable: String
+        public let routingPrefixes: [String]
+        public let transforms: OpenAIRequestTransforms
+    }
+
+    /// The OpenAI-format built-ins. Each strips its own routing prefix (gap 1).
+    public static let openAIFormat: [Definition] = [
+        Definition(
+            name: "openai", label: "OpenAI", url: "https://api.openai.com/v1/chat/completions",
+            keyVariable: "OPENAI_API_KEY", routingPrefixes: ["openai/", "gpt-", "chatgpt-", "o1", "o3", "o4-"],
+            transforms: OpenAIRequestTransforms(stripModelPrefix: "openai/", requestStreamUsage: true)),
+        Definition(
+            name: "groq", label: "Groq", url: "https://api.groq.com/openai/v1/chat/completions",
+            keyVariable: "GROQ_API_KEY", routingPrefixes: ["groq/"],
+            transforms: OpenAIRequestTransforms(
+                stripModelPrefix: "groq/", unsupportedFields: ["logprobs", "logit_bias", "top_logprobs", "n"],
+                usageInXGroq: true)),
+        Definition(
+            name: "mistral", label: "Mistral", url: "https://api.mistral.ai/v1/chat/completions",
+            keyVariable: "MISTRAL_API_KEY", routingPrefixes: ["mistral/"],
+            transforms: OpenAIRequestTransforms(stripModelPrefix: "mistral/")),
+        Definition(
+            name: "together", label: "together.ai", url: "https://api.together.xyz/v1/chat/completions",
+            keyVariable: "TOGETHER_API_KEY", routingPrefixes: ["together/"],
+            transforms: OpenAIRequestTransforms(stripModelPrefix: "together/")),
+        Definition(
+            name: "fireworks", label: "fireworks.ai", url: "https://api.fireworks.ai/inference/v1/chat/completions",
+            keyVariable: "FIREWORKS_API_KEY", routingPrefixes: ["fireworks/"],
+            transforms: OpenAIRequestTransforms(stripModelPrefix: "fireworks/")),
+        Definition(
+            name: "deepinfra", label: "DeepInfra", url: "https://api.deepinfra.com/v1/openai/chat/completions",
+            keyVariable: "DEEPINFRA_API_KEY", routingPrefixes: ["deepinfra/"],
+            transforms: OpenAIRequestTransforms(stripModelPrefix: "deepinfra/")),
+        Definition(
+            name: "anyscale", label: "Anyscale", url: "https://api.endpoints.anyscale.com/v1/chat/completions",
+            keyVariable: "ANYSCALE_API_KEY", routingPrefixes: ["anyscale/"],
+            transforms: OpenAIRequestTransforms(stripModelPrefix: "anyscale/")),
+    ]
+
+    /// Instances of every built-in, keyed from their environment variables.
+    public static func all(transport: UpstreamHTTPClient) -> [any ChatModelProvider] {
+        openAIFormat.map { definition in
+            OpenAICompatibleProvider(
+                name: definition.name, label: definition.label, url: definition.url,
+                key: .environment(definition.keyVariable), routingPrefixes: definition.routingPrefixes,
+                transforms: definition.transforms, transport: transport)
+        }
+    }
+}

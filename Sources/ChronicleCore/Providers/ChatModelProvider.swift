@@ -1,0 +1,138 @@
+import Foundation
+
+/// A chat model backend: converts the OpenAI-format request to its API and its answers back.
+///
+/// Conform to add a provider the configuration cannot express. A provider is stateless per request and
+/// shared across tasks.
+public protocol ChatModelProvider: Sendable {
+    /// The routing key (`openai`, `groq`, or a configured name).
+    var name: String { get }
+    /// A display name.
+    var label: String { get }
+    /// Model-name prefixes that route to this provider by default (`groq/`, `gpt-`, …).
+    var routingPrefixes: [String] { get }
+    /// Sends one attempt. Returns once the provider has accepted the request (response headers received);
+    /// errors before that throw ``ProviderError`` and may be retried, errors while streaming end the stream.
+    func send(_ request: ProviderRequest) async throws -> ChatEventStream
+}
+
+extension ChatModelProvider {
+    public var label: String { name }
+
+    /// The length of the longest routing prefix `model` starts with, or `nil` if none matches.
+    public func routingPrefixMatch(for model: String) -> Int? {
+        routingPrefixes.filter { model.hasPrefix($0) }.map(\.count).max()
+    }
+}
+
+/// One attempt's input.
+public struct ProviderRequest: Sendable {
+    /// The request, with `model` set to the chosen model string (prefix not yet stripped).
+    public var body: ChatRequest
+    /// The key chosen for this attempt; the provider's own key is used when `nil`.
+    public var apiKey: String?
+    /// Replaces the provider's endpoint URL.
+    public var overrideURL: String?
+    /// How long to wait for the response headers.
+    public var timeout: Duration
+    /// How long a stream may stay silent between chunks.
+    public var streamIdleTimeout: Duration
+
+    public init(body: ChatRequest, apiKey: String? = nil, overrideURL: String? = nil,
+                timeout: Duration = .seconds(60), streamIdleTimeout: Duration = .seconds(120)) {
+        self.body = body
+        self.apiKey = apiKey
+        self.overrideURL = overrideURL
+        self.timeout = timeout
+        self.streamIdleTimeout = streamIdleTimeout
+    }
+}
+
+/// What a chat call yields, in order: ``requestInfo`` (from the gateway), then chunks or one complete
+/// response, then ``responseInfo``.
+public enum ChatStreamEvent: Sendable, Hashable {
+    /// Which provider and model answered, and how many retries it took. Always first from ``Gateway/send(_:options:)``.
+    case requestInfo(RequestInfo)
+    /// A streamed delta.
+    case chunk(ChatChunk)
+    /// A complete response (the provider answered without streaming).
+    case single(ChatResponse)
+    /// The provider's own model name and extra metadata, after the content.
+    case responseInfo(ResponseInfo)
+}
+
+/// Chronicle's description of how a request was served; the `meta` object of every response.
+public struct RequestInfo: Sendable, Hashable, Codable {
+    /// The call's id (UUIDv7), the same as its log record.
+    public var id: UUID
+    public var provider: String
+    /// The winning choice's model string, before prefix stripping.
+    public var model: String
+    public var numRetries: Int
+    public var wasRateLimited: Bool
+
+    public init(id: UUID, provider: String, model: String, numRetries: Int, wasRateLimited: Bool) {
+        self.id = id
+        self.provider = provider
+        self.model = model
+        self.numRetries = numRetries
+        self.wasRateLimited = wasRateLimited
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, provider, model
+        case numRetries = "num_retries"
+        case wasRateLimited = "was_rate_limited"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id.uuidString.lowercased(), forKey: .id)
+        try c.encode(provider, forKey: .provider)
+        try c.encode(model, forKey: .model)
+        try c.encode(numRetries, forKey: .numRetries)
+        try c.encode(wasRateLimited, forKey: .wasRateLimited)
+    }
+}
+
+/// The provider's own account of the response: its model name and provider-specific metadata.
+public struct ResponseInfo: Sendable, Hashable {
+    public var model: String
+    public var meta: JSONValue?
+
+    public init(model: String, meta: JSONValue? = nil) {
+        self.model = model
+        self.meta = meta
+    }
+}
+
+/// A single-pass asynchronous sequence of chat events, pulled on demand: nothing is read from the upstream
+/// until the consumer asks, so buffering is bounded and an abandoned stream releases its connection.
+public struct ChatEventStream: AsyncSequence, Sendable {
+    public typealias Element = ChatStreamEvent
+    private let makeNext: @Sendable () -> (() async throws -> ChatStreamEvent?)
+
+    /// - Parameter makeNext: called once per iteration; returns the function producing each next event.
+    public init(_ makeNext: @escaping @Sendable () -> (() async throws -> ChatStreamEvent?)) {
+        self.makeNext = makeNext
+    }
+
+    /// A stream of the given events.
+    public init(events: [ChatStreamEvent]) {
+        self.init {
+            var remaining = events[...]
+            return { remaining.popFirst() }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(produce: makeNext())
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let produce: () async throws -> ChatStreamEvent?
+        public mutating func next() async throws -> ChatStreamEvent? {
+            try await produce()
+        }
+    }
+}

@@ -1,0 +1,258 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Where a provider's own API key comes from.
+public enum ProviderKey: Sendable, Hashable {
+    /// No key: no `Authorization` header is sent (local servers).
+    case none
+    /// A literal key.
+    case literal(String)
+    /// An environment variable, read at each request so that a key set later is picked up.
+    case environment(String)
+
+    /// The key, or an error naming the variable when it is unset. Never returns the variable's name.
+    func resolve(providerName: String) throws(ProviderError) -> String? {
+        switch self {
+        case .none: return nil
+        case .literal(let key): return key
+        case .environment(let variable):
+            if let value = getenv(variable), let key = String(validatingCString: value), !key.isEmpty {
+                return key
+            }
+            throw ProviderError(
+                kind: .authMissing,
+                message: "No API key for provider '\(providerName)': environment variable \(variable) is not set"
+            )
+        }
+    }
+}
+
+/// How a request is adapted for an OpenAI-format upstream (reference §6.1 transforms, §7.6 `transforms`).
+public struct OpenAIRequestTransforms: Sendable, Hashable {
+    /// When false, a message's `name` is folded into its content as `"name: content"`.
+    public var supportsMessageName: Bool
+    /// When true, a top-level `system` becomes a leading system message.
+    public var systemInMessages: Bool
+    /// Removed from the front of the model name before sending.
+    public var stripModelPrefix: String?
+    /// Ask for `stream_options.include_usage` when streaming so usage is always recorded.
+    public var requestStreamUsage: Bool
+    /// Request fields the upstream rejects, removed before sending.
+    public var unsupportedFields: Set<String>
+    /// The upstream reports streamed usage under `x_groq.usage` (Groq).
+    public var usageInXGroq: Bool
+
+    public init(supportsMessageName: Bool = true, systemInMessages: Bool = true, stripModelPrefix: String? = nil,
+                requestStreamUsage: Bool = false, unsupportedFields: Set<String> = [], usageInXGroq: Bool = false) {
+        self.supportsMessageName = supportsMessageName
+        self.systemInMessages = systemInMessages
+        self.stripModelPrefix = stripModelPrefix
+        self.requestStreamUsage = requestStreamUsage
+        self.unsupportedFields = unsupportedFields
+        self.usageInXGroq = usageInXGroq
+    }
+
+    /// Applies the transforms to a request before it is encoded.
+    public func apply(to request: inout ChatRequest) {
+        if let prefix = stripModelPrefix, let model = request.model, model.hasPrefix(prefix) {
+            request.model = String(model.dropFirst(prefix.count))
+        }
+        if !supportsMessageName {
+            for index in request.messages.indices {
+                guard let name = request.messages[index].name else { continue }
+                if let text = request.messages[index].content?.text {
+                    request.messages[index].content = .text("\(name): \(text)")
+                }
+                request.messages[index].name = nil
+            }
+        }
+        if systemInMessages, let system = request.system {
+            request.messages.insert(ChatMessage(role: "system", content: .text(system)), at: 0)
+            request.system = nil
+        }
+        for field in unsupportedFields {
+            switch field {
+            case "logprobs": request.logprobs = nil
+            case "top_logprobs": request.topLogprobs = nil
+            case "logit_bias": request.logitBias = nil
+            case "n": request.n = nil
+            case "stream_options": request.streamOptions = nil
+            default: request.unknownFields.removeValue(forKey: field)
+            }
+        }
+        if requestStreamUsage, request.isStreaming {
+            var options = request.streamOptions?.objectValue ?? [:]
+            options["include_usage"] = true
+            request.streamOptions = .object(options)
+        }
+    }
+}
+
+/// A provider speaking OpenAI's chat-completions API: OpenAI itself, the OpenAI-compatible built-ins, and
+/// custom endpoints from the configuration.
+public struct OpenAICompatibleProvider: ChatModelProvider {
+    public let name: String
+    public let label: String
+    public let url: String
+    public let key: ProviderKey
+    public let routingPrefixes: [String]
+    public let transforms: OpenAIRequestTransforms
+    /// Extra headers sent with every request, after `Authorization` (so they may replace it).
+    public let headers: [(String, String)]
+    let transport: UpstreamHTTPClient
+
+    public init(name: String, label: String? = nil, url: String, key: ProviderKey, routingPrefixes: [String] = [],
+                transforms: OpenAIRequestTransforms = OpenAIRequestTransforms(), headers: [(String, String)] = [],
+                transport: UpstreamHTTPClient) {
+        self.name = name
+        self.label = label ?? name
+        self.url = url
+        self.key = key
+        self.routingPrefixes = routingPrefixes
+        self.transforms = transforms
+        self.headers = headers
+        self.transport = transport
+    }
+
+    public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
+        let apiKey = try request.apiKey ?? key.resolve(providerName: name)
+        var body = request.body
+        transforms.apply(to: &body)
+        let requestedModel = body.model ?? ""
+        let payload: ByteBuffer
+        do {
+            payload = ByteBuffer(bytes: try JSONCoding.encode(body))
+        } catch {
+            throw ProviderError(kind: .transformingRequest, message: "Could not encode the request: \(error)")
+        }
+
+        var httpHeaders = HTTPHeaders()
+        if let apiKey { httpHeaders.add(name: "authorization", value: "Bearer \(apiKey)") }
+        httpHeaders.add(name: "accept", value: body.isStreaming ? "text/event-stream" : "application/json")
+        for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
+
+        let response = try await transport.post(
+            url: request.overrideURL ?? url, headers: httpHeaders, body: payload, timeout: request.timeout)
+
+        let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
+        if contentType.hasPrefix("text/event-stream") {
+            return streamEvents(response, requestedModel: requestedModel, idleTimeout: request.streamIdleTimeout)
+        }
+        let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
+        let decoded: ChatResponse
+        do {
+            decoded = try JSONCoding.decode(ChatResponse.self, from: bytes.readableBytesView)
+        } catch {
+            throw ProviderError(
+                kind: .parsingResponse, status: Int(response.status.code),
+                body: UpstreamHTTPClient.errorBody(bytes),
+                message: "Could not parse the provider's response: \(describeDecodingError(error))")
+        }
+        if decoded.choices.isEmpty, let error = decoded.unknownFields["error"] {
+            throw ProviderError(kind: .generic, status: Int(response.status.code), body: .object(["error": error]),
+                                message: error["message"]?.stringValue)
+        }
+        return ChatEventStream(events: [
+            .single(decoded), .responseInfo(ResponseInfo(model: decoded.model ?? requestedModel)),
+        ])
+    }
+
+    private func streamEvents(_ response: HTTPClientResponse, requestedModel: String, idleTimeout: Duration)
+        -> ChatEventStream
+    {
+        let transport = self.transport
+        let usageInXGroq = transforms.usageInXGroq
+        return ChatEventStream {
+            var reader = BodyReader(body: response.body, clock: transport.clock, idleTimeout: idleTimeout)
+            var parser = ServerSentEventParser()
+            var pending: [ChatStreamEvent] = []
+            var pendingIndex = 0
+            var providerModel: String?
+            var finished = false
+
+            func handle(_ event: ServerSentEvent) throws(ProviderError) {
+                if event.event == "error" {
+                    let body = UpstreamHTTPClient.errorBody(ByteBuffer(bytes: event.data))
+                    throw ProviderError(kind: .generic, body: body,
+                                        message: body["message"]?.stringValue ?? body["error"]?["message"]?.stringValue)
+                }
+                if event.data.elementsEqual("[DONE]".utf8) { return }
+                var chunk: ChatChunk
+                do {
+                    chunk = try JSONCoding.decode(ChatChunk.self, from: event.data)
+                } catch {
+                    throw ProviderError(
+                        kind: .parsingResponse, body: .string(event.dataString),
+                        message: "Could not parse a streamed chunk: \(describeDecodingError(error))")
+                }
+                if chunk.choices.isEmpty, let error = chunk.unknownFields["error"] {
+                    throw ProviderError(kind: .generic, body: .object(["error": error]),
+                                        message: error["message"]?.stringValue)
+                }
+                if usageInXGroq, chunk.usage == nil, let usage = chunk.unknownFields["x_groq"]?["usage"],
+                    let data = try? JSONCoding.encode(usage)
+                {
+                    chunk.usage = try? JSONCoding.decode(Usage.self, from: data)
+                }
+                if providerModel == nil { providerModel = chunk.model }
+                pending.append(.chunk(chunk))
+            }
+
+            return {
+                while true {
+                    if pendingIndex < pending.count {
+                        defer { pendingIndex += 1 }
+                        return pending[pendingIndex]
+                    }
+                    pending.removeAll(keepingCapacity: true)
+                    pendingIndex = 0
+                    if finished { return nil }
+                    if let buffer = try await reader.next() {
+                        let events: [ServerSentEvent]
+                        do {
+                            events = try parser.parse(buffer.readableBytesView)
+                        } catch {
+                            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
+                        }
+                        for event in events { try handle(event) }
+                    } else {
+                        for event in parser.finish() { try handle(event) }
+                        finished = true
+                        pending.append(.responseInfo(ResponseInfo(model: providerModel ?? requestedModel)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A one-line description of a decoding error that says where the problem is.
+public func describeDecodingError(_ error: any Error) -> String {
+    guard let error = error as? DecodingError else { return String(describing: error) }
+    func path(_ codingPath: [any CodingKey]) -> String {
+        var result = ""
+        for key in codingPath {
+            if let index = key.intValue {
+                result += "[\(index)]"
+            } else {
+                result += result.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return result.isEmpty ? "body" : result
+    }
+    switch error {
+    case .typeMismatch(_, let context):
+        return "\(path(context.codingPath)): \(context.debugDescription)"
+    case .valueNotFound(_, let context):
+        return "\(path(context.codingPath)): value is missing or null"
+    case .keyNotFound(let key, let context):
+        return "\(path(context.codingPath + [key])): required field is missing"
+    case .dataCorrupted(let context):
+        let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+        return "\(path(context.codingPath)): \(underlying ?? context.debugDescription)"
+    @unknown default:
+        return String(describing: error)
+    }
+}

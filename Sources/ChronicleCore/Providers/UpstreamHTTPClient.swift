@@ -1,0 +1,235 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The HTTP plumbing every HTTP provider shares: one pooled `HTTPClient`, the header timeout, error
+/// mapping (reference §5.4), rate-limit headers, and reading bodies with an idle timeout.
+public struct UpstreamHTTPClient: Sendable {
+    public let httpClient: HTTPClient
+    public let clock: any GatewayClock
+    public let userAgent: String
+    /// The most an upstream error body or non-streamed response may hold.
+    public var maxResponseSize = 64 * 1024 * 1024
+
+    public init(httpClient: HTTPClient, clock: any GatewayClock = SystemClock(), userAgent: String = "chronicle") {
+        self.httpClient = httpClient
+        self.clock = clock
+        self.userAgent = userAgent
+    }
+
+    /// POSTs `body` to `url` and returns the response once its headers arrive with a 2xx status.
+    ///
+    /// - Throws: ``ProviderError`` for connection failures, a timeout, or a non-2xx status (body included).
+    public func post(url: String, headers: HTTPHeaders, body: ByteBuffer, timeout: Duration) async throws(ProviderError)
+        -> HTTPClientResponse
+    {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers = headers
+        request.headers.replaceOrAdd(name: "content-type", value: "application/json")
+        request.headers.replaceOrAdd(name: "user-agent", value: userAgent)
+        request.body = .bytes(body)
+        let client = httpClient
+        let prepared = request
+        let response: HTTPClientResponse
+        do {
+            response = try await withTimeout(timeout, clock: clock) {
+                // The race above enforces `timeout`; this deadline only backs it up.
+                try await client.execute(prepared, deadline: .now() + .seconds(Int64(timeout.milliseconds / 1000) + 5))
+            }
+        } catch {
+            throw Self.mapTransportError(error, timeout: timeout)
+        }
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let status = Int(response.status.code)
+            let retryAfter = RateLimitHeaders.retryAfter(from: response.headers)
+            let body = try? await readBody(response, limit: 1024 * 1024, idleTimeout: timeout)
+            throw ProviderError.upstream(status: status, body: body.map(Self.errorBody), retryAfter: retryAfter)
+        }
+        return response
+    }
+
+    /// Reads a whole response body, failing if it grows past `limit` or stalls for `idleTimeout`.
+    public func readBody(_ response: HTTPClientResponse, limit: Int? = nil, idleTimeout: Duration) async throws(ProviderError)
+        -> ByteBuffer
+    {
+        let limit = limit ?? maxResponseSize
+        var reader = BodyReader(body: response.body, clock: clock, idleTimeout: idleTimeout)
+        var collected = ByteBuffer()
+        while var part = try await reader.next() {
+            guard collected.readableBytes + part.readableBytes <= limit else {
+                throw ProviderError(kind: .parsingResponse, message: "Provider response is larger than \(limit) bytes")
+            }
+            collected.writeBuffer(&part)
+        }
+        return collected
+    }
+
+    /// The error body as JSON, or as a JSON string when it is not JSON.
+    static func errorBody(_ buffer: ByteBuffer) -> JSONValue {
+        let bytes = buffer.readableBytesView
+        if let value = try? JSONCoding.decode(JSONValue.self, from: bytes) { return value }
+        return .string(String(decoding: bytes, as: UTF8.self))
+    }
+
+    static func mapTransportError(_ error: any Error, timeout: Duration) -> ProviderError {
+        switch error {
+        case let error as ProviderError:
+            return error
+        case is TimeoutError:
+            return ProviderError(kind: .timeout, message: "Provider sent no response headers within \(timeout.milliseconds) ms")
+        case is CancellationError:
+            return ProviderError(kind: .cancelled)
+        case let error as HTTPClientError where error == .cancelled:
+            return ProviderError(kind: .cancelled)
+        case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout:
+            return ProviderError(kind: .timeout)
+        case let error as HTTPClientError where error == .remoteConnectionClosed:
+            return ProviderError(kind: .connectionClosed, message: "Provider closed the connection before responding")
+        default:
+            return ProviderError(kind: .connection, message: "Could not reach the provider: \(Self.describe(error))")
+        }
+    }
+
+    /// A short description of a transport error without URLs' user-info or headers.
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return error.shortDescription }
+        return String(describing: error)
+    }
+}
+
+extension HTTPClientError {
+    fileprivate var shortDescription: String {
+        String(describing: self).replacingOccurrences(of: "HTTPClientError.", with: "")
+    }
+}
+
+/// Reads a response body part by part, failing when the upstream stays silent longer than the idle timeout.
+struct BodyReader {
+    private let box: IteratorBox
+    private let clock: any GatewayClock
+    private let idleTimeout: Duration
+
+    init(body: HTTPClientResponse.Body, clock: any GatewayClock, idleTimeout: Duration) {
+        self.box = IteratorBox(body.makeAsyncIterator())
+        self.clock = clock
+        self.idleTimeout = idleTimeout
+    }
+
+    mutating func next() async throws(ProviderError) -> ByteBuffer? {
+        let box = self.box
+        do {
+            return try await withTimeout(idleTimeout, clock: clock) { try await box.next() }
+        } catch let error as TimeoutError {
+            _ = error
+            throw ProviderError(kind: .timeout, message: "Provider stream was silent for \(idleTimeout.milliseconds) ms")
+        } catch let error as ProviderError {
+            throw error
+        } catch is CancellationError {
+            throw ProviderError(kind: .cancelled)
+        } catch let error as HTTPClientError where error == .cancelled {
+            throw ProviderError(kind: .cancelled)
+        } catch {
+            throw ProviderError(kind: .connectionClosed, message: "Provider connection failed mid-response: \(error)")
+        }
+    }
+
+    /// Holds the body iterator so a timeout race can pull from it in a child task.
+    // @unchecked Sendable: `next()` is only ever called from one `withTimeout` child at a time, and
+    // `withTimeout` awaits that child before returning, so calls never overlap.
+    final class IteratorBox: @unchecked Sendable {
+        private var iterator: HTTPClientResponse.Body.AsyncIterator
+        init(_ iterator: HTTPClientResponse.Body.AsyncIterator) { self.iterator = iterator }
+        func next() async throws -> ByteBuffer? { try await iterator.next() }
+    }
+}
+
+/// Reads how long a rate-limited upstream wants us to wait (gap 18), from every header providers use.
+public enum RateLimitHeaders {
+    /// The wait requested by `retry-after-ms`, `Retry-After` (seconds or HTTP date), OpenAI's
+    /// `x-ratelimit-reset-*` durations, or Anthropic's `anthropic-ratelimit-*-reset` times, in that order.
+    public static func retryAfter(from headers: HTTPHeaders, now: Date = Date()) -> Duration? {
+        if let value = headers.first(name: "retry-after-ms"), let ms = Double(value.trimmingCharacters(in: .whitespaces)), ms >= 0 {
+            return .milliseconds(Int64(ms.rounded(.up)))
+        }
+        if let value = headers.first(name: "retry-after") {
+            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            if let seconds = Double(trimmed), seconds >= 0 {
+                return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+            }
+            if let date = httpDate(trimmed) {
+                return .milliseconds(max(0, Int64((date.timeIntervalSince(now) * 1000).rounded(.up))))
+            }
+        }
+        let resets = ["requests", "tokens"].compactMap { kind -> (Duration, Bool)? in
+            guard let value = headers.first(name: "x-ratelimit-reset-\(kind)"), let wait = parseGoDuration(value)
+            else { return nil }
+            let exhausted = headers.first(name: "x-ratelimit-remaining-\(kind)").flatMap { Int($0) } == 0
+            return (wait, exhausted)
+        }
+        if !resets.isEmpty {
+            let exhausted = resets.filter(\.1).map(\.0)
+            return (exhausted.isEmpty ? resets.map(\.0) : exhausted).max()
+        }
+        let anthropicResets = ["requests", "tokens", "input-tokens", "output-tokens"].compactMap { kind -> Date? in
+            guard headers.first(name: "anthropic-ratelimit-\(kind)-remaining").flatMap({ Int($0) }) == 0,
+                let value = headers.first(name: "anthropic-ratelimit-\(kind)-reset")
+            else { return nil }
+            return iso8601Date(value)
+        }
+        if let latest = anthropicResets.max() {
+            return .milliseconds(max(0, Int64((latest.timeIntervalSince(now) * 1000).rounded(.up))))
+        }
+        return nil
+    }
+
+    /// Parses durations such as `1s`, `6m0s`, `20ms`, `1h2m3.5s` (OpenAI's reset header format).
+    static func parseGoDuration(_ text: String) -> Duration? {
+        var total = 0.0
+        var number = ""
+        var unit = ""
+        var sawAny = false
+        func flush() -> Bool {
+            guard let value = Double(number) else { return false }
+            switch unit {
+            case "h": total += value * 3_600_000
+            case "m": total += value * 60_000
+            case "s", "": total += value * 1000
+            case "ms": total += value
+            case "us", "µs": total += value / 1000
+            case "ns": total += value / 1_000_000
+            default: return false
+            }
+            sawAny = true
+            number = ""
+            unit = ""
+            return true
+        }
+        for character in text.trimmingCharacters(in: .whitespaces) {
+            if character.isNumber || character == "." {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(character)
+            } else {
+                unit.append(character)
+            }
+        }
+        if !number.isEmpty { guard flush() else { return nil } }
+        return sawAny ? .milliseconds(Int64(total.rounded(.up))) : nil
+    }
+
+    private static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
+    }
+
+    private static func iso8601Date(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+}

@@ -1,0 +1,244 @@
+import ChronicleCore
+import Foundation
+import TOMLKit
+
+/// One `chronicle.toml` (reference §12.1): server settings plus the gateway's routing configuration.
+public struct ConfigFile: Sendable, Decodable {
+    public var database: String?
+    public var port: Int?
+    public var host: String?
+    public var dotenv: Bool?
+    public var logToDatabase: Bool?
+    /// The largest request body accepted, in bytes (default 20 MB).
+    public var maxBodySize: Int?
+    public var gateway: GatewayConfiguration
+
+    enum CodingKeys: String, CodingKey {
+        case database, port, host, dotenv, providers, aliases, retry
+        case logToDatabase = "log_to_database"
+        case maxBodySize = "max_body_size"
+        case apiKeys = "api_keys"
+        case defaultTimeout = "default_timeout"
+        case streamIdleTimeout = "stream_idle_timeout"
+        case userAgent = "user_agent"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        database = try c.decodeIfPresent(String.self, forKey: .database)
+        port = try c.decodeIfPresent(Int.self, forKey: .port)
+        host = try c.decodeIfPresent(String.self, forKey: .host)
+        dotenv = try c.decodeIfPresent(Bool.self, forKey: .dotenv)
+        logToDatabase = try c.decodeIfPresent(Bool.self, forKey: .logToDatabase)
+        maxBodySize = try c.decodeIfPresent(Int.self, forKey: .maxBodySize)
+        gateway = GatewayConfiguration(
+            providers: try c.decodeIfPresent([CustomProviderConfig].self, forKey: .providers) ?? [],
+            aliases: try c.decodeIfPresent([AliasConfig].self, forKey: .aliases) ?? [],
+            apiKeys: try c.decodeIfPresent([APIKeyConfig].self, forKey: .apiKeys) ?? [],
+            defaultTimeout: try c.decodeIfPresent(ConfigDuration.self, forKey: .defaultTimeout)?.duration,
+            streamIdleTimeout: try c.decodeIfPresent(ConfigDuration.self, forKey: .streamIdleTimeout)?.duration,
+            userAgent: try c.decodeIfPresent(String.self, forKey: .userAgent),
+            retry: try c.decodeIfPresent(RetryOptions.self, forKey: .retry))
+    }
+
+    public init() {
+        gateway = GatewayConfiguration()
+    }
+
+    /// Parses a configuration file's text.
+    public static func parse(_ text: String, path: String = "chronicle.toml") throws -> ConfigFile {
+        do {
+            return try TOMLDecoder().decode(ConfigFile.self, from: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError("\(path): \(error.description) at line \(error.source.begin.line)")
+        } catch let error as DecodingError {
+            throw ConfigurationError("\(path): \(describeDecodingError(error))")
+        }
+    }
+}
+
+/// A configuration problem found at start-up.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The settings the server runs with, after files, `.env`, environment and flags are combined.
+public struct ServerSettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 9782
+    /// A SQLite path or URL, or a PostgreSQL URL.
+    public var database: String?
+    public var logToDatabase = true
+    public var maxBodySize = 20 * 1024 * 1024
+    public var gateway = GatewayConfiguration()
+    /// The files read, in the order applied.
+    public var configFiles: [String] = []
+
+    public init() {}
+
+    /// Command-line values; each wins over the environment and configuration files.
+    public struct Overrides: Sendable {
+        public var configPath: String?
+        public var host: String?
+        public var port: Int?
+        public var database: String?
+        public var loadDotenv = true
+
+        public init(configPath: String? = nil, host: String? = nil, port: Int? = nil, database: String? = nil,
+                    loadDotenv: Bool = true) {
+            self.configPath = configPath
+            self.host = host
+            self.port = port
+            self.database = database
+            self.loadDotenv = loadDotenv
+        }
+    }
+
+    /// Finds and merges configuration (reference §12.2–12.3, gaps 7–9 fixed): flags beat environment
+    /// variables, which beat configuration files, whether or not `.env` files are loaded.
+    public static func load(
+        overrides: Overrides,
+        environment: @Sendable (String) -> String? = { getenv($0).map { String(cString: $0) } },
+        currentDirectory: String = FileManager.default.currentDirectoryPath,
+        homeDirectory: String = NSHomeDirectory()
+    ) throws -> ServerSettings {
+        let files: [String]
+        if let explicit = overrides.configPath ?? environment("CHRONICLE_CONFIG") {
+            files = [try resolveExplicitConfig(explicit)]
+        } else {
+            files = discoverConfigFiles(currentDirectory: currentDirectory, homeDirectory: homeDirectory,
+                                        xdgConfigHome: environment("XDG_CONFIG_HOME"))
+        }
+
+        var settings = ServerSettings()
+        var parsed: [(path: String, file: ConfigFile)] = []
+        for path in files {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ConfigurationError("Cannot read \(path): \(error.localizedDescription)")
+            }
+            let file = try ConfigFile.parse(text, path: path)
+            parsed.append((path, file))
+            let directory = (path as NSString).deletingLastPathComponent
+            if let host = file.host { settings.host = host }
+            if let port = file.port { settings.port = port }
+            if let database = file.database { settings.database = resolveDatabase(database, relativeTo: directory) }
+            if let log = file.logToDatabase { settings.logToDatabase = log }
+            if let size = file.maxBodySize { settings.maxBodySize = size }
+            settings.gateway.merge(file.gateway)
+        }
+        settings.configFiles = files
+
+        if overrides.loadDotenv {
+            // Innermost configuration first: the first value loaded for a variable wins.
+            for (path, file) in parsed.reversed() where file.dotenv != false {
+                DotEnv.load(path: ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(".env"))
+            }
+            if parsed.allSatisfy({ $0.file.dotenv != false }) {
+                var directory = currentDirectory
+                while true {
+                    DotEnv.load(path: (directory as NSString).appendingPathComponent(".env"))
+                    let parent = (directory as NSString).deletingLastPathComponent
+                    if parent == directory || parent.isEmpty { break }
+                    directory = parent
+                }
+            }
+        }
+
+        // The environment is read after `.env` loading so that `.env` files can set these too.
+        func env(_ name: String) -> String? { environment(name) }
+        if let host = env("HOST") { settings.host = host }
+        if let port = env("PORT") {
+            guard let number = Int(port), (0...65535).contains(number) else {
+                throw ConfigurationError("PORT must be a port number, not \"\(port)\"")
+            }
+            settings.port = number
+        }
+        if let database = env("DATABASE_URL"), !database.isEmpty { settings.database = database }
+        if let host = overrides.host { settings.host = host }
+        if let port = overrides.port { settings.port = port }
+        if let database = overrides.database { settings.database = database }
+        return settings
+    }
+
+    static func resolveExplicitConfig(_ path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ConfigurationError("No config found in path \(path)")
+        }
+        if isDirectory.boolValue {
+            let file = (path as NSString).appendingPathComponent("chronicle.toml")
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw ConfigurationError("No config found in path \(path)")
+            }
+            return file
+        }
+        return path
+    }
+
+    /// Global configurations, then every `chronicle.toml` from the root down to the current directory;
+    /// each file once (gap 9).
+    static func discoverConfigFiles(currentDirectory: String, homeDirectory: String, xdgConfigHome: String?) -> [String] {
+        var candidates = [(homeDirectory as NSString).appendingPathComponent(".config/chronicle/chronicle.toml")]
+        if let xdg = xdgConfigHome, !xdg.isEmpty {
+            candidates.append((xdg as NSString).appendingPathComponent("chronicle/chronicle.toml"))
+        }
+        var directories: [String] = []
+        var directory = (currentDirectory as NSString).standardizingPath
+        while true {
+            directories.append(directory)
+            let parent = (directory as NSString).deletingLastPathComponent
+            if parent == directory || parent.isEmpty { break }
+            directory = parent
+        }
+        candidates += directories.reversed().map { ($0 as NSString).appendingPathComponent("chronicle.toml") }
+        var seen = Set<String>()
+        return candidates.filter { path in
+            let canonical = (path as NSString).resolvingSymlinksInPath
+            guard FileManager.default.fileExists(atPath: canonical), seen.insert(canonical).inserted else { return false }
+            return true
+        }
+    }
+
+    /// A relative SQLite path is taken relative to its configuration file; URLs are left alone (gap 7).
+    static func resolveDatabase(_ value: String, relativeTo directory: String) -> String {
+        if value.contains("://") || value.hasPrefix("/") || value.hasPrefix("sqlite:") || value == ":memory:" {
+            return value
+        }
+        return (directory as NSString).appendingPathComponent(value)
+    }
+}
+
+/// Loads `KEY=VALUE` lines into the environment without replacing variables already set.
+enum DotEnv {
+    static func load(path: String) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        for (key, value) in parse(text) where getenv(key) == nil {
+            setenv(key, value, 0)
+        }
+    }
+
+    static func parse(_ text: String) -> [(String, String)] {
+        var result: [(String, String)] = []
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line = String(line.dropFirst(7)) }
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+                value = String(value.dropFirst().dropLast())
+                if first == "\"" { value = value.replacingOccurrences(of: "\\n", with: "\n") }
+            } else if let hash = value.range(of: " #") {
+                value = value[..<hash.lowerBound].trimmingCharacters(in: .whitespaces)
+            }
+            guard !key.isEmpty else { continue }
+            result.append((key, value))
+        }
+        return result
+    }
+}

@@ -1,0 +1,97 @@
+import ChronicleCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An error answered as JSON in the reference's shape (§2.4), which OpenAI SDKs also read:
+/// `{"error": {"kind", "type", "message", "details": {"body", "details"}}}`.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var kind: String
+    public var message: String
+    /// The provider's error body, or the offending input.
+    public var body: JSONValue?
+    public var headers: HTTPFields
+
+    public init(status: Int, kind: String, message: String, body: JSONValue? = nil, headers: HTTPFields = [:]) {
+        self.status = HTTPResponse.Status(code: status)
+        self.kind = kind
+        self.message = message
+        self.body = body
+        self.headers = headers
+    }
+
+    public init(_ error: GatewayError) {
+        switch error {
+        case .lookup(let lookup):
+            self.init(status: lookup.httpStatus, kind: lookup.kind, message: lookup.message)
+        case .provider(let providerError, let retries, _, _):
+            var headers: HTTPFields = [:]
+            if let retryAfter = providerError.retryAfter, providerError.kind == .rateLimit {
+                headers[.retryAfter] = String(max(1, (retryAfter.milliseconds + 999) / 1000))
+            }
+            let attempts = retries + 1
+            self.init(
+                status: providerError.httpStatus, kind: providerError.kind.rawValue,
+                message: attempts > 1 ? "\(providerError.message) (after \(attempts) attempts)" : providerError.message,
+                body: providerError.body, headers: headers)
+        }
+    }
+
+    /// The JSON body.
+    public var json: JSONValue {
+        [
+            "error": [
+                "kind": .string(kind),
+                "type": .string(kind),
+                "message": .string(message),
+                "details": ["body": body ?? .null, "details": .null],
+            ]
+        ]
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        let data = (try? JSONCoding.encode(json)) ?? Data(#"{"error":{"kind":"internal","message":"error"}}"#.utf8)
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func badRequest(_ kind: String, _ message: String) -> APIError {
+        APIError(status: 400, kind: kind, message: message)
+    }
+}
+
+/// Renders every error that reaches it as JSON, so that no failure answers with an empty or plain-text body.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as GatewayError {
+            throw APIError(error)
+        } catch let error as HTTPError {
+            throw APIError(status: Int(error.status.code), kind: Self.kind(for: error.status),
+                           message: error.body ?? error.status.reasonPhrase)
+        } catch let error as any HTTPResponseError {
+            throw APIError(status: Int(error.status.code), kind: Self.kind(for: error.status),
+                           message: error.status.reasonPhrase)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            throw APIError(status: 500, kind: "internal", message: "Internal server error")
+        }
+    }
+
+    static func kind(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 404: return "not_found"
+        case 405: return "method_not_allowed"
+        case 413: return "body_too_large"
+        case 400: return "bad_request"
+        default: return status.code >= 500 ? "internal" : "bad_request"
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import ChronicleCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Logging
+
+/// The request body: a chat request with Chronicle's options beside it (reference §2.1).
+struct ProxyRequestBody: Decodable {
+    var request: ChatRequest
+    var options: RequestOptions
+
+    init(from decoder: any Decoder) throws {
+        // One parse: both views read the same decoded container.
+        var request = try ChatRequest(from: decoder)
+        for key in RequestOptions.bodyKeys { request.unknownFields.removeValue(forKey: key) }
+        self.request = request
+        self.options = try RequestOptions(from: decoder)
+    }
+}
+
+/// Serves `/chat`, `/v1/chat/completions` and friends.
+struct ChatRoutes<Context: RequestContext>: Sendable {
+    let gateway: Gateway
+    let maxBodySize: Int
+
+    func register(on router: Router<Context>) {
+        let handler: @Sendable (Request, Context) async throws -> Response = { request, context in
+            try await self.chat(request, context: context)
+        }
+        router.post("/chat", use: handler)
+        router.post("/chat/**", use: handler)
+        router.post("/v1/chat/completions", use: handler)
+        router.post("/v1/chat/**", use: handler)
+    }
+
+    func chat(_ request: Request, context: Context) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
+            throw Self.tooLarge(maxBodySize)
+        }
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: maxBodySize)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw Self.tooLarge(maxBodySize)
+        }
+        var body = try Self.decodeBody(bytes)
+        try ChronicleHeaders.merge(request.headers, into: &body.options)
+
+        let stream = try await gateway.send(body.request, options: body.options)
+        if body.request.isStreaming {
+            let includeUsage = body.request.streamOptions?["include_usage"]?.boolValue ?? false
+            return ServerSentEvents.response(for: stream, forwardUsageOnlyChunks: includeUsage, logger: context.logger)
+        }
+        let collected = try await stream.collect()
+        let data = try JSONCoding.encode(WithMeta(value: collected.response, meta: collected.requestInfo))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func decodeBody(_ bytes: ByteBuffer) throws -> ProxyRequestBody {
+        do {
+            return try JSONCoding.decode(ProxyRequestBody.self, from: bytes.readableBytesView)
+        } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
+            }
+            throw APIError.badRequest("invalid_request", "Invalid request body: \(describeDecodingError(error))")
+        }
+    }
+
+    static func tooLarge(_ limit: Int) -> APIError {
+        APIError(status: 413, kind: "body_too_large", message: "Request body is larger than the limit of \(limit) bytes")
+    }
+}
+
+/// A value encoded with Chronicle's `meta` object beside its own members.
+struct WithMeta<Value: Encodable>: Encodable {
+    let value: Value
+    let meta: RequestInfo?
+
+    enum CodingKeys: String, CodingKey { case meta }
+
+    func encode(to encoder: any Encoder) throws {
+        try value.encode(to: encoder)
+        if let meta {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(meta, forKey: .meta)
+        }
+    }
+}
+
+/// Relays a chat stream as server-sent events (reference §8.2).
+enum ServerSentEvents {
+    static let done = ByteBuffer(string: "data: [DONE]\n\n")
+
+    static func response(for stream: ChatStream, forwardUsageOnlyChunks: Bool, logger: Logger) -> Response {
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream",
+            .cacheControl: "no-cache",
+        ]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            var meta: RequestInfo? = stream.requestInfo
+            do {
+                for try await event in stream {
+                    let chunk: ChatChunk
+                    switch event {
+                    case .requestInfo, .responseInfo:
+                        continue
+                    case .chunk(let streamed):
+                        // Usage the gateway asked for on its own account is recorded, not forwarded.
+                        if streamed.choices.isEmpty, streamed.usage != nil, !forwardUsageOnlyChunks {
+                            continue
+                        }
+                        chunk = streamed
+                    case .single(let response):
+                        chunk = ChatChunk(response: response)
+                    }
+                    try await writer.write(try encodeEvent(WithMeta(value: chunk, meta: meta)))
+                    meta = nil
+                }
+            } catch let error as ProviderError {
+                logger.warning("stream failed", metadata: ["error.kind": "\(error.kind.rawValue)"])
+                try await writer.write(errorEvent(error))
+            }
+            try await writer.write(done)
+            try await writer.finish(nil)
+        })
+    }
+
+    static func encodeEvent(_ value: some Encodable) throws -> ByteBuffer {
+        let data = try JSONCoding.encode(value)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(data.count + 8)
+        buffer.writeString("data: ")
+        buffer.writeBytes(data)
+        buffer.writeString("\n\n")
+        return buffer
+    }
+
+    /// `event: error` with `{"error": E, "message": M}` as the reference sends it.
+    static func errorEvent(_ error: ProviderError) -> ByteBuffer {
+        let payload: JSONValue
+        if let body = error.body, let message = body["message"]?.stringValue {
+            payload = ["error": body["error"] ?? .null, "message": .string(message)]
+        } else if let body = error.body, let message = body["error"]?["message"]?.stringValue {
+            payload = ["error": body["error"] ?? .null, "message": .string(message)]
+        } else {
+            payload = ["error": error.body ?? .string(error.kind.rawValue), "message": .string(error.message)]
+        }
+        var buffer = ByteBuffer(string: "event: error\n")
+        let encoded = (try? encodeEvent(payload)) ?? ByteBuffer(string: "data: {}\n\n")
+        buffer.writeImmutableBuffer(encoded)
+        return buffer
+    }
+}

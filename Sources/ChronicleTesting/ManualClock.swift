@@ -3,8 +3,9 @@ import NIOConcurrencyHelpers
 
 /// A clock that only moves when told to, so retry and timeout behaviour is tested without real waiting.
 ///
-/// With `autoAdvance`, every sleep returns at once (after being recorded): use it for retry tests.
-/// Without it, sleeps suspend until ``advance(by:)`` moves time past their deadline: use it for timeouts.
+/// Timeout sleeps always wait until ``advance(by:)`` moves time past their deadline. Backoff sleeps do
+/// too, unless `autoAdvance` is set: then each backoff moves time forward by its own length at once (waking
+/// any timeout it passes), which is how retry tests run instantly.
 public final class ManualClock: GatewayClock {
     private struct Sleeper {
         let id: Int
@@ -28,7 +29,7 @@ public final class ManualClock: GatewayClock {
         self.autoAdvance = autoAdvance
     }
 
-    /// Every duration slept for, in order.
+    /// Every backoff wait, in order (timeout sleeps are not listed).
     public var sleeps: [Duration] { state.withLockedValue { $0.sleeps } }
 
     /// How many sleeps are waiting for time to pass.
@@ -37,12 +38,19 @@ public final class ManualClock: GatewayClock {
     public func sleep(for duration: Duration) async throws {
         try Task.checkCancellation()
         if autoAdvance {
-            state.withLockedValue {
-                $0.sleeps.append(duration)
-                $0.now += duration
-            }
+            state.withLockedValue { $0.sleeps.append(duration) }
+            advance(by: duration)
             return
         }
+        try await wait(duration, recorded: true)
+    }
+
+    public func sleepUntilTimeout(_ duration: Duration) async throws {
+        try Task.checkCancellation()
+        try await wait(duration, recorded: false)
+    }
+
+    private func wait(_ duration: Duration, recorded: Bool) async throws {
         let id = state.withLockedValue { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -52,7 +60,7 @@ public final class ManualClock: GatewayClock {
                 enum Outcome { case wait, resume, cancel }
                 let outcome: Outcome = state.withLockedValue { state in
                     if state.cancelledEarly.remove(id) != nil { return .cancel }
-                    state.sleeps.append(duration)
+                    if recorded { state.sleeps.append(duration) }
                     if duration <= .zero { return .resume }
                     state.sleepers.append(Sleeper(id: id, deadline: state.now + duration, continuation: continuation))
                     return .wait

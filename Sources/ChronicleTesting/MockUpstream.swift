@@ -62,6 +62,7 @@ public final class MockUpstream: Sendable {
         var requests: [RecordedRequest] = []
         var finishedStreams = 0
         var cancelledStreams = 0
+        var stopping = false
     }
 
     private let state: NIOLockedValueBox<State>
@@ -137,7 +138,7 @@ public final class MockUpstream: Sendable {
         case .bytes(let bytes):
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         case .hang:
-            try await Task.sleep(for: .seconds(3600))
+            try await waitUntilStopping(state)
             return Response(status: .gatewayTimeout)
         case .parts(let parts, let delay):
             return Response(status: status, headers: headers, body: ResponseBody { writer in
@@ -157,7 +158,7 @@ public final class MockUpstream: Sendable {
             return Response(status: status, headers: headers, body: ResponseBody { writer in
                 do {
                     for part in parts { try await writer.write(ByteBuffer(bytes: part)) }
-                    try await Task.sleep(for: .seconds(3600))
+                    try await waitUntilStopping(state)
                     try await writer.finish(nil)
                 } catch {
                     state.withLockedValue { $0.cancelledStreams += 1 }
@@ -167,10 +168,17 @@ public final class MockUpstream: Sendable {
         }
     }
 
-    /// Stops the server.
+    /// Silence until the client gives up or the mock stops; polled, so a stopping mock never waits on it.
+    private static func waitUntilStopping(_ state: NIOLockedValueBox<State>) async throws {
+        while !state.withLockedValue({ $0.stopping }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Stops the server gracefully: hanging replies end, in-flight ones finish.
     public func stop() async {
+        state.withLockedValue { $0.stopping = true }
         await serviceGroup.triggerGracefulShutdown()
-        runTask.cancel()
         _ = try? await runTask.value
     }
 }

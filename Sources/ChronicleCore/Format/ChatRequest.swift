@@ -305,18 +305,43 @@ extension Tool: Codable {
     }
 }
 
-/// A function tool's name, description and JSON-Schema parameters.
-public struct FunctionDefinition: Sendable, Hashable, Codable {
+/// A function tool's name, description and JSON-Schema parameters; other members are carried as they came.
+public struct FunctionDefinition: Sendable, Hashable {
     public var name: String
     public var description: String?
     public var parameters: JSONValue?
     public var strict: Bool?
+    public var unknownFields: [String: JSONValue]
 
-    public init(name: String, description: String? = nil, parameters: JSONValue? = nil, strict: Bool? = nil) {
+    public init(name: String, description: String? = nil, parameters: JSONValue? = nil, strict: Bool? = nil,
+                unknownFields: [String: JSONValue] = [:]) {
         self.name = name
         self.description = description
         self.parameters = parameters
         self.strict = strict
+        self.unknownFields = unknownFields
+    }
+
+    static let knownKeys: Set<String> = ["name", "description", "parameters", "strict"]
+}
+
+extension FunctionDefinition: Codable {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: AnyCodingKey.self)
+        self.name = try c.decode(String.self, "name")
+        self.description = try c.decodeIfPresent(String.self, "description")
+        self.parameters = try c.decodeIfPresent(JSONValue.self, "parameters")
+        self.strict = try c.decodeIfPresent(Bool.self, "strict")
+        self.unknownFields = try c.decodeUnknownFields(excluding: Self.knownKeys)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: AnyCodingKey.self)
+        try c.encode(name, "name")
+        try c.encodeIfPresent(description, "description")
+        try c.encodeIfPresent(parameters, "parameters")
+        try c.encodeIfPresent(strict, "strict")
+        try c.encodeUnknownFields(unknownFields, excluding: Self.knownKeys)
     }
 }
 

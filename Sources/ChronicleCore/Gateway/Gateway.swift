@@ -61,9 +61,12 @@ public final class Gateway: Sendable {
 
     /// Pool settings for upstream calls: many keep-alive connections per host, since a gateway
     /// concentrates every client's traffic on a few upstreams.
-    static var defaultHTTPConfiguration: HTTPClient.Configuration {
+    public static var defaultHTTPConfiguration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+        // A refused connection should fail the attempt now, so that the gateway's own retry and fallback
+        // decide what happens next, instead of the pool retrying until the timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(10))
         configuration.httpVersion = .automatic
         return configuration

@@ -1,7 +1,15 @@
 /// The source of waiting for retries and timeouts; injectable so that tests never sleep.
 public protocol GatewayClock: Sendable {
-    /// Suspends for `duration`, or throws `CancellationError` if the task is cancelled first.
+    /// Suspends for `duration` (a backoff wait), or throws `CancellationError` if the task is cancelled first.
     func sleep(for duration: Duration) async throws
+    /// Suspends for `duration` as the losing side of a timeout race; cancelled when the operation wins.
+    func sleepUntilTimeout(_ duration: Duration) async throws
+}
+
+extension GatewayClock {
+    public func sleepUntilTimeout(_ duration: Duration) async throws {
+        try await sleep(for: duration)
+    }
 }
 
 /// The real clock.
@@ -24,7 +32,7 @@ public func withTimeout<T: Sendable>(
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await operation() }
         group.addTask {
-            try await clock.sleep(for: limit)
+            try await clock.sleepUntilTimeout(limit)
             return nil
         }
         defer { group.cancelAll() }

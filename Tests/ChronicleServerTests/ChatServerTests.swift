@@ -1,0 +1,284 @@
+import AsyncHTTPClient
+import ChronicleCore
+import ChronicleServer
+import ChronicleTesting
+import Foundation
+import NIOCore
+import Testing
+
+@Suite("Chat server over real sockets")
+struct ChatServerTests {
+    /// A server whose `up/` prefix routes to `upstream`.
+    func server(_ upstream: MockUpstream, maxBodySize: Int = 20 * 1024 * 1024,
+                aliases: [AliasConfig] = []) async throws -> RunningServer {
+        try await RunningServer.start(
+            configuration: GatewayConfiguration(
+                providers: [CustomProviderConfig(name: "up", url: upstream.url(), apiKey: "sk-upstream",
+                                                 prefix: "up/")],
+                aliases: aliases, retry: RetryOptions(maxTries: 1)),
+            maxBodySize: maxBodySize)
+    }
+
+    let textRequest = #"{"model":"up/gpt","messages":[{"role":"user","content":"Who was Lassie?"}]}"#
+
+    /// Liveness and health answer JSON.
+    @Test func health() async throws {
+        let upstream = try await MockUpstream.start(.json("{}"))
+        let server = try await server(upstream)
+        for path in ["/", "/healthz"] {
+            let response = try await server.json(path, method: .GET)
+            #expect(response.status == 200)
+            #expect(response.json == ["status": "ok"])
+        }
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// A non-streamed answer has OpenAI's shape plus `meta`.
+    @Test(arguments: ["/v1/chat/completions", "/chat", "/chat/completions"])
+    func nonStreaming(path: String) async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
+        let server = try await server(upstream)
+        let response = try await server.json(path, body: textRequest)
+        #expect(response.status == 200)
+        #expect(response.json["id"] == "chatcmpl-9VE2R0BxEW9IIrOIcV0sXD8U2YwQg")
+        #expect(response.json["object"] == "chat.completion")
+        #expect(response.json["model"] == "gpt-3.5-turbo-0125")
+        #expect(response.json["usage"]?["total_tokens"] == 112)
+        #expect(response.json["choices"]?.arrayValue?.first?["finish_reason"] == "stop")
+        #expect(response.json["meta"]?["provider"] == "up")
+        #expect(response.json["meta"]?["model"] == "up/gpt")
+        #expect(response.json["meta"]?["num_retries"] == 0)
+        #expect(response.json["meta"]?["was_rate_limited"] == false)
+        let record = try #require(try await server.records(1).first)
+        #expect(record.id.uuidString.lowercased() == response.json["meta"]?["id"]?.stringValue)
+        #expect(upstream.requests.first?.headers["authorization"] == "Bearer sk-upstream")
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// A stream: `meta` on the first chunk only, chunks as they came, `[DONE]` last; the gateway's own usage
+    /// request is not forwarded unless the client asked.
+    @Test(arguments: [false, true])
+    func streaming(clientAsksForUsage: Bool) async throws {
+        let upstream = try await MockUpstream.start(.sse(try Fixtures.text("openai_text_response_streaming.txt")))
+        let server = try await RunningServer.start(configuration: GatewayConfiguration(retry: RetryOptions(maxTries: 1)))
+        let usage = clientAsksForUsage ? #","stream_options":{"include_usage":true}"# : ""
+        let body = #"{"model":"gpt-4o","stream":true,"override_url":"\#(upstream.url())","api_key":"k","messages":[{"role":"user","content":"hi"}]\#(usage)}"#
+        let response = try await server.send("/v1/chat/completions", body: body)
+        #expect(response.status == 200)
+        #expect(response.headers.first(name: "content-type") == "text/event-stream")
+        let events = sseEvents(response.body)
+        #expect(events.last?.data == "[DONE]")
+        let chunks = try events.dropLast().map { try JSONCoding.decode(JSONValue.self, from: Array($0.data.utf8)) }
+        #expect(chunks.first?["meta"]?["provider"] == "openai")
+        #expect(chunks.dropFirst().allSatisfy { $0["meta"] == nil })
+        #expect(chunks.allSatisfy { $0["object"] == "chat.completion.chunk" })
+        let text = chunks.compactMap { $0["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue }.joined()
+        #expect(text.hasPrefix("Lassie was a fictional Collie"))
+        let usageChunks = chunks.filter { $0["choices"]?.arrayValue?.isEmpty == true }
+        #expect(usageChunks.count == (clientAsksForUsage ? 1 : 0))
+        let record = try #require(try await server.records(1).first)
+        #expect(record.response?.usage?.totalTokens == 77)
+        #expect(record.streamed)
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// Bad bodies get JSON errors that say what is wrong.
+    @Test func badBodies() async throws {
+        let upstream = try await MockUpstream.start(.json("{}"))
+        let server = try await server(upstream)
+        let cases: [(String, Int, String, String)] = [
+            ("{not json", 400, "invalid_json", "not valid JSON"),
+            (#"{"model":"up/x"}"#, 400, "invalid_request", "messages"),
+            (#"{"model":"up/x","messages":[{"role":"user","content":5}]}"#, 400, "invalid_request", "messages[0].content"),
+            (#"{"model":"up/x","messages":[],"temperature":"hot"}"#, 400, "invalid_request", "temperature"),
+            (#"{"messages":[]}"#, 400, "missing_model", "model"),
+            (#"{"model":"nobody/x","messages":[]}"#, 404, "model_not_found", "nobody/x"),
+            (#"{"model":"x","provider":"ghost","messages":[]}"#, 400, "unknown_provider", "ghost"),
+        ]
+        for (body, status, kind, fragment) in cases {
+            let response = try await server.json("/v1/chat/completions", body: body)
+            #expect(response.status == status, "\(body)")
+            #expect(response.json["error"]?["kind"] == .string(kind), "\(body)")
+            #expect(response.json["error"]?["message"]?.stringValue?.contains(fragment) == true, "\(body): \(response.json)")
+        }
+        #expect(upstream.requests.isEmpty)
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// A body over the limit is refused with 413.
+    @Test func bodyTooLarge() async throws {
+        let upstream = try await MockUpstream.start(.json("{}"))
+        let server = try await server(upstream, maxBodySize: 1024)
+        let big = #"{"model":"up/x","messages":[{"role":"user","content":"\#(String(repeating: "a", count: 4096))"}]}"#
+        let response = try await server.json("/v1/chat/completions", body: big)
+        #expect(response.status == 413)
+        #expect(response.json["error"]?["kind"] == "body_too_large")
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// Bad x-chronicle header values are 422s naming the header.
+    @Test(arguments: [("x-chronicle-timeout", "soon"), ("x-chronicle-run-id", "not-a-uuid"),
+                      ("x-chronicle-step-index", "-1"), ("x-chronicle-models", "[{]"), ("x-chronicle-retry", "5"),
+                      ("x-chronicle-random-choice", "maybe"), ("x-chronicle-extra-meta", "[1]")])
+    func badHeaders(name: String, value: String) async throws {
+        let upstream = try await MockUpstream.start(.json("{}"))
+        let server = try await server(upstream)
+        let response = try await server.json("/v1/chat/completions", body: textRequest, headers: [(name, value)])
+        #expect(response.status == 422)
+        #expect(response.json["error"]?["kind"] == "invalid_proxy_headers")
+        #expect(response.json["error"]?["message"]?.stringValue?.contains(name) == true)
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// Header options and metadata merge with the body's: body wins, extra-meta keys merge.
+    @Test func headersMergeWithBody() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
+        let server = try await server(upstream)
+        let body = #"{"model":"ignored","messages":[{"role":"user","content":"hi"}],"parallel_tool_calls":false,"metadata":{"application":"from-body","k1":"body"}}"#
+        let runID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+        let response = try await server.json("/v1/chat/completions", body: body, headers: [
+            ("x-chronicle-model", "up/model-from-header"), ("x-chronicle-application", "from-header"),
+            ("x-chronicle-environment", "staging"), ("x-chronicle-run-id", runID), ("x-chronicle-step-index", "3"),
+            ("x-chronicle-extra-meta", #"{"k1":"header","k2":"header"}"#),
+        ])
+        #expect(response.status == 200)
+        #expect(response.json["meta"]?["model"] == "up/model-from-header")
+        let sent = try #require(upstream.requests.first?.json)
+        #expect(sent["model"] == "up/model-from-header")
+        #expect(sent["parallel_tool_calls"] == false)
+        #expect(sent["metadata"] == nil)
+        let record = try #require(try await server.records(1).first)
+        let metadata = record.options.metadata
+        #expect(metadata.application == "from-body")
+        #expect(metadata.environment == "staging")
+        #expect(metadata.runID?.uuidString.lowercased() == runID)
+        #expect(metadata.stepIndex == 3)
+        #expect(metadata.extra == ["k1": "body", "k2": "header"])
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// Provider failures keep the provider's status, kind and body; 429 carries Retry-After.
+    @Test func providerFailures() async throws {
+        let upstream = try await MockUpstream.start(
+            .json(#"{"error":{"message":"Incorrect API key","type":"invalid_request_error"}}"#, status: 401),
+            .json(#"{"error":{"message":"Rate limit reached"}}"#, status: 429, headers: [("retry-after", "60")]))
+        let server = try await server(upstream)
+        let auth = try await server.json("/v1/chat/completions", body: textRequest)
+        #expect(auth.status == 401)
+        #expect(auth.json["error"]?["kind"] == "provider_rejected_token")
+        #expect(auth.json["error"]?["details"]?["body"]?["error"]?["message"] == "Incorrect API key")
+        #expect(auth.json["error"]?["message"]?.stringValue?.contains("Incorrect API key") == true)
+        let limited = try await server.json("/v1/chat/completions", body: textRequest)
+        #expect(limited.status == 429)
+        #expect(limited.json["error"]?["kind"] == "rate_limit")
+        #expect(limited.headers.first(name: "retry-after") == "60")
+        let records = try await server.records(2)
+        #expect(records.map(\.httpStatus) == [401, 429])
+        #expect(records.first?.error?.kind == "provider_rejected_token")
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// An unreachable provider is a 502 connection error.
+    @Test func unreachableProvider() async throws {
+        let server = try await RunningServer.start(configuration: GatewayConfiguration(
+            providers: [CustomProviderConfig(name: "dead", url: "http://127.0.0.1:1/v1/chat/completions", prefix: "dead/")],
+            retry: RetryOptions(maxTries: 1)))
+        let response = try await server.json("/v1/chat/completions", body: #"{"model":"dead/m","messages":[]}"#)
+        #expect(response.status == 502)
+        #expect(response.json["error"]?["kind"] == "provider_connection_error")
+        await server.stop()
+    }
+
+    /// A failure mid-stream becomes `event: error`, then `[DONE]`.
+    @Test func midStreamError() async throws {
+        let text = """
+            data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"}}]}
+
+            event: error
+            data: {"error":{"type":"server_error"},"message":"upstream broke"}
+
+
+            """
+        let upstream = try await MockUpstream.start(.sse(text))
+        let server = try await server(upstream)
+        let response = try await server.send("/v1/chat/completions",
+                                             body: #"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+        let events = sseEvents(response.body)
+        #expect(events.count == 3)
+        #expect(events[1].event == "error")
+        let payload = try JSONCoding.decode(JSONValue.self, from: Array(events[1].data.utf8))
+        #expect(payload["message"] == "upstream broke")
+        #expect(events[2].data == "[DONE]")
+        let record = try #require(try await server.records(1).first)
+        #expect(record.error?.kind == "generic")
+        #expect(record.response?.choices.first?.message.text == "Hi")
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// A client that disconnects mid-stream cancels the upstream request; the call is logged as cancelled.
+    @Test func clientDisconnectCancelsUpstream() async throws {
+        let events = (0..<100).map {
+            Array("data: {\"id\":\"c\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\($0) \"}}]}\n\n".utf8)
+        }
+        let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "text/event-stream")],
+                                                          body: .parts(events, delay: .milliseconds(20))))
+        let server = try await server(upstream)
+        var request = HTTPClientRequest(url: server.base + "/v1/chat/completions")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: #"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#))
+        // A dedicated client so that closing it drops the connection.
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let response = try await client.execute(request, timeout: .seconds(10))
+        var received = 0
+        for try await part in response.body {
+            received += part.readableBytes
+            if received > 200 { break }
+        }
+        try await client.shutdown()
+        for _ in 0..<300 where upstream.streamOutcomes.cancelled == 0 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(upstream.streamOutcomes.cancelled == 1)
+        #expect(upstream.streamOutcomes.finished == 0)
+        let record = try #require(try await server.records(1).first)
+        #expect(record.error?.kind == "cancelled")
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// Unknown routes and methods answer JSON errors.
+    @Test func unknownRoute() async throws {
+        let upstream = try await MockUpstream.start(.json("{}"))
+        let server = try await server(upstream)
+        let response = try await server.json("/nope", method: .GET)
+        #expect(response.status == 404)
+        #expect(response.json["error"]?["kind"] == "not_found")
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// /v1/models lists aliases and their models.
+    @Test func models() async throws {
+        let upstream = try await MockUpstream.start(.json("{}"))
+        let server = try await server(upstream, aliases: [
+            AliasConfig(name: "smart", models: [AliasModel(model: "gpt-4o", provider: "up")]),
+        ])
+        let response = try await server.json("/v1/models", method: .GET)
+        #expect(response.json["object"] == "list")
+        let ids = response.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+        #expect(ids == ["smart", "gpt-4o"])
+        await server.stop()
+        await upstream.stop()
+    }
+}
+
+typealias Reply = MockUpstream.Reply

@@ -1,0 +1,97 @@
+import AsyncHTTPClient
+import ChronicleCore
+import ChronicleServer
+import ChronicleTesting
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// The upstream client tests share, configured as the gateway configures its own; never shut down.
+let upstreamClient = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup,
+                                configuration: Gateway.defaultHTTPConfiguration)
+
+/// A Chronicle server on a loopback port, for tests over real sockets.
+struct RunningServer {
+    let port: Int
+    let gateway: Gateway
+    let log: InMemoryCallLog
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    static func start(configuration: GatewayConfiguration, maxBodySize: Int = 20 * 1024 * 1024) async throws -> RunningServer {
+        let log = InMemoryCallLog()
+        let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(configuration)
+            .withLogSink(log).build()
+        var logger = Logger(label: "test-server")
+        logger.logLevel = .critical
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = ChronicleApplication.make(
+            gateway: gateway, host: "127.0.0.1", port: 0, maxBodySize: maxBodySize, logger: logger,
+            onServerRunning: { channel in
+                continuation.yield(channel.localAddress?.port ?? 0)
+                continuation.finish()
+            })
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task { try await group.run() }
+        var port = 0
+        for await value in ports { port = value }
+        return RunningServer(port: port, gateway: gateway, log: log, group: group, task: task)
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+
+    /// Sends a request and returns the status, headers and whole body.
+    func send(_ path: String, method: HTTPMethod = .POST, body: String? = nil, headers: [(String, String)] = [])
+        async throws -> (status: Int, headers: HTTPHeaders, body: String)
+    {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        request.headers.add(name: "content-type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        return (Int(response.status.code), response.headers, String(buffer: bytes))
+    }
+
+    func json(_ path: String, method: HTTPMethod = .POST, body: String? = nil, headers: [(String, String)] = [])
+        async throws -> (status: Int, headers: HTTPHeaders, json: JSONValue)
+    {
+        let response = try await send(path, method: method, body: body, headers: headers)
+        let value = try JSONCoding.decode(JSONValue.self, from: Array(response.body.utf8))
+        return (response.status, response.headers, value)
+    }
+
+    /// Waits until the log has `count` records (records land when the response stream ends).
+    func records(_ count: Int) async throws -> [CallLogRecord] {
+        for _ in 0..<500 where log.records.count < count {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return log.records
+    }
+}
+
+/// The `data:` payloads of an SSE body, and the names of any named events.
+func sseEvents(_ body: String) -> [(event: String?, data: String)] {
+    var parser = ServerSentEventParser()
+    let events = ((try? parser.parse(Array(body.utf8))) ?? []) + parser.finish()
+    return events.map { ($0.event, $0.dataString) }
+}
+
+enum Fixtures {
+    static let directory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/providers")
+
+    static func text(_ name: String) throws -> String {
+        try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+    }
+}

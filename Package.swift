@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "ChronicleCore", targets: ["ChronicleCore"]),
+        .library(name: "ChronicleStorage", targets: ["ChronicleStorage"]),
         .library(name: "ChronicleServer", targets: ["ChronicleServer"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .executable(name: "chronicle", targets: ["chronicle"]),
@@ -22,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Gateway core: chat format, providers, routing, retries, streaming, logging pipeline. No server.
@@ -37,11 +41,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Storage backends: the batching log writer with its spill file, SQLite and PostgreSQL stores, migrations.
+        .target(
+            name: "ChronicleStorage",
+            dependencies: [
+                "ChronicleCore",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP server: Hummingbird application, routes, headers, error rendering, configuration files.
         .target(
             name: "ChronicleServer",
             dependencies: [
                 "ChronicleCore",
+                "ChronicleStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -76,9 +95,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ChronicleStorageTests",
+            dependencies: [
+                "ChronicleStorage", "ChronicleCore", "ChronicleTesting",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ChronicleServerTests",
             dependencies: [
-                "ChronicleServer", "ChronicleTesting",
+                "ChronicleServer", "ChronicleStorage", "ChronicleTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings

@@ -24,7 +24,7 @@ func expectedStream(_ fixture: String) throws -> (content: String, arguments: St
 
 @Suite("OpenAI-format providers against recorded traffic")
 struct OpenAIProviderTests {
-    func gateway(upstream: MockUpstream, provider: String, sink: InMemoryCallLog? = nil,
+    func gateway(upstream: MockUpstream, provider: String, sink: InMemoryLog? = nil,
                  configuration: GatewayConfiguration = GatewayConfiguration(),
                  clock: any GatewayClock = SystemClock()) throws -> Gateway {
         var config = configuration
@@ -195,7 +195,7 @@ struct OpenAIProviderTests {
         let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "text/event-stream")], body: .partsThenHang([first])))
         defer { Task { await upstream.stop() } }
         let clock = ManualClock()
-        let sink = InMemoryCallLog()
+        let sink = InMemoryLog()
         let config = GatewayConfiguration(providers: [CustomProviderConfig(name: "p", url: upstream.url(), prefix: "p/")],
                                           streamIdleTimeout: .seconds(30))
         let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withClock(clock).withConfiguration(config)
@@ -234,7 +234,7 @@ struct OpenAIProviderTests {
         let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "text/event-stream")],
                                                           body: .parts(events.map { Array($0.utf8) }, delay: .milliseconds(20))))
         defer { Task { await upstream.stop() } }
-        let sink = InMemoryCallLog()
+        let sink = InMemoryLog()
         let config = GatewayConfiguration(providers: [CustomProviderConfig(name: "p", url: upstream.url(), prefix: "p/")])
         let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config).withLogSink(sink).build()
         do {

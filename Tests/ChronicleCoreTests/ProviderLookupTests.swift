@@ -42,7 +42,7 @@ final class ScriptedProvider: ChatModelProvider, @unchecked Sendable {
 }
 
 func makeGateway(_ providers: [any ChatModelProvider], configuration: GatewayConfiguration = GatewayConfiguration(),
-                 clock: any GatewayClock = ManualClockAuto.shared, sink: (any CallLogSink)? = nil,
+                 clock: any GatewayClock = ManualClockAuto.shared, sink: (any LogSink)? = nil,
                  builtIns: Bool = false) throws -> Gateway {
     var builder = Gateway.Builder().withConfiguration(configuration).withClock(clock).withRandomChoice { _ in 0 }
         .withHTTPClient(HTTPClient.shared)

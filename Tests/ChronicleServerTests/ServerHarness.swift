@@ -17,14 +17,14 @@ let upstreamClient = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoop
 struct RunningServer {
     let port: Int
     let gateway: Gateway
-    let log: InMemoryCallLog
+    let log: InMemoryLog
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
     var base: String { "http://127.0.0.1:\(port)" }
 
     static func start(configuration: GatewayConfiguration, maxBodySize: Int = 20 * 1024 * 1024) async throws -> RunningServer {
-        let log = InMemoryCallLog()
+        let log = InMemoryLog()
         let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(configuration)
             .withLogSink(log).build()
         var logger = Logger(label: "test-server")

@@ -86,13 +86,15 @@ final class CallRecorder: Sendable {
     private let state: NIOLockedValueBox<State>
     private let startedAt: ContinuousClock.Instant
     private let attemptStartedAt: ContinuousClock.Instant
-    private let sink: (any CallLogSink)?
+    private let waitedElsewhere: Duration
+    private let sink: (any LogSink)?
 
     init(record: CallLogRecord, startedAt: ContinuousClock.Instant, attemptStartedAt: ContinuousClock.Instant,
-         sink: (any CallLogSink)?) {
+         waitedElsewhere: Duration, sink: (any LogSink)?) {
         self.state = NIOLockedValueBox(State(record: record))
         self.startedAt = startedAt
         self.attemptStartedAt = attemptStartedAt
+        self.waitedElsewhere = waitedElsewhere
         self.sink = sink
     }
 
@@ -120,6 +122,8 @@ final class CallRecorder: Sendable {
             record.chunkCount = state.collector.chunkCount
             record.upstreamLatency = now - attemptStartedAt
             record.totalLatency = now - startedAt
+            // Before the winning attempt: resolution and failed attempts' bookkeeping.
+            record.overhead = max(.zero, (attemptStartedAt - startedAt) - waitedElsewhere)
             if let error {
                 record.httpStatus = error.kind == .cancelled ? 499 : error.httpStatus
                 record.error = CallError(kind: error.kind.rawValue, message: error.message, status: error.status,
@@ -127,7 +131,7 @@ final class CallRecorder: Sendable {
             }
             return record
         }
-        if let record { sink?.record(record) }
+        if let record { sink?.record(.call(record)) }
     }
 
     deinit {

@@ -18,7 +18,7 @@ public final class Gateway: Sendable {
     private let registry: NIOLockedValueBox<Registry>
     private let transport: UpstreamHTTPClient
     private let ownsHTTPClient: Bool
-    private let logSink: (any CallLogSink)?
+    private let logSink: (any LogSink)?
     private let logger: Logger
     private let defaultTimeout: Duration
     private let streamIdleTimeout: Duration
@@ -221,6 +221,8 @@ public final class Gateway: Sendable {
             choiceCount: count, start: route.randomOrder && count > 1 ? randomChoice(count) : 0, options: retry)
         var choiceIndex = planner.firstChoice
         var attempts: [AttemptRecord] = []
+        // Time spent on failed attempts and backoff: not the gateway's own overhead.
+        var waitedElsewhere = Duration.zero
         var random = SystemRandomNumberGenerator()
         let timeout = options.timeout ?? defaultTimeout
 
@@ -243,13 +245,14 @@ public final class Gateway: Sendable {
                     record: CallLogRecord(
                         id: id, timestamp: timestamp, request: request, options: options, provider: info.provider,
                         model: info.model, response: nil, responseMeta: nil, error: nil, upstreamLatency: nil,
-                        totalLatency: .zero, numRetries: info.numRetries, wasRateLimited: info.wasRateLimited,
+                        totalLatency: .zero, overhead: nil, numRetries: info.numRetries, wasRateLimited: info.wasRateLimited,
                         streamed: request.isStreaming, httpStatus: 200, chunkCount: 0, attempts: attempts),
-                    startedAt: startedAt, attemptStartedAt: attemptStart, sink: logSink)
+                    startedAt: startedAt, attemptStartedAt: attemptStart, waitedElsewhere: waitedElsewhere, sink: logSink)
                 return ChatStream(requestInfo: info, upstream: events, recorder: recorder)
             } catch {
                 let providerError = error as? ProviderError
                     ?? ProviderError(kind: .generic, message: "Provider failed: \(error)")
+                waitedElsewhere += ContinuousClock.now - attemptStart
                 attempts.append(AttemptRecord(
                     provider: choice.provider.name, model: choice.model, errorKind: providerError.kind,
                     status: providerError.status, message: providerError.message,
@@ -266,6 +269,7 @@ public final class Gateway: Sendable {
                     return try failAll(providerError)
                 case .attempt(let next, let wait):
                     if wait > .zero {
+                        waitedElsewhere += wait
                         do {
                             try await transport.clock.sleep(for: wait)
                         } catch {
@@ -292,11 +296,33 @@ public final class Gateway: Sendable {
                                options: RequestOptions, error: GatewayError, provider: String?, model: String?,
                                attempts: [AttemptRecord], retries: Int, rateLimited: Bool) {
         guard let logSink else { return }
-        logSink.record(CallLogRecord(
+        logSink.record(.call(CallLogRecord(
             id: id, timestamp: timestamp, request: request, options: options, provider: provider, model: model,
             response: nil, responseMeta: nil, error: error.callError(provider: provider), upstreamLatency: nil,
-            totalLatency: ContinuousClock.now - startedAt, numRetries: retries, wasRateLimited: rateLimited,
-            streamed: request.isStreaming, httpStatus: error.httpStatus, chunkCount: 0, attempts: attempts))
+            totalLatency: ContinuousClock.now - startedAt, overhead: nil, numRetries: retries, wasRateLimited: rateLimited,
+            streamed: request.isStreaming, httpStatus: error.httpStatus, chunkCount: 0, attempts: attempts)))
+    }
+
+    // MARK: Workflow events
+
+    /// Records one workflow event (run, step or generic event). Does nothing without a log sink.
+    public func recordEvent(_ event: WorkflowEvent) {
+        logSink?.record(.workflow(event))
+    }
+
+    /// Records several workflow events, in order.
+    public func recordEvents(_ events: [WorkflowEvent]) {
+        guard let logSink else { return }
+        for event in events { logSink.record(.workflow(event)) }
+    }
+
+    /// Records a generic event and returns its id.
+    @discardableResult
+    public func recordEvent(type: String, runID: UUID? = nil, stepID: UUID? = nil, data: JSONValue? = nil,
+                            error: JSONValue? = nil, time: Date? = nil) -> UUID {
+        let event = GenericEvent(type: type, runID: runID, stepID: stepID, data: data, error: error, time: time)
+        recordEvent(.event(event))
+        return event.id
     }
 }
 
@@ -308,7 +334,7 @@ extension Gateway {
         var includeBuiltIns = true
         var httpClient: HTTPClient?
         var clock: any GatewayClock = SystemClock()
-        var logSink: (any CallLogSink)?
+        var logSink: (any LogSink)?
         var logger = Logger(label: "chronicle.gateway")
         var randomChoice: @Sendable (Int) -> Int = { Int.random(in: 0..<$0) }
 
@@ -360,7 +386,7 @@ extension Gateway {
             return copy
         }
 
-        public func withLogSink(_ sink: any CallLogSink) -> Builder {
+        public func withLogSink(_ sink: any LogSink) -> Builder {
             var copy = self
             copy.logSink = sink
             return copy

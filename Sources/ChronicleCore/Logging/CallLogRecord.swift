@@ -1,7 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 
-/// Everything recorded about one chat call, handed to a ``CallLogSink`` when the call ends.
+/// Everything recorded about one chat call, handed to a ``LogSink`` when the call ends.
 public struct CallLogRecord: Sendable {
     /// The call's id (UUIDv7); also `meta.id` in the response.
     public var id: UUID
@@ -24,6 +24,8 @@ public struct CallLogRecord: Sendable {
     public var upstreamLatency: Duration?
     /// From receiving the call to the end of the response.
     public var totalLatency: Duration
+    /// The gateway's own time: the total less time spent waiting on upstreams and backoff.
+    public var overhead: Duration?
     public var numRetries: Int
     public var wasRateLimited: Bool
     /// Whether the client asked for a stream.
@@ -34,6 +36,31 @@ public struct CallLogRecord: Sendable {
     public var chunkCount: Int
     /// Every attempt, failed ones included.
     public var attempts: [AttemptRecord]
+
+    public init(id: UUID, timestamp: Date, request: ChatRequest, options: RequestOptions, provider: String? = nil,
+                model: String? = nil, response: ChatResponse? = nil, responseMeta: JSONValue? = nil,
+                error: CallError? = nil, upstreamLatency: Duration? = nil, totalLatency: Duration,
+                overhead: Duration? = nil, numRetries: Int = 0, wasRateLimited: Bool = false, streamed: Bool = false,
+                httpStatus: Int = 200, chunkCount: Int = 0, attempts: [AttemptRecord] = []) {
+        self.id = id
+        self.timestamp = timestamp
+        self.request = request
+        self.options = options
+        self.provider = provider
+        self.model = model
+        self.response = response
+        self.responseMeta = responseMeta
+        self.error = error
+        self.upstreamLatency = upstreamLatency
+        self.totalLatency = totalLatency
+        self.overhead = overhead
+        self.numRetries = numRetries
+        self.wasRateLimited = wasRateLimited
+        self.streamed = streamed
+        self.httpStatus = httpStatus
+        self.chunkCount = chunkCount
+        self.attempts = attempts
+    }
 }
 
 /// One attempt at one routing choice.
@@ -73,22 +100,38 @@ public struct CallError: Error, Sendable, Hashable, Codable {
     }
 }
 
-/// Receives call records. Implementations must return at once (enqueue, never write inline): this is
-/// called on the request path.
-public protocol CallLogSink: Sendable {
-    func record(_ call: CallLogRecord)
+/// What the gateway records: an LLM call, or a workflow event sent by an agent.
+public enum LogEntry: Sendable {
+    case call(CallLogRecord)
+    case workflow(WorkflowEvent)
 }
 
-/// Keeps every record in memory; for tests and embedders that inspect calls themselves.
-public final class InMemoryCallLog: CallLogSink {
-    private let storage = NIOLockedValueBox<[CallLogRecord]>([])
+/// Receives log entries. Implementations must return at once (enqueue, never write inline): this is
+/// called on the request path.
+public protocol LogSink: Sendable {
+    func record(_ entry: LogEntry)
+}
+
+/// Keeps every entry in memory; for tests and embedders that inspect calls themselves.
+public final class InMemoryLog: LogSink {
+    private let storage = NIOLockedValueBox<[LogEntry]>([])
 
     public init() {}
 
-    public func record(_ call: CallLogRecord) {
-        storage.withLockedValue { $0.append(call) }
+    public func record(_ entry: LogEntry) {
+        storage.withLockedValue { $0.append(entry) }
     }
 
-    /// The records so far, oldest first.
-    public var records: [CallLogRecord] { storage.withLockedValue { $0 } }
+    /// Every entry so far, oldest first.
+    public var entries: [LogEntry] { storage.withLockedValue { $0 } }
+
+    /// The call records so far, oldest first.
+    public var records: [CallLogRecord] {
+        entries.compactMap { if case .call(let call) = $0 { return call } else { return nil } }
+    }
+
+    /// The workflow events so far, oldest first.
+    public var events: [WorkflowEvent] {
+        entries.compactMap { if case .workflow(let event) = $0 { return event } else { return nil } }
+    }
 }

@@ -1,0 +1,175 @@
+/// The embedded schema migrations. Versions 1–3 are the Rust Chronicle's schema (reference §11), so a
+/// database it created is upgraded in place; later versions are ours. Each version is a list of statements.
+enum Migrations {
+    static let sqlite: [[String]] = [
+        // 1: init
+        [
+            """
+            CREATE TABLE chronicle_pricing_plans (id bigint PRIMARY KEY, provider bigint, start_date bigint,
+              end_date bigint, per_input_token numeric, per_output_token numeric, per_request numeric)
+            """,
+            """
+            CREATE TABLE chronicle_events (id text PRIMARY KEY, event_type text, organization_id text, project_id text,
+              user_id text, chat_request text, chat_response text, error text, provider text, model text,
+              application text, environment text, request_organization_id text, request_project_id text,
+              request_user_id text, workflow_id text, workflow_name text, run_id text, step_id text, step_index int,
+              prompt_id text, prompt_version int, meta text, response_meta text, retries int, rate_limited bool,
+              request_latency_ms int, total_latency_ms int,
+              pricing_plan bigint REFERENCES chronicle_pricing_plans(id), created_at int NOT NULL)
+            """,
+            "CREATE INDEX chronicle_events_workflow_id_idx ON chronicle_events (workflow_id)",
+        ],
+        // 2: configuration tables
+        [
+            """
+            CREATE TABLE chronicle_custom_providers (id integer PRIMARY KEY, name text NOT NULL, label text,
+              url text NOT NULL, api_key text, api_key_source text, format text NOT NULL, headers text, prefix text)
+            """,
+            "CREATE TABLE chronicle_aliases (id integer PRIMARY KEY, name text NOT NULL, random_order bool NOT NULL DEFAULT false)",
+            """
+            CREATE TABLE chronicle_alias_providers (id integer PRIMARY KEY,
+              alias_id bigint REFERENCES chronicle_aliases(id) ON DELETE CASCADE, sort int NOT NULL DEFAULT 0,
+              model text NOT NULL, provider text NOT NULL, api_key_name text)
+            """,
+            "CREATE TABLE chronicle_api_keys (id integer PRIMARY KEY, name text, source text, value text)",
+        ],
+        // 3: runs and steps
+        [
+            """
+            CREATE TABLE chronicle_runs (id text PRIMARY KEY, name text NOT NULL, description text, application text,
+              environment text, input text, output text, status text NOT NULL, trace_id text, span_id text, tags text,
+              info text, updated_at bigint NOT NULL, created_at bigint NOT NULL)
+            """,
+            "CREATE INDEX chronicle_runs_name_created_at_idx ON chronicle_runs (name, created_at DESC)",
+            "CREATE INDEX chronicle_runs_name_updated_at_idx ON chronicle_runs (name, updated_at DESC)",
+            "CREATE INDEX chronicle_runs_env_app_created_at_idx ON chronicle_runs (environment, application, created_at DESC)",
+            "CREATE INDEX chronicle_runs_env_app_updated_at_idx ON chronicle_runs (environment, application, updated_at DESC)",
+            "CREATE INDEX chronicle_runs_updated_at_idx ON chronicle_runs (updated_at DESC)",
+            "CREATE INDEX chronicle_runs_created_at_idx ON chronicle_runs (created_at DESC)",
+            """
+            CREATE TABLE chronicle_steps (id text PRIMARY KEY, run_id text NOT NULL, type text NOT NULL,
+              parent_step text, name text, input text, output text, status text NOT NULL, tags text, info text,
+              span_id text, start_time bigint NOT NULL, end_time bigint)
+            """,
+            "CREATE INDEX chronicle_steps_run_id_idx ON chronicle_steps (run_id)",
+            "CREATE INDEX chronicle_events_run_id_created_at_idx ON chronicle_events (run_id, created_at DESC)",
+        ],
+        // 4: millisecond timestamps, usage and status columns, step errors, NULL model for events, indexes.
+        [
+            "UPDATE chronicle_events SET created_at = created_at * 1000",
+            "UPDATE chronicle_runs SET created_at = created_at * 1000, updated_at = updated_at * 1000",
+            "UPDATE chronicle_steps SET start_time = start_time * 1000, end_time = end_time * 1000",
+            "UPDATE chronicle_events SET model = NULL WHERE model = ''",
+            "ALTER TABLE chronicle_events ADD COLUMN input_tokens int",
+            "ALTER TABLE chronicle_events ADD COLUMN output_tokens int",
+            "ALTER TABLE chronicle_events ADD COLUMN total_tokens int",
+            "ALTER TABLE chronicle_events ADD COLUMN cached_tokens int",
+            "ALTER TABLE chronicle_events ADD COLUMN reasoning_tokens int",
+            "ALTER TABLE chronicle_events ADD COLUMN http_status int",
+            "ALTER TABLE chronicle_events ADD COLUMN streamed bool",
+            "ALTER TABLE chronicle_events ADD COLUMN overhead_ms real",
+            "ALTER TABLE chronicle_steps ADD COLUMN error text",
+            "CREATE INDEX chronicle_events_created_at_idx ON chronicle_events (created_at DESC)",
+            "CREATE INDEX chronicle_events_app_env_created_at_idx ON chronicle_events (application, environment, created_at DESC)",
+            "CREATE INDEX chronicle_events_user_created_at_idx ON chronicle_events (request_user_id, created_at DESC)",
+            "CREATE INDEX chronicle_events_provider_model_created_at_idx ON chronicle_events (provider, model, created_at DESC)",
+            "CREATE INDEX chronicle_steps_start_time_idx ON chronicle_steps (start_time)",
+        ],
+    ]
+
+    static let postgres: [[String]] = [
+        // 1: init
+        [
+            """
+            CREATE TABLE chronicle_pricing_plans (id uuid PRIMARY KEY, provider uuid, start_date date, end_date date,
+              per_input_token numeric, per_output_token numeric, per_request numeric)
+            """,
+            """
+            CREATE TABLE chronicle_events (id uuid PRIMARY KEY, event_type text, organization_id text, project_id text,
+              user_id text, chat_request jsonb NOT NULL, chat_response jsonb, error jsonb, provider text, model text,
+              application text, environment text, request_organization_id text, request_project_id text,
+              request_user_id text, workflow_id text, workflow_name text, run_id uuid, step_id uuid, step_index int,
+              prompt_id text, prompt_version int, meta jsonb, response_meta jsonb, retries int, rate_limited bool,
+              request_latency_ms int, total_latency_ms int,
+              pricing_plan uuid REFERENCES chronicle_pricing_plans(id), created_at timestamptz NOT NULL DEFAULT now())
+            """,
+            "CREATE INDEX chronicle_events_workflow_id_idx ON chronicle_events (workflow_id)",
+        ],
+        // 2: configuration tables
+        [
+            """
+            CREATE TABLE chronicle_custom_providers (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name text,
+              label text, url text NOT NULL, api_key text, api_key_source text, format jsonb NOT NULL, headers jsonb,
+              prefix text)
+            """,
+            """
+            CREATE TABLE chronicle_aliases (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+              name text NOT NULL UNIQUE, random_order bool NOT NULL DEFAULT false)
+            """,
+            """
+            CREATE TABLE chronicle_alias_providers (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+              alias_id bigint REFERENCES chronicle_aliases(id), sort int NOT NULL DEFAULT 0, model text NOT NULL,
+              provider text NOT NULL, api_key_name text)
+            """,
+            """
+            CREATE TABLE chronicle_api_keys (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name text,
+              source text, value text)
+            """,
+        ],
+        // 3: runs and steps
+        [
+            """
+            CREATE TABLE chronicle_runs (id uuid PRIMARY KEY, name text, description text, application text,
+              environment text, input jsonb, output jsonb, status text NOT NULL, trace_id text, span_id text,
+              tags text[], info jsonb, updated_at timestamptz NOT NULL DEFAULT now(),
+              created_at timestamptz NOT NULL DEFAULT now())
+            """,
+            "CREATE INDEX chronicle_runs_name_created_at_idx ON chronicle_runs (name, created_at DESC)",
+            "CREATE INDEX chronicle_runs_name_updated_at_idx ON chronicle_runs (name, updated_at DESC)",
+            "CREATE INDEX chronicle_runs_app_env_created_at_idx ON chronicle_runs (application, environment, created_at DESC)",
+            "CREATE INDEX chronicle_runs_app_env_updated_at_idx ON chronicle_runs (application, environment, updated_at DESC)",
+            "CREATE INDEX chronicle_runs_updated_at_idx ON chronicle_runs (updated_at DESC)",
+            "CREATE INDEX chronicle_runs_created_at_idx ON chronicle_runs (created_at DESC)",
+            "CREATE INDEX chronicle_runs_tags_idx ON chronicle_runs USING gin (tags)",
+            """
+            CREATE TABLE chronicle_steps (id uuid PRIMARY KEY, run_id uuid NOT NULL, type text NOT NULL,
+              parent_step uuid, name text, input jsonb, output jsonb, status text NOT NULL, tags text[], info jsonb,
+              span_id text, start_time timestamptz NOT NULL DEFAULT now(), end_time timestamptz)
+            """,
+            "CREATE INDEX chronicle_steps_run_id_idx ON chronicle_steps (run_id)",
+            "CREATE INDEX chronicle_steps_tags_idx ON chronicle_steps USING gin (tags)",
+            "CREATE INDEX chronicle_events_run_id_created_at_idx ON chronicle_events (run_id, created_at DESC)",
+        ],
+        // 4: usage and status columns, step errors, NULL model for events, merge-patch function, indexes.
+        [
+            """
+            ALTER TABLE chronicle_events ADD COLUMN input_tokens int, ADD COLUMN output_tokens int,
+              ADD COLUMN total_tokens int, ADD COLUMN cached_tokens int, ADD COLUMN reasoning_tokens int,
+              ADD COLUMN http_status int, ADD COLUMN streamed bool, ADD COLUMN overhead_ms double precision
+            """,
+            "ALTER TABLE chronicle_steps ADD COLUMN error jsonb",
+            "UPDATE chronicle_events SET model = NULL WHERE model = ''",
+            """
+            CREATE OR REPLACE FUNCTION chronicle_json_merge_patch(target jsonb, patch jsonb) RETURNS jsonb
+            LANGUAGE plpgsql IMMUTABLE AS $$
+            BEGIN
+              IF patch IS NULL THEN RETURN target; END IF;
+              IF jsonb_typeof(patch) <> 'object' THEN RETURN patch; END IF;
+              IF target IS NULL OR jsonb_typeof(target) <> 'object' THEN target := '{}'::jsonb; END IF;
+              RETURN COALESCE((SELECT jsonb_object_agg(merged.key, merged.value) FROM (
+                SELECT t.key, t.value FROM jsonb_each(target) t WHERE NOT (patch ? t.key)
+                UNION ALL
+                SELECT p.key, chronicle_json_merge_patch(target -> p.key, p.value) FROM jsonb_each(patch) p
+                  WHERE jsonb_typeof(p.value) <> 'null'
+              ) merged), '{}'::jsonb);
+            END
+            $$
+            """,
+            "CREATE INDEX chronicle_events_created_at_idx ON chronicle_events (created_at DESC)",
+            "CREATE INDEX chronicle_events_app_env_created_at_idx ON chronicle_events (application, environment, created_at DESC)",
+            "CREATE INDEX chronicle_events_user_created_at_idx ON chronicle_events (request_user_id, created_at DESC)",
+            "CREATE INDEX chronicle_events_provider_model_created_at_idx ON chronicle_events (provider, model, created_at DESC)",
+            "CREATE INDEX chronicle_steps_start_time_idx ON chronicle_steps (start_time)",
+        ],
+    ]
+}

@@ -1,0 +1,159 @@
+import ChronicleCore
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Stores log records in PostgreSQL through a bounded connection pool. Run it as a service (it owns the
+/// pool's background task). After each batch it notifies `chronicle_run:<id>` (empty payload, as the
+/// reference does) and `chronicle_runs` (payload: the run id) for every run the batch touched.
+public final class PostgresLogStore: LogStore, Service {
+    public let client: PostgresClient
+    private let logger: Logger
+    private let dialect = PostgresDialect()
+
+    /// - Parameters:
+    ///   - url: `postgres://user:password@host:port/database?sslmode=disable|require`.
+    ///   - maxConnections: the pool's size.
+    public init(url: String, maxConnections: Int = 10, logger: Logger = Logger(label: "chronicle.postgres")) throws {
+        var configuration = try Self.configuration(from: url)
+        configuration.options.maximumConnections = max(1, maxConnections)
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// Runs the connection pool until cancelled.
+    public func run() async throws {
+        await client.run()
+    }
+
+    static func configuration(from url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), let host = components.host,
+              ["postgres", "postgresql"].contains(components.scheme ?? "")
+        else {
+            throw StorageError("Not a PostgreSQL URL: expected postgres://user:password@host:port/database")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer"
+        let tls: PostgresClient.Configuration.TLS
+        switch sslMode {
+        case "disable": tls = .disable
+        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        default: tls = .prefer(.makeClientConfiguration())
+        }
+        return PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+            password: components.password, database: database.isEmpty ? nil : database, tls: tls)
+    }
+
+    public func migrate() async throws {
+        _ = try await client.query("CREATE TABLE IF NOT EXISTS chronicle_meta (key text PRIMARY KEY, value jsonb)", logger: logger)
+        try await client.withTransaction(logger: logger) { connection in
+            // One replica migrates at a time.
+            _ = try await connection.query("SELECT pg_advisory_xact_lock(7283649501)", logger: self.logger)
+            let rows = try await connection.query(
+                "SELECT value::text FROM chronicle_meta WHERE key = 'migration_version'", logger: self.logger)
+            var current = 0
+            for try await (text) in rows.decode(String.self) {
+                current = Int(text.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))) ?? 0
+            }
+            guard current < Migrations.postgres.count else { return }
+            for migration in Migrations.postgres[current...] {
+                for statement in migration {
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+            }
+            var binds = PostgresBindings()
+            binds.append(String(Migrations.postgres.count))
+            _ = try await connection.query(PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO chronicle_meta (key, value) VALUES ('migration_version', $1::jsonb)
+                    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+                    """, binds: binds), logger: self.logger)
+        }
+    }
+
+    public func write(_ records: [StoredRecord]) async throws {
+        let statements = dialect.statements(for: records)
+        var runIDs: [UUID] = []
+        var seen = Set<UUID>()
+        for record in records {
+            if let id = record.runID, seen.insert(id).inserted { runIDs.append(id) }
+        }
+        try await client.withTransaction(logger: logger) { connection in
+            for statement in statements {
+                _ = try await connection.query(try Self.query(statement), logger: self.logger)
+            }
+            for id in runIDs {
+                var binds = PostgresBindings()
+                binds.append("chronicle_run:\(id.uuidString.lowercased())")
+                binds.append(id.uuidString.lowercased())
+                _ = try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT pg_notify($1, ''), pg_notify('chronicle_runs', $2)", binds: binds),
+                    logger: self.logger)
+            }
+        }
+    }
+
+    public func deleteExpired(before cutoff: Date, limit: Int) async throws -> Int {
+        var deleted = 0
+        for (table, column) in [("chronicle_events", "created_at"), ("chronicle_steps", "start_time"),
+                                ("chronicle_runs", "updated_at")] {
+            var binds = PostgresBindings()
+            binds.append(cutoff)
+            binds.append(Int64(limit))
+            let rows = try await client.query(PostgresQuery(
+                unsafeSQL: "DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table) WHERE \(column) < $1 LIMIT $2) RETURNING 1",
+                binds: binds), logger: logger)
+            for try await _ in rows { deleted += 1 }
+        }
+        return deleted
+    }
+
+    public func ping() async throws {
+        _ = try await client.query("SELECT 1", logger: logger)
+    }
+
+    public func close() async throws {}
+
+    static func query(_ statement: WorkflowStatement) throws -> PostgresQuery {
+        var binds = PostgresBindings(capacity: statement.values.count)
+        for value in statement.values {
+            switch value {
+            case .null: binds.appendNull()
+            case .int(let value): binds.append(value)
+            case .double(let value): binds.append(value)
+            case .text(let value): binds.append(value)
+            case .bool(let value): binds.append(value)
+            case .json(let value):
+                if let value { binds.append(value) } else { binds.appendNull() }
+            case .uuid(let value): binds.append(value)
+            case .time(let value): binds.append(value)
+            case .tags(let tags):
+                if tags.isEmpty { binds.appendNull() } else { binds.append(tags) }
+            }
+        }
+        return PostgresQuery(unsafeSQL: statement.sql, binds: binds)
+    }
+}
+
+struct PostgresDialect: SQLDialect {
+    func placeholder(_ index: Int, for value: SQLValue) -> String {
+        switch value {
+        case .json: return "$\(index)::jsonb"
+        case .tags: return "$\(index)::text[]"
+        case .uuid: return "$\(index)::uuid"
+        default: return "$\(index)"
+        }
+    }
+    let greatest = "GREATEST"
+    let least = "LEAST"
+    func mergePatch(_ target: String, _ patch: String) -> String { "chronicle_json_merge_patch(\(target), \(patch))" }
+    let emptyObject = "'{}'::jsonb"
+}
+
+/// A storage configuration or connection problem.
+public struct StorageError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,120 @@
+import ChronicleCore
+import Foundation
+import Logging
+import SQLiteNIO
+
+/// Stores log records in a SQLite file (WAL mode). Timestamps are Unix milliseconds.
+public final class SQLiteLogStore: LogStore {
+    public let path: String
+    let connection: SQLiteConnection
+    private let dialect = SQLiteDialect()
+
+    private init(path: String, connection: SQLiteConnection) {
+        self.path = path
+        self.connection = connection
+    }
+
+    /// Opens (creating if needed) the database at `path`.
+    public static func open(path: String, logger: Logger = Logger(label: "chronicle.sqlite")) async throws -> SQLiteLogStore {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 5000",
+                       "PRAGMA foreign_keys = ON"] {
+            _ = try await connection.query(pragma, [])
+        }
+        return SQLiteLogStore(path: path, connection: connection)
+    }
+
+    public func migrate() async throws {
+        _ = try await connection.query("CREATE TABLE IF NOT EXISTS chronicle_meta (key text PRIMARY KEY, value text)", [])
+        try await transaction {
+            let rows = try await connection.query(
+                "SELECT value FROM chronicle_meta WHERE key = 'migration_version'", [])
+            let current = rows.first?.column("value")?.string.flatMap { Int($0) } ?? rows.first?.column("value")?.integer ?? 0
+            guard current < Migrations.sqlite.count else { return }
+            for migration in Migrations.sqlite[current...] {
+                for statement in migration { _ = try await connection.query(statement, []) }
+            }
+            _ = try await connection.query(
+                "INSERT INTO chronicle_meta (key, value) VALUES ('migration_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [.text(String(Migrations.sqlite.count))])
+        }
+    }
+
+    /// The schema version recorded in `chronicle_meta`.
+    public func schemaVersion() async throws -> Int {
+        let rows = try await connection.query("SELECT value FROM chronicle_meta WHERE key = 'migration_version'", [])
+        return rows.first?.column("value")?.string.flatMap { Int($0) } ?? 0
+    }
+
+    public func write(_ records: [StoredRecord]) async throws {
+        let statements = dialect.statements(for: records)
+        try await transaction {
+            for statement in statements {
+                _ = try await connection.query(statement.sql, statement.values.map(Self.bind))
+            }
+        }
+    }
+
+    public func deleteExpired(before cutoff: Date, limit: Int) async throws -> Int {
+        let ms = SQLiteData.integer(Int(cutoff.timeIntervalSince1970 * 1000))
+        var deleted = 0
+        for (table, column) in [("chronicle_events", "created_at"), ("chronicle_steps", "start_time"),
+                                ("chronicle_runs", "updated_at")] {
+            let rows = try await connection.query(
+                "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE \(column) < ? LIMIT ?) RETURNING 1",
+                [ms, .integer(limit)])
+            deleted += rows.count
+        }
+        return deleted
+    }
+
+    /// Runs a query; for tests and the read API.
+    public func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        try await connection.query(sql, binds)
+    }
+
+    public func ping() async throws {
+        _ = try await connection.query("SELECT 1", [])
+    }
+
+    public func close() async throws {
+        try await connection.close()
+    }
+
+    private func transaction(_ body: () async throws -> Void) async throws {
+        _ = try await connection.query("BEGIN IMMEDIATE", [])
+        do {
+            try await body()
+            _ = try await connection.query("COMMIT", [])
+        } catch {
+            _ = try? await connection.query("ROLLBACK", [])
+            throw error
+        }
+    }
+
+    static func bind(_ value: SQLValue) -> SQLiteData {
+        switch value {
+        case .null: return .null
+        case .int(let value): return .integer(SQLiteInt64(value))
+        case .double(let value): return .float(value)
+        case .text(let value): return .text(value)
+        case .bool(let value): return .integer(value ? 1 : 0)
+        case .json(let value): return value.map(SQLiteData.text) ?? .null
+        case .uuid(let value): return .text(value.uuidString.lowercased())
+        case .time(let value): return .integer(SQLiteInt64(value.timeIntervalSince1970 * 1000))
+        case .tags(let tags): return tags.isEmpty ? .null : .text(tags.joined(separator: "|"))
+        }
+    }
+}
+
+struct SQLiteDialect: SQLDialect {
+    func placeholder(_ index: Int, for value: SQLValue) -> String { "?\(index)" }
+    let greatest = "MAX"
+    let least = "MIN"
+    func mergePatch(_ target: String, _ patch: String) -> String { "json_patch(\(target), \(patch))" }
+    let emptyObject = "'{}'"
+}

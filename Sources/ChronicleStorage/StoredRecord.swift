@@ -1,0 +1,150 @@
+import ChronicleCore
+import Foundation
+
+/// A log entry reduced to what is stored: plain column values, shared by both backends and the spill file.
+public enum StoredRecord: Sendable, Codable, Hashable {
+    /// A `chronicle_events` row: an LLM call or a generic event.
+    case event(EventRow)
+    /// A run or step event, applied to `chronicle_runs` / `chronicle_steps`.
+    case workflow(WorkflowEvent)
+
+    /// Converts an entry, fixing its time now so that a replay later stores the same row.
+    public init(_ entry: LogEntry, now: Date = Date()) {
+        switch entry {
+        case .call(let call):
+            self = .event(EventRow(call))
+        case .workflow(.event(let event)):
+            self = .event(EventRow(event, now: now))
+        case .workflow(let event):
+            self = .workflow(event.withTime(now))
+        }
+    }
+
+    /// The run this record touches, for notifications.
+    var runID: UUID? {
+        switch self {
+        case .event(let row): return row.runID
+        case .workflow(let event): return event.runID
+        }
+    }
+}
+
+extension WorkflowEvent {
+    /// The event with `time` filled in when it had none.
+    func withTime(_ now: Date) -> WorkflowEvent {
+        switch self {
+        case .runStart(var e): e.time = e.time ?? now; return .runStart(e)
+        case .runUpdate(var e): e.time = e.time ?? now; return .runUpdate(e)
+        case .stepStart(var e): e.time = e.time ?? now; return .stepStart(e)
+        case .stepEnd(var e): e.time = e.time ?? now; return .stepEnd(e)
+        case .stepError(var e): e.time = e.time ?? now; return .stepError(e)
+        case .stepState(var e): e.time = e.time ?? now; return .stepState(e)
+        case .event(var e): e.time = e.time ?? now; return .event(e)
+        }
+    }
+}
+
+/// One `chronicle_events` row (reference §9, plus usage, status, streaming and overhead columns).
+public struct EventRow: Sendable, Codable, Hashable {
+    public var id: UUID
+    public var eventType: String
+    public var organizationID: String?
+    public var projectID: String?
+    public var userID: String?
+    /// JSON text; `null` for non-LLM events.
+    public var chatRequest: String
+    public var chatResponse: String
+    public var error: String
+    public var provider: String?
+    /// `nil` for non-LLM events (gap 34).
+    public var model: String?
+    public var application: String?
+    public var environment: String?
+    public var requestOrganizationID: String?
+    public var requestProjectID: String?
+    public var requestUserID: String?
+    public var workflowID: String?
+    public var workflowName: String?
+    public var runID: UUID?
+    public var stepID: UUID?
+    public var stepIndex: Int64?
+    public var promptID: String?
+    public var promptVersion: Int64?
+    /// JSON text: metadata extras for calls, the data of generic events (any JSON type, gap 35).
+    public var meta: String
+    public var responseMeta: String?
+    public var retries: Int64?
+    public var rateLimited: Bool?
+    public var requestLatencyMs: Int64?
+    public var totalLatencyMs: Int64?
+    public var createdAt: Date
+    public var inputTokens: Int64?
+    public var outputTokens: Int64?
+    public var totalTokens: Int64?
+    public var cachedTokens: Int64?
+    public var reasoningTokens: Int64?
+    public var httpStatus: Int64?
+    public var streamed: Bool?
+    public var overheadMs: Double?
+
+    static let null = "null"
+
+    init(_ call: CallLogRecord) {
+        let metadata = call.options.metadata
+        let usage = call.response?.usage
+        id = call.id
+        eventType = "chronicle_llm_request"
+        organizationID = call.options.internalMetadata.organizationID
+        projectID = call.options.internalMetadata.projectID
+        userID = call.options.internalMetadata.userID
+        chatRequest = Self.json(call.request) ?? Self.null
+        chatResponse = call.response.flatMap(Self.json) ?? Self.null
+        error = call.error.flatMap(Self.json) ?? Self.null
+        provider = call.provider
+        model = call.response?.model ?? call.model ?? call.request.model
+        application = metadata.application
+        environment = metadata.environment
+        requestOrganizationID = metadata.organizationID
+        requestProjectID = metadata.projectID
+        requestUserID = metadata.userID
+        workflowID = metadata.workflowID
+        workflowName = metadata.workflowName
+        runID = metadata.runID
+        stepID = metadata.stepID
+        stepIndex = metadata.stepIndex.map(Int64.init)
+        promptID = metadata.promptID
+        promptVersion = metadata.promptVersion.map(Int64.init)
+        meta = metadata.extra.isEmpty ? Self.null : (Self.json(metadata.extra) ?? Self.null)
+        responseMeta = call.responseMeta.flatMap(Self.json)
+        retries = Int64(call.numRetries)
+        rateLimited = call.wasRateLimited
+        requestLatencyMs = call.upstreamLatency?.milliseconds
+        totalLatencyMs = call.totalLatency.milliseconds
+        createdAt = call.timestamp
+        inputTokens = usage?.promptTokens.map(Int64.init)
+        outputTokens = usage?.completionTokens.map(Int64.init)
+        totalTokens = (usage?.totalTokens ?? usage.flatMap { u in u.promptTokens.flatMap { p in u.completionTokens.map { p + $0 } } })
+            .map(Int64.init)
+        cachedTokens = usage?.cachedTokens.map(Int64.init)
+        reasoningTokens = usage?.reasoningTokens.map(Int64.init)
+        httpStatus = Int64(call.httpStatus)
+        streamed = call.streamed
+        overheadMs = call.overhead.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000 }
+    }
+
+    init(_ event: GenericEvent, now: Date) {
+        id = event.id
+        eventType = event.type
+        chatRequest = Self.null
+        chatResponse = Self.null
+        error = event.error.flatMap(Self.json) ?? Self.null
+        meta = event.data.flatMap(Self.json) ?? Self.null
+        runID = event.runID
+        stepID = event.stepID
+        createdAt = event.time ?? now
+    }
+
+    static func json(_ value: some Encodable) -> String? {
+        (try? JSONCoding.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

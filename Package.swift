@@ -82,6 +82,7 @@ let package = Package(
             name: "chronicle",
             dependencies: [
                 "ChronicleServer",
+                "ChronicleStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the Swift tests, then the official OpenAI SDK against the built server.
-# Installs what the tests need when it is missing (the Python SDK and pytest).
+# Runs the whole test suite: starts a throwaway PostgreSQL server (unless CHRONICLE_TEST_POSTGRES_URL
+# points at one), runs the Swift tests against SQLite and PostgreSQL, then the official OpenAI SDK against
+# the built server. Installs what it needs when missing (PostgreSQL, the Python SDK, pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -z "${CHRONICLE_TEST_POSTGRES_URL:-}" ]; then
+    CHRONICLE_TEST_POSTGRES_URL="$(./scripts/start-postgres.sh)"
+fi
+export CHRONICLE_TEST_POSTGRES_URL
 
 swift build --build-tests
 swift test --skip-build

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChronicleServer
+import ChronicleStorage
 
 @main
 struct Chronicle: AsyncParsableCommand {
@@ -36,6 +37,8 @@ struct Serve: AsyncParsableCommand {
         do {
             try await ChronicleServer.run(overrides: overrides)
         } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        } catch let error as StorageError {
             throw ValidationError(error.description)
         }
     }

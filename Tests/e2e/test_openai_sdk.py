@@ -4,6 +4,7 @@ A small upstream in this process replays the recorded OpenAI responses; Chronicl
 pointed at it through chronicle.toml, exactly as a user would point it at a self-hosted gateway.
 """
 import json
+import sqlite3
 import os
 import pathlib
 import socket
@@ -97,6 +98,14 @@ models = [{{ model = "gpt-3.5-turbo", provider = "openai" }}]
             process.terminate()
             process.wait(timeout=30)
             upstream.shutdown()
+            # SIGTERM flushed the log: every call made through the SDK is in the embedded SQLite default.
+            rows = sqlite3.connect(pathlib.Path(directory) / "chronicle.db").execute(
+                "SELECT event_type, provider, http_status, chat_request FROM chronicle_events"
+            ).fetchall()
+            RECORDED.extend(rows)
+
+
+RECORDED = []
 
 
 def fixture(name):
@@ -182,3 +191,11 @@ def test_errors_are_typed(gateway):
 def test_models_list(gateway):
     models = [model.id for model in gateway.models.list()]
     assert "smart" in models
+
+
+def teardown_module(module):
+    """After the server stopped: the calls that reached the gateway are all in the database."""
+    assert len(RECORDED) >= 7, RECORDED
+    assert all(row[0] == "chronicle_llm_request" for row in RECORDED)
+    assert any(row[2] == 404 for row in RECORDED)
+    assert not any("sk-upstream" in (row[3] or "") for row in RECORDED)

@@ -1,6 +1,7 @@
 import ChronicleCore
 import Foundation
 import TOMLKit
+import ChronicleStorage
 
 /// One `chronicle.toml` (reference §12.1): server settings plus the gateway's routing configuration.
 public struct ConfigFile: Sendable, Decodable {
@@ -11,6 +12,7 @@ public struct ConfigFile: Sendable, Decodable {
     public var logToDatabase: Bool?
     /// The largest request body accepted, in bytes (default 20 MB).
     public var maxBodySize: Int?
+    public var storage: StorageSettings.FileValues
     public var gateway: GatewayConfiguration
 
     enum CodingKeys: String, CodingKey {
@@ -21,6 +23,12 @@ public struct ConfigFile: Sendable, Decodable {
         case defaultTimeout = "default_timeout"
         case streamIdleTimeout = "stream_idle_timeout"
         case userAgent = "user_agent"
+        case retentionDays = "retention_days"
+        case logBatchSize = "log_batch_size"
+        case logFlushInterval = "log_flush_interval"
+        case logMaxBufferedRecords = "log_max_buffered_records"
+        case spillDirectory = "spill_dir"
+        case databaseMaxConnections = "database_max_connections"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -31,6 +39,13 @@ public struct ConfigFile: Sendable, Decodable {
         dotenv = try c.decodeIfPresent(Bool.self, forKey: .dotenv)
         logToDatabase = try c.decodeIfPresent(Bool.self, forKey: .logToDatabase)
         maxBodySize = try c.decodeIfPresent(Int.self, forKey: .maxBodySize)
+        storage = StorageSettings.FileValues(
+            retentionDays: try c.decodeIfPresent(Int.self, forKey: .retentionDays),
+            batchSize: try c.decodeIfPresent(Int.self, forKey: .logBatchSize),
+            flushInterval: try c.decodeIfPresent(ConfigDuration.self, forKey: .logFlushInterval)?.duration,
+            maxBufferedRecords: try c.decodeIfPresent(Int.self, forKey: .logMaxBufferedRecords),
+            spillDirectory: try c.decodeIfPresent(String.self, forKey: .spillDirectory),
+            maxConnections: try c.decodeIfPresent(Int.self, forKey: .databaseMaxConnections))
         gateway = GatewayConfiguration(
             providers: try c.decodeIfPresent([CustomProviderConfig].self, forKey: .providers) ?? [],
             aliases: try c.decodeIfPresent([AliasConfig].self, forKey: .aliases) ?? [],
@@ -42,6 +57,7 @@ public struct ConfigFile: Sendable, Decodable {
     }
 
     public init() {
+        storage = StorageSettings.FileValues()
         gateway = GatewayConfiguration()
     }
 
@@ -71,6 +87,7 @@ public struct ServerSettings: Sendable {
     public var database: String?
     public var logToDatabase = true
     public var maxBodySize = 20 * 1024 * 1024
+    public var storage = StorageSettings()
     public var gateway = GatewayConfiguration()
     /// The files read, in the order applied.
     public var configFiles: [String] = []
@@ -128,6 +145,7 @@ public struct ServerSettings: Sendable {
             if let database = file.database { settings.database = resolveDatabase(database, relativeTo: directory) }
             if let log = file.logToDatabase { settings.logToDatabase = log }
             if let size = file.maxBodySize { settings.maxBodySize = size }
+            settings.storage.apply(file.storage, relativeTo: directory)
             settings.gateway.merge(file.gateway)
         }
         settings.configFiles = files
@@ -240,5 +258,41 @@ enum DotEnv {
             result.append((key, value))
         }
         return result
+    }
+}
+
+/// How calls are recorded: retention, batching, spill and pool settings.
+public struct StorageSettings: Sendable, Equatable {
+    /// Rows older than this are deleted in the background; 0 keeps everything.
+    public var retentionDays = 30
+    public var batchSize = 100
+    public var flushInterval: Duration = .seconds(1)
+    public var maxBufferedRecords = 10_000
+    /// Where the spill file goes; next to a SQLite database, or the working directory, by default.
+    public var spillDirectory: String?
+    /// PostgreSQL connection pool size.
+    public var maxConnections = 10
+
+    public init() {}
+
+    /// The values one configuration file sets.
+    public struct FileValues: Sendable {
+        public var retentionDays: Int?
+        public var batchSize: Int?
+        public var flushInterval: Duration?
+        public var maxBufferedRecords: Int?
+        public var spillDirectory: String?
+        public var maxConnections: Int?
+    }
+
+    mutating func apply(_ values: FileValues, relativeTo directory: String) {
+        if let value = values.retentionDays { retentionDays = max(0, value) }
+        if let value = values.batchSize { batchSize = max(1, value) }
+        if let value = values.flushInterval { flushInterval = value }
+        if let value = values.maxBufferedRecords { maxBufferedRecords = max(1, value) }
+        if let value = values.spillDirectory {
+            spillDirectory = value.hasPrefix("/") ? value : (directory as NSString).appendingPathComponent(value)
+        }
+        if let value = values.maxConnections { maxConnections = max(1, value) }
     }
 }

@@ -1,6 +1,7 @@
 import ChronicleCore
 import Foundation
 import Hummingbird
+import ChronicleStorage
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -8,7 +9,8 @@ import ServiceLifecycle
 /// Builds the Chronicle HTTP application around a ``Gateway``.
 public enum ChronicleApplication {
     /// The router with every Chronicle route.
-    public static func makeRouter(gateway: Gateway, maxBodySize: Int = 20 * 1024 * 1024) -> Router<BasicRequestContext> {
+    public static func makeRouter(gateway: Gateway, reader: (any LogReader)? = nil,
+                                  maxBodySize: Int = 20 * 1024 * 1024) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         let ok: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
@@ -19,12 +21,15 @@ public enum ChronicleApplication {
         router.get("/healthz", use: ok)
         ChatRoutes<BasicRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)
         ModelRoutes<BasicRequestContext>(gateway: gateway).register(on: router)
+        EventRoutes<BasicRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)
+        if let reader { ReadRoutes<BasicRequestContext>(reader: reader).register(on: router) }
         return router
     }
 
     /// An application serving `gateway` on `host:port`.
     public static func make(
         gateway: Gateway,
+        reader: (any LogReader)? = nil,
         host: String,
         port: Int,
         maxBodySize: Int = 20 * 1024 * 1024,
@@ -33,7 +38,7 @@ public enum ChronicleApplication {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: makeRouter(gateway: gateway, maxBodySize: maxBodySize),
+            router: makeRouter(gateway: gateway, reader: reader, maxBodySize: maxBodySize),
             server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "chronicle"),
             services: services,

@@ -24,17 +24,17 @@ public enum ChronicleServer {
         if let writer = storage.writer { builder = builder.withLogSink(writer) }
         let gateway = try builder.build()
         let app = ChronicleApplication.make(
-            gateway: gateway, host: settings.host, port: settings.port, maxBodySize: settings.maxBodySize,
+            gateway: gateway, reader: storage.reader, host: settings.host, port: settings.port, maxBodySize: settings.maxBodySize,
             services: storage.writer.map { [$0] } ?? [], logger: logger)
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
             try? await gateway.shutdown()
-            try? await storage.store?.close()
+            await storage.close()
             throw error
         }
         try await gateway.shutdown()
-        try await storage.store?.close()
+        await storage.close()
     }
 }
 
@@ -42,8 +42,15 @@ public enum ChronicleServer {
 struct OpenedStorage {
     var store: (any LogStore)?
     var writer: LogWriter?
+    /// Reads for the read API; a second connection for SQLite, so reads never wait on the writer.
+    var reader: (any LogReader)?
     /// The PostgreSQL pool's task; it must outlive the writer, so it is not one of the application's services.
     var backgroundTask: Task<Void, Never>?
+
+    func close() async {
+        try? await store?.close()
+        if let reader = reader as? SQLiteLogStore { try? await reader.close() }
+    }
 
     static func open(settings: ServerSettings, logger: Logger) async throws -> OpenedStorage {
         guard settings.logToDatabase else {
@@ -52,18 +59,21 @@ struct OpenedStorage {
         }
         let location = try DatabaseLocation(settings.database ?? "chronicle.db")
         let store: any LogStore
+        let reader: any LogReader
         var task: Task<Void, Never>?
         let spillDirectory: String
         let stem: String
         switch location {
         case .sqlite(let path):
             store = try await SQLiteLogStore.open(path: path, logger: logger)
+            reader = try await SQLiteLogStore.open(path: path, logger: logger)
             spillDirectory = settings.storage.spillDirectory ?? (path as NSString).deletingLastPathComponent
             stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         case .postgres(let url):
             let postgres = try PostgresLogStore(url: url, maxConnections: settings.storage.maxConnections, logger: logger)
             task = Task { _ = try? await postgres.run() }
             store = postgres
+            reader = postgres
             spillDirectory = settings.storage.spillDirectory ?? FileManager.default.currentDirectoryPath
             stem = "chronicle"
         }
@@ -84,6 +94,6 @@ struct OpenedStorage {
         configuration.spillPath = (directory as NSString).appendingPathComponent("\(stem).spill.jsonl")
         configuration.deadLetterPath = (directory as NSString).appendingPathComponent("\(stem).deadletter.jsonl")
         let writer = LogWriter(store: store, configuration: configuration, logger: logger)
-        return OpenedStorage(store: store, writer: writer, backgroundTask: task)
+        return OpenedStorage(store: store, writer: writer, reader: reader, backgroundTask: task)
     }
 }

@@ -36,6 +36,9 @@ enum SQLValue: Sendable {
     static func double(_ value: Double?) -> SQLValue { value.map(SQLValue.double) ?? .null }
     static func jsonValue(_ value: JSONValue?) -> SQLValue { .json(value.flatMap(EventRow.json)) }
     static func jsonObject(_ value: [String: JSONValue]?) -> SQLValue { .json(value.flatMap(EventRow.json)) }
+
+    /// Unix milliseconds, as both backends store them.
+    static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
 /// Column order and values of `chronicle_events` inserts.
@@ -81,6 +84,10 @@ protocol SQLDialect {
     func mergePatch(_ target: String, _ patch: String) -> String
     /// An empty JSON object literal.
     var emptyObject: String { get }
+    /// A timestamp column as Unix-millisecond text.
+    func msText(_ column: String) -> String
+    /// A tags column as `a|b` text.
+    func tagsText(_ column: String) -> String
 }
 
 extension SQLDialect {

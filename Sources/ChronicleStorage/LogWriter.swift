@@ -25,6 +25,9 @@ public final class LogWriter: LogSink, Service {
         public var spillPath: String?
         /// Where refused records go when even their error note cannot be stored.
         public var deadLetterPath: String?
+        /// A write (or health check) taking longer than this counts as failed: a database that accepts
+        /// no connections must not stall the pipeline, or memory would grow without bound.
+        public var writeTimeout: Duration = .seconds(10)
         public var initialRetryDelay: Duration = .milliseconds(100)
         public var maxRetryDelay: Duration = .seconds(5)
         /// Rows older than this many days are deleted in the background; 0 keeps everything.
@@ -300,7 +303,7 @@ private struct WriterLoop {
         var delay = configuration.initialRetryDelay
         while true {
             do {
-                try await writer.store.write(batch)
+                try await write(batch)
                 writer.count { $0.written += batch.count }
                 return true
             } catch {
@@ -325,8 +328,14 @@ private struct WriterLoop {
         }
     }
 
+    func write(_ records: [StoredRecord]) async throws {
+        let store = writer.store
+        try await withTimeout(configuration.writeTimeout, clock: SystemClock()) { try await store.write(records) }
+    }
+
     func databaseIsUp() async -> Bool {
-        (try? await writer.store.ping()) != nil
+        let store = writer.store
+        return (try? await withTimeout(configuration.writeTimeout, clock: SystemClock()) { try await store.ping() }) != nil
     }
 
     /// The database is up but refused the batch: store records one by one, replacing refused payloads.
@@ -339,7 +348,7 @@ private struct WriterLoop {
         }
         guard let record = batch.first else { return }
         do {
-            try await writer.store.write([record])
+            try await write([record])
             writer.count { $0.written += 1 }
             return
         } catch {
@@ -349,7 +358,7 @@ private struct WriterLoop {
         }
         let note = Self.errorNote(for: record, error: firstError)
         do {
-            try await writer.store.write([note])
+            try await write([note])
             writer.count { $0.replacedRecords += 1 }
         } catch {
             deadLetter(record, error: error)

@@ -7,10 +7,11 @@ import ServiceLifecycle
 /// Stores log records in PostgreSQL through a bounded connection pool. Run it as a service (it owns the
 /// pool's background task). After each batch it notifies `chronicle_run:<id>` (empty payload, as the
 /// reference does) and `chronicle_runs` (payload: the run id) for every run the batch touched.
-public final class PostgresLogStore: LogStore, Service {
+public final class PostgresLogStore: LogStore, LogReader, TextRowFetcher, Service {
     public let client: PostgresClient
     private let logger: Logger
     private let dialect = PostgresDialect()
+    var sqlDialect: any SQLDialect { dialect }
 
     /// - Parameters:
     ///   - url: `postgres://user:password@host:port/database?sslmode=disable|require`.
@@ -100,10 +101,13 @@ public final class PostgresLogStore: LogStore, Service {
         for (table, column) in [("chronicle_events", "created_at"), ("chronicle_steps", "start_time"),
                                 ("chronicle_runs", "updated_at")] {
             var binds = PostgresBindings()
-            binds.append(cutoff)
+            binds.append(SQLValue.milliseconds(cutoff))
             binds.append(Int64(limit))
             let rows = try await client.query(PostgresQuery(
-                unsafeSQL: "DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table) WHERE \(column) < $1 LIMIT $2) RETURNING 1",
+                unsafeSQL: """
+                    DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table)
+                      WHERE \(column) < TIMESTAMPTZ 'epoch' + $1::bigint * INTERVAL '1 millisecond' LIMIT $2) RETURNING 1
+                    """,
                 binds: binds), logger: logger)
             for try await _ in rows { deleted += 1 }
         }
@@ -115,6 +119,25 @@ public final class PostgresLogStore: LogStore, Service {
     }
 
     public func close() async throws {}
+
+    // MARK: LogReader
+
+    public func listRuns(_ query: ListQuery) async throws -> Page { try await selectRuns(query) }
+    public func run(id: UUID) async throws -> JSONValue? { try await selectRun(id: id) }
+    public func listCalls(_ query: ListQuery) async throws -> Page { try await selectCalls(query) }
+    public func call(id: UUID) async throws -> JSONValue? { try await selectCall(id: id) }
+
+    func fetchText(_ sql: String, _ values: [SQLValue]) async throws -> [[String: String]] {
+        var result: [[String: String]] = []
+        for try await row in try await client.query(try Self.query(WorkflowStatement(sql: sql, values: values)), logger: logger) {
+            var values: [String: String] = [:]
+            for cell in row {
+                if let text = try cell.decode(String?.self) { values[cell.columnName] = text }
+            }
+            result.append(values)
+        }
+        return result
+    }
 
     static func query(_ statement: WorkflowStatement) throws -> PostgresQuery {
         var binds = PostgresBindings(capacity: statement.values.count)
@@ -128,7 +151,7 @@ public final class PostgresLogStore: LogStore, Service {
             case .json(let value):
                 if let value { binds.append(value) } else { binds.appendNull() }
             case .uuid(let value): binds.append(value)
-            case .time(let value): binds.append(value)
+            case .time(let value): binds.append(SQLValue.milliseconds(value))
             case .tags(let tags):
                 if tags.isEmpty { binds.appendNull() } else { binds.append(tags) }
             }
@@ -143,6 +166,8 @@ struct PostgresDialect: SQLDialect {
         case .json: return "$\(index)::jsonb"
         case .tags: return "$\(index)::text[]"
         case .uuid: return "$\(index)::uuid"
+        // Whole milliseconds, exactly: the same resolution as SQLite, and page cursors compare exactly.
+        case .time: return "(TIMESTAMPTZ 'epoch' + $\(index)::bigint * INTERVAL '1 millisecond')"
         default: return "$\(index)"
         }
     }
@@ -150,6 +175,8 @@ struct PostgresDialect: SQLDialect {
     let least = "LEAST"
     func mergePatch(_ target: String, _ patch: String) -> String { "chronicle_json_merge_patch(\(target), \(patch))" }
     let emptyObject = "'{}'::jsonb"
+    func msText(_ column: String) -> String { "CAST(CAST(extract(epoch FROM \(column)) * 1000 AS bigint) AS text)" }
+    func tagsText(_ column: String) -> String { "array_to_string(\(column), '|')" }
 }
 
 /// A storage configuration or connection problem.

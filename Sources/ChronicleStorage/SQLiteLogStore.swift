@@ -4,10 +4,11 @@ import Logging
 import SQLiteNIO
 
 /// Stores log records in a SQLite file (WAL mode). Timestamps are Unix milliseconds.
-public final class SQLiteLogStore: LogStore {
+public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
     public let path: String
     let connection: SQLiteConnection
     private let dialect = SQLiteDialect()
+    var sqlDialect: any SQLDialect { dialect }
 
     private init(path: String, connection: SQLiteConnection) {
         self.path = path
@@ -60,7 +61,7 @@ public final class SQLiteLogStore: LogStore {
     }
 
     public func deleteExpired(before cutoff: Date, limit: Int) async throws -> Int {
-        let ms = SQLiteData.integer(Int(cutoff.timeIntervalSince1970 * 1000))
+        let ms = SQLiteData.integer(SQLiteInt64(SQLValue.milliseconds(cutoff)))
         var deleted = 0
         for (table, column) in [("chronicle_events", "created_at"), ("chronicle_steps", "start_time"),
                                 ("chronicle_runs", "updated_at")] {
@@ -70,6 +71,29 @@ public final class SQLiteLogStore: LogStore {
             deleted += rows.count
         }
         return deleted
+    }
+
+    // MARK: LogReader
+
+    public func listRuns(_ query: ListQuery) async throws -> Page { try await selectRuns(query) }
+    public func run(id: UUID) async throws -> JSONValue? { try await selectRun(id: id) }
+    public func listCalls(_ query: ListQuery) async throws -> Page { try await selectCalls(query) }
+    public func call(id: UUID) async throws -> JSONValue? { try await selectCall(id: id) }
+
+    func fetchText(_ sql: String, _ values: [SQLValue]) async throws -> [[String: String]] {
+        try await connection.query(sql, values.map(Self.bind)).map { row in
+            var result: [String: String] = [:]
+            for column in row.columns {
+                switch column.data {
+                case .null: break
+                case .text(let text): result[column.name] = text
+                case .integer(let value): result[column.name] = String(value)
+                case .float(let value): result[column.name] = String(value)
+                case .blob(let buffer): result[column.name] = String(buffer: buffer)
+                }
+            }
+            return result
+        }
     }
 
     /// Runs a query; for tests and the read API.
@@ -105,7 +129,7 @@ public final class SQLiteLogStore: LogStore {
         case .bool(let value): return .integer(value ? 1 : 0)
         case .json(let value): return value.map(SQLiteData.text) ?? .null
         case .uuid(let value): return .text(value.uuidString.lowercased())
-        case .time(let value): return .integer(SQLiteInt64(value.timeIntervalSince1970 * 1000))
+        case .time(let value): return .integer(SQLiteInt64(SQLValue.milliseconds(value)))
         case .tags(let tags): return tags.isEmpty ? .null : .text(tags.joined(separator: "|"))
         }
     }
@@ -117,4 +141,6 @@ struct SQLiteDialect: SQLDialect {
     let least = "MIN"
     func mergePatch(_ target: String, _ patch: String) -> String { "json_patch(\(target), \(patch))" }
     let emptyObject = "'{}'"
+    func msText(_ column: String) -> String { "CAST(\(column) AS text)" }
+    func tagsText(_ column: String) -> String { column }
 }

@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import ChronicleStorage
 
 /// The upstream client tests share, configured as the gateway configures its own; never shut down.
 let upstreamClient = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup,
@@ -23,15 +24,19 @@ struct RunningServer {
 
     var base: String { "http://127.0.0.1:\(port)" }
 
-    static func start(configuration: GatewayConfiguration, maxBodySize: Int = 20 * 1024 * 1024) async throws -> RunningServer {
+    static func start(configuration: GatewayConfiguration, maxBodySize: Int = 20 * 1024 * 1024,
+                      sink: (any LogSink)? = nil, reader: (any LogReader)? = nil, services: [any Service] = [])
+        async throws -> RunningServer
+    {
         let log = InMemoryLog()
         let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(configuration)
-            .withLogSink(log).build()
+            .withLogSink(sink ?? log).build()
         var logger = Logger(label: "test-server")
         logger.logLevel = .critical
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = ChronicleApplication.make(
-            gateway: gateway, host: "127.0.0.1", port: 0, maxBodySize: maxBodySize, logger: logger,
+            gateway: gateway, reader: reader, host: "127.0.0.1", port: 0, maxBodySize: maxBodySize,
+            services: services, logger: logger,
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()

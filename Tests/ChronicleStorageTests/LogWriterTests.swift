@@ -260,6 +260,7 @@ struct LogWriterTests {
             $0.batchSize = 10
             $0.flushInterval = .milliseconds(20)
             $0.maxBufferedRecords = 20
+            $0.writeTimeout = .milliseconds(300)
             $0.spillPath = db.directory.appendingPathComponent("spill.jsonl").path
         }
         for index in 0..<30 { running.writer.record(event(index: index)) }
@@ -278,6 +279,7 @@ struct LogWriterTests {
             return try await db.scalar("SELECT CAST(count(*) AS text) FROM chronicle_events") == "150"
         })
         #expect(running.writer.statistics.failedBatches > 0)
+        #expect(running.writer.statistics.spilled > 0)
         let distinct = try await db.scalar("SELECT CAST(count(DISTINCT id) AS text) FROM chronicle_events")
         #expect(distinct == "150")
         try await running.stop()

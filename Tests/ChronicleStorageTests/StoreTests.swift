@@ -255,3 +255,65 @@ struct StoreTests {
         await db.close()
     }
 }
+
+@Suite("Log readers")
+struct ReaderTests {
+    func reader(_ db: TestDatabase) -> any LogReader {
+        db.store as! any LogReader
+    }
+
+    /// The read API's queries give the same answers on both backends.
+    @Test(arguments: Backend.available)
+    func runsAndCalls(backend: Backend) async throws {
+        let db = try await TestDatabase.make(backend)
+        try await db.store.write(referenceScenario().map { StoredRecord($0) })
+        let reader = reader(db)
+        let runs = try await reader.listRuns(ListQuery())
+        #expect(runs.items.count == 1)
+        #expect(runs.items.first?["info"] == ["info1": "value1", "info2": "new_value", "info3": "value3"])
+        #expect(runs.items.first?["created_at"] == "1970-01-01T00:00:01.000Z")
+        let run = try #require(try await reader.run(id: runID))
+        let steps = try #require(run["steps"]?.arrayValue)
+        #expect(steps.count == 1)
+        #expect(steps[0]["children"]?.arrayValue?.first?["id"] == .string(step2.uuidString.lowercased()))
+        #expect(run["calls"]?.arrayValue?.count == 1)
+        #expect(run["events"]?.arrayValue?.first?["event_type"] == "an_event")
+        var query = ListQuery()
+        query.provider = "groq"
+        let calls = try await reader.listCalls(query)
+        #expect(calls.items.first?["total_tokens"] == 15)
+        #expect(calls.items.first?["rate_limited"] == true)
+        let id = try #require(calls.items.first?["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
+        let call = try #require(try await reader.call(id: id))
+        #expect(call["chat_request"]?["model"] == "groq/llama3")
+        #expect(call["overhead_ms"] == 0.25)
+        query.until = time(1)
+        #expect(try await reader.listCalls(query).items.isEmpty)
+        await db.close()
+    }
+
+    /// Paging walks every row once, newest first, with ties on time broken by id.
+    @Test(arguments: Backend.available)
+    func paging(backend: Backend) async throws {
+        let db = try await TestDatabase.make(backend)
+        let when = Date()
+        let calls = (0..<7).map { index -> CallLogRecord in
+            var call = sampleCall()
+            call.timestamp = when.addingTimeInterval(Double(index / 2))
+            return call
+        }
+        try await db.store.write(calls.map { StoredRecord(.call($0)) })
+        var query = ListQuery()
+        query.limit = 3
+        var seen: [String] = []
+        while true {
+            let page = try await reader(db).listCalls(query)
+            seen += page.items.compactMap { $0["id"]?.stringValue }
+            guard let next = page.nextCursor else { break }
+            query.cursor = next
+        }
+        #expect(seen.count == 7)
+        #expect(Set(seen).count == 7)
+        await db.close()
+    }
+}

@@ -305,6 +305,9 @@ public final class Gateway: Sendable {
 
     // MARK: Workflow events
 
+    /// Whether entries go to a log sink (false when recording is off).
+    public var isRecording: Bool { logSink != nil }
+
     /// Records one workflow event (run, step or generic event). Does nothing without a log sink.
     public func recordEvent(_ event: WorkflowEvent) {
         logSink?.record(.workflow(event))

@@ -2,6 +2,7 @@ import ChronicleCore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ChronicleStorage
 
 /// An error answered as JSON in the reference's shape (§2.4), which OpenAI SDKs also read:
 /// `{"error": {"kind", "type", "message", "details": {"body", "details"}}}`.
@@ -73,6 +74,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as GatewayError {
             throw APIError(error)
+        } catch let error as InvalidQuery {
+            throw APIError.badRequest("invalid_query", error.description)
         } catch let error as HTTPError {
             throw APIError(status: Int(error.status.code), kind: Self.kind(for: error.status),
                            message: error.body ?? error.status.reasonPhrase)

@@ -1,0 +1,90 @@
+import ChronicleCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `POST /event`, `/v1/event` (one event) and `/events`, `/v1/events` (`{"events": [...]}`).
+///
+/// Every event is validated before any is queued: a malformed one rejects the request (and the whole
+/// batch) with a message naming the field and, in a batch, the event's index. Accepted events answer 202.
+struct EventRoutes<Context: RequestContext>: Sendable {
+    let gateway: Gateway
+    let maxBodySize: Int
+
+    struct Batch: Decodable {
+        var events: [WorkflowEvent]
+    }
+
+    func register(on router: Router<Context>) {
+        let single: @Sendable (Request, Context) async throws -> Response = { request, _ in
+            try await self.accept(request, batch: false)
+        }
+        let batch: @Sendable (Request, Context) async throws -> Response = { request, _ in
+            try await self.accept(request, batch: true)
+        }
+        router.post("/event", use: single)
+        router.post("/v1/event", use: single)
+        router.post("/events", use: batch)
+        router.post("/v1/events", use: batch)
+    }
+
+    func accept(_ request: Request, batch: Bool) async throws -> Response {
+        guard gateway.isRecording else {
+            throw APIError(status: 503, kind: "recording_disabled",
+                           message: "Event recording is off (log_to_database = false): the events were not stored")
+        }
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: maxBodySize)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ChatRoutes<Context>.tooLarge(maxBodySize)
+        }
+        var events: [WorkflowEvent]
+        do {
+            if batch {
+                events = try JSONCoding.decode(Batch.self, from: bytes.readableBytesView).events
+            } else {
+                events = [try JSONCoding.decode(WorkflowEvent.self, from: bytes.readableBytesView)]
+            }
+        } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
+            }
+            throw APIError(status: 422, kind: "invalid_event_payload",
+                           message: "Invalid event payload: \(describeDecodingError(error))")
+        }
+        if events.contains(where: { if case .runStart = $0 { return true } else { return false } }) {
+            var metadata = RequestOptions()
+            try ChronicleHeaders.merge(request.headers, into: &metadata)
+            events = events.map { Self.merge(metadata.metadata, into: $0) }
+        }
+        gateway.recordEvents(events)
+        return Response(status: .accepted, headers: [.contentType: "application/json"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"status":"accepted","count":\#(events.count)}"#)))
+    }
+
+
+    /// Header metadata merged into a `run:start` (reference §10.3): application and environment fill gaps;
+    /// the other header fields and extra-meta keys are written into `info`.
+    static func merge(_ metadata: RequestMetadata, into event: WorkflowEvent) -> WorkflowEvent {
+        guard case .runStart(var start) = event else { return event }
+        start.application = start.application ?? metadata.application
+        start.environment = start.environment ?? metadata.environment
+        var info = start.info ?? [:]
+        let fields: [(String, JSONValue?)] = [
+            ("organization_id", metadata.organizationID.map(JSONValue.string)),
+            ("project_id", metadata.projectID.map(JSONValue.string)),
+            ("user_id", metadata.userID.map(JSONValue.string)),
+            ("workflow_id", metadata.workflowID.map(JSONValue.string)),
+            ("workflow_name", metadata.workflowName.map(JSONValue.string)),
+            ("step_index", metadata.stepIndex.map { .integer(Int64($0)) }),
+            ("prompt_id", metadata.promptID.map(JSONValue.string)),
+            ("prompt_version", metadata.promptVersion.map { .integer(Int64($0)) }),
+        ]
+        for (key, value) in fields { if let value { info[key] = value } }
+        for (key, value) in metadata.extra { info[key] = value }
+        start.info = info
+        return .runStart(start)
+    }
+}

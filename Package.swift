@@ -92,6 +92,7 @@ let package = Package(
             dependencies: [
                 "ChronicleCore", "ChronicleTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -3,6 +3,7 @@ import ChronicleCore
 import ChronicleTesting
 import Foundation
 import Testing
+import NIOConcurrencyHelpers
 
 /// The text content and usage a recorded SSE stream adds up to, read independently of the gateway.
 func expectedStream(_ fixture: String) throws -> (content: String, arguments: String, dataEvents: Int) {
@@ -200,25 +201,24 @@ struct OpenAIProviderTests {
                                           streamIdleTimeout: .seconds(30))
         let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withClock(clock).withConfiguration(config)
             .withLogSink(sink).build()
+        let received = NIOLockedValueBox(0)
         let reading = Task {
             var chunks = 0
             do {
                 for try await event in try await gateway.send(request("p/m").streaming()) {
-                    if case .chunk = event { chunks += 1 }
+                    if case .chunk = event {
+                        chunks += 1
+                        received.withLockedValue { $0 += 1 }
+                    }
                 }
                 return (chunks, ProviderErrorKind?.none)
             } catch let error as ProviderError {
                 return (chunks, error.kind)
             }
         }
-        // The idle wait after the first chunk.
-        while upstream.requests.isEmpty { await Task.yield() }
+        // Once the first chunk is in, the only pending sleep is the idle wait for the next one.
+        while received.withLockedValue({ $0 }) < 1 { try await Task.sleep(for: .milliseconds(5)) }
         await clock.waitForPendingSleeps(1)
-        while true {
-            await clock.waitForPendingSleeps(1)
-            try await Task.sleep(for: .milliseconds(50))
-            if clock.pendingSleeps == 1 { break }
-        }
         clock.advance(by: .seconds(31))
         let (chunks, kind) = try await reading.value
         #expect(chunks == 1)

@@ -317,3 +317,27 @@ struct ReaderTests {
         await db.close()
     }
 }
+
+@Suite("PostgreSQL notifications")
+struct NotificationTests {
+    /// A batch touching a run notifies `chronicle_run:<id>` (empty payload) and `chronicle_runs` (the id).
+    @Test func notifiesRunChannels() async throws {
+        guard Backend.available.contains(.postgres) else { return }
+        let db = try await TestDatabase.make(.postgres)
+        let postgres = try #require(db.store as? PostgresLogStore)
+        let id = runID.uuidString.lowercased()
+        let payloads = try await postgres.client.withConnection { connection in
+            try await connection.listen(on: "chronicle_runs") { allRuns in
+                try await connection.listen(on: "chronicle_run:\(id)") { oneRun in
+                    try await db.store.write(referenceScenario().map { StoredRecord($0) })
+                    var all = allRuns.makeAsyncIterator()
+                    var one = oneRun.makeAsyncIterator()
+                    return (try await all.next()?.payload, try await one.next()?.payload)
+                }
+            }
+        }
+        #expect(payloads.0 == id)
+        #expect(payloads.1 == "")
+        await db.close()
+    }
+}

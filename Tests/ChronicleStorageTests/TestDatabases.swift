@@ -101,6 +101,15 @@ final class TestDatabase: @unchecked Sendable {
         _ = try await adminClient.query(PostgresQuery(unsafeSQL: sql))
     }
 
+    /// A single text value from the admin connection (PostgreSQL only).
+    func adminScalar(_ sql: String) async throws -> String? {
+        guard let adminClient else { return nil }
+        for try await row in try await adminClient.query(PostgresQuery(unsafeSQL: sql)) {
+            return try row.decode(String?.self)
+        }
+        return nil
+    }
+
     /// Rows as column name → text (NULL → nil). Write queries whose columns are `CAST(… AS text)`.
     func rows(_ sql: String) async throws -> [[String: String?]] {
         switch store {

@@ -82,6 +82,13 @@ public final class Gateway: Sendable {
                 name: config.name, label: config.label, url: config.url, key: config.key,
                 routingPrefixes: config.prefix.map { [$0] } ?? [], transforms: transforms.requestTransforms,
                 headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+        case .anthropic:
+            // A routing prefix such as "corp-claude/" is stripped, like the built-ins' (gap 1).
+            return AnthropicProvider(
+                name: config.name, label: config.label, url: config.url, key: config.key,
+                routingPrefixes: config.prefix.map { [$0] } ?? [],
+                stripModelPrefix: config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil },
+                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
         }
     }
 

@@ -93,6 +93,8 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
 /// `{ type = "open_ai", transforms = { … } }`.
 public enum ProviderFormat: Sendable, Hashable {
     case openAI(OpenAIFormatTransforms)
+    /// Anthropic's Messages API (`format = "anthropic"`); the URL is the messages endpoint.
+    case anthropic
 }
 
 extension ProviderFormat: Codable {
@@ -115,9 +117,12 @@ extension ProviderFormat: Codable {
         switch name.lowercased() {
         case "openai", "open_ai":
             return .openAI(transforms ?? OpenAIFormatTransforms())
+        case "anthropic":
+            return .anthropic
         default:
-            throw DecodingError.dataCorrupted(
-                .init(codingPath: codingPath, debugDescription: "unknown provider format \"\(name)\"; expected \"openai\""))
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: codingPath,
+                debugDescription: "unknown provider format \"\(name)\"; expected \"openai\" or \"anthropic\""))
         }
     }
 
@@ -127,6 +132,8 @@ extension ProviderFormat: Codable {
         case .openAI(let transforms):
             try c.encode("open_ai", forKey: .type)
             try c.encode(transforms, forKey: .transforms)
+        case .anthropic:
+            try c.encode("anthropic", forKey: .type)
         }
     }
 }

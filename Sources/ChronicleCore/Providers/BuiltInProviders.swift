@@ -46,7 +46,7 @@ public enum BuiltInProviders {
 
     /// Instances of every built-in, keyed from their environment variables.
     public static func all(transport: UpstreamHTTPClient) -> [any ChatModelProvider] {
-        openAIFormat.map { definition in
+        [AnthropicProvider(transport: transport)] + openAIFormat.map { definition in
             OpenAICompatibleProvider(
                 name: definition.name, label: definition.label, url: definition.url,
                 key: .environment(definition.keyVariable), routingPrefixes: definition.routingPrefixes,

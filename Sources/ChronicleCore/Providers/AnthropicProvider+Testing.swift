@@ -1,0 +1,6 @@
+/// Exposes the request conversion so tests can check the exact upstream JSON without a server.
+public enum AnthropicTestAccess {
+    public static func convert(_ request: ChatRequest) throws -> JSONValue {
+        try AnthropicConversion.request(request)
+    }
+}

@@ -1,0 +1,421 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Anthropic's Messages API (reference §7.2, gaps 14–15 fixed): OpenAI-format requests are converted to
+/// messages with content blocks, and answers and streams are converted back.
+public struct AnthropicProvider: ChatModelProvider {
+    public let name: String
+    public let label: String
+    /// The messages endpoint, `https://api.anthropic.com/v1/messages` by default.
+    public let url: String
+    public let key: ProviderKey
+    public let routingPrefixes: [String]
+    public let stripModelPrefix: String?
+    public let headers: [(String, String)]
+    let transport: UpstreamHTTPClient
+
+    public static let defaultURL = "https://api.anthropic.com/v1/messages"
+    public static let apiVersion = "2023-06-01"
+
+    public init(name: String = "anthropic", label: String? = nil, url: String = AnthropicProvider.defaultURL,
+                key: ProviderKey = .environment("ANTHROPIC_API_KEY"), routingPrefixes: [String] = ["anthropic/", "claude"],
+                stripModelPrefix: String? = "anthropic/", headers: [(String, String)] = [],
+                transport: UpstreamHTTPClient) {
+        self.name = name
+        self.label = label ?? (name == "anthropic" ? "Anthropic" : name)
+        self.url = url
+        self.key = key
+        self.routingPrefixes = routingPrefixes
+        self.stripModelPrefix = stripModelPrefix
+        self.headers = headers
+        self.transport = transport
+    }
+
+    public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
+        guard let apiKey = try request.apiKey ?? key.resolve(providerName: name) else {
+            throw ProviderError(kind: .authMissing, message: "No API key for provider '\(name)'")
+        }
+        var body = request.body
+        if let prefix = stripModelPrefix, let model = body.model, model.hasPrefix(prefix) {
+            body.model = String(model.dropFirst(prefix.count))
+        }
+        let converted = try AnthropicConversion.request(body)
+        let payload: ByteBuffer
+        do {
+            payload = ByteBuffer(bytes: try JSONCoding.encode(converted))
+        } catch {
+            throw ProviderError(kind: .transformingRequest, message: "Could not encode the request: \(error)")
+        }
+        var httpHeaders = HTTPHeaders()
+        httpHeaders.add(name: "x-api-key", value: apiKey)
+        httpHeaders.add(name: "anthropic-version", value: Self.apiVersion)
+        httpHeaders.add(name: "accept", value: body.isStreaming ? "text/event-stream" : "application/json")
+        for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
+
+        let response = try await transport.post(
+            url: request.overrideURL ?? url, headers: httpHeaders, body: payload, timeout: request.timeout)
+        let requestedModel = body.model ?? ""
+        let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
+        if contentType.hasPrefix("text/event-stream") {
+            return streamEvents(response, requestedModel: requestedModel, idleTimeout: request.streamIdleTimeout)
+        }
+        let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
+        let message: JSONValue
+        do {
+            message = try JSONCoding.decode(JSONValue.self, from: bytes.readableBytesView)
+        } catch {
+            throw ProviderError(kind: .parsingResponse, status: Int(response.status.code),
+                                body: UpstreamHTTPClient.errorBody(bytes),
+                                message: "Could not parse the provider's response: \(describeDecodingError(error))")
+        }
+        if message["type"] == "error" { throw AnthropicConversion.streamError(message) }
+        let reply = AnthropicConversion.response(message, requestedModel: requestedModel)
+        return ChatEventStream(events: [
+            .single(reply), .responseInfo(ResponseInfo(model: reply.model ?? requestedModel)),
+        ])
+    }
+
+    private func streamEvents(_ response: HTTPClientResponse, requestedModel: String, idleTimeout: Duration)
+        -> ChatEventStream
+    {
+        let transport = self.transport
+        return ChatEventStream {
+            var reader = BodyReader(body: response.body, clock: transport.clock, idleTimeout: idleTimeout)
+            var parser = ServerSentEventParser()
+            var state = AnthropicStreamState(requestedModel: requestedModel)
+            var pending: [ChatStreamEvent] = []
+            var pendingIndex = 0
+            var finished = false
+
+            return {
+                while true {
+                    if pendingIndex < pending.count {
+                        defer { pendingIndex += 1 }
+                        return pending[pendingIndex]
+                    }
+                    pending.removeAll(keepingCapacity: true)
+                    pendingIndex = 0
+                    if finished { return nil }
+                    if let buffer = try await reader.next() {
+                        let events: [ServerSentEvent]
+                        do {
+                            events = try parser.parse(buffer.readableBytesView)
+                        } catch {
+                            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
+                        }
+                        for event in events {
+                            if let chunk = try state.handle(event) { pending.append(.chunk(chunk)) }
+                        }
+                    } else {
+                        for event in parser.finish() {
+                            if let chunk = try state.handle(event) { pending.append(.chunk(chunk)) }
+                        }
+                        finished = true
+                        pending.append(.responseInfo(ResponseInfo(model: state.model ?? requestedModel)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Folds Anthropic stream events into OpenAI-format chunks.
+struct AnthropicStreamState {
+    let requestedModel: String
+    var id: String?
+    var model: String?
+    let created = unixNow()
+    var usage = Usage()
+    /// Content block index → tool-call ordinal, for tool_use blocks.
+    var toolIndexes: [Int: Int] = [:]
+
+    init(requestedModel: String) {
+        self.requestedModel = requestedModel
+    }
+
+    func chunk(_ delta: ChatMessage, finishReason: FinishReason? = nil, usage: Usage? = nil) -> ChatChunk {
+        ChatChunk(id: id, created: created, model: model ?? requestedModel,
+                  choices: [ChunkChoice(index: 0, delta: delta, finishReason: finishReason)], usage: usage)
+    }
+
+    mutating func handle(_ event: ServerSentEvent) throws(ProviderError) -> ChatChunk? {
+        let data: JSONValue
+        do {
+            data = try JSONCoding.decode(JSONValue.self, from: event.data)
+        } catch {
+            throw ProviderError(kind: .parsingResponse, body: .string(event.dataString),
+                                message: "Could not parse a streamed event: \(describeDecodingError(error))")
+        }
+        switch data["type"]?.stringValue ?? event.event ?? "" {
+        case "message_start":
+            let message = data["message"] ?? .null
+            id = message["id"]?.stringValue
+            model = message["model"]?.stringValue
+            if let start = message["usage"] { usage = AnthropicConversion.usage(start) }
+            return chunk(ChatMessage(role: "assistant", content: .text("")))
+        case "content_block_start":
+            let block = data["content_block"] ?? .null
+            let index = data["index"]?.intValue ?? 0
+            switch block["type"]?.stringValue {
+            case "tool_use":
+                let ordinal = toolIndexes.count
+                toolIndexes[index] = ordinal
+                let call = ToolCall(index: ordinal, id: block["id"]?.stringValue, type: "function",
+                                    function: FunctionCall(name: block["name"]?.stringValue, arguments: ""))
+                return chunk(ChatMessage(toolCalls: [call]))
+            case "text":
+                guard let text = block["text"]?.stringValue, !text.isEmpty else { return nil }
+                return chunk(ChatMessage(content: .text(text)))
+            default:
+                return nil
+            }
+        case "content_block_delta":
+            let delta = data["delta"] ?? .null
+            switch delta["type"]?.stringValue {
+            case "text_delta":
+                return chunk(ChatMessage(content: .text(delta["text"]?.stringValue ?? "")))
+            case "input_json_delta":
+                guard let ordinal = toolIndexes[data["index"]?.intValue ?? -1] else { return nil }
+                let call = ToolCall(index: ordinal, type: nil,
+                                    function: FunctionCall(arguments: delta["partial_json"]?.stringValue ?? ""))
+                return chunk(ChatMessage(toolCalls: [call]))
+            case "thinking_delta":
+                var message = ChatMessage()
+                message.reasoningContent = delta["thinking"]?.stringValue ?? ""
+                return chunk(message)
+            default:
+                return nil
+            }
+        case "message_delta":
+            let later = data["usage"].map(AnthropicConversion.usage) ?? Usage()
+            usage.merge(later)
+            usage.totalTokens = (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0)
+            let reason = data["delta"]?["stop_reason"]?.stringValue
+            return chunk(ChatMessage(), finishReason: reason.map(AnthropicConversion.finishReason) ?? .stop, usage: usage)
+        case "error":
+            throw AnthropicConversion.streamError(data)
+        default:
+            // ping, content_block_stop, message_stop, and event types added later.
+            return nil
+        }
+    }
+}
+
+/// Conversions between the OpenAI chat format and Anthropic's Messages API.
+enum AnthropicConversion {
+    /// The Messages API request for an OpenAI-format request (model prefix already stripped).
+    static func request(_ request: ChatRequest) throws(ProviderError) -> JSONValue {
+        var systemBlocks: [JSONValue] = []
+        if let system = request.system, !system.isEmpty { systemBlocks.append(["type": "text", "text": .string(system)]) }
+        var messages: [(role: String, blocks: [JSONValue])] = []
+
+        func append(_ role: String, _ blocks: [JSONValue]) {
+            guard !blocks.isEmpty else { return }
+            // Consecutive turns of one role are merged: the API expects alternation.
+            if let last = messages.last, last.role == role {
+                messages[messages.count - 1].blocks += blocks
+            } else {
+                messages.append((role, blocks))
+            }
+        }
+
+        for message in request.messages {
+            let role = message.role ?? "user"
+            var blocks = try contentBlocks(message)
+            if let cache = message.cacheControl, !blocks.isEmpty, case .object(var last) = blocks[blocks.count - 1] {
+                // Anthropic marks cache breakpoints on content blocks, not messages.
+                last["cache_control"] = cache
+                blocks[blocks.count - 1] = .object(last)
+            }
+            switch role {
+            case "system", "developer":
+                systemBlocks += blocks
+            case "tool":
+                var result: [String: JSONValue] = [
+                    "type": "tool_result", "tool_use_id": .string(message.toolCallID ?? ""),
+                    "content": .array(blocks),
+                ]
+                if message.unknownFields["is_error"] == true { result["is_error"] = true }
+                append("user", [.object(result)])
+            case "assistant":
+                for call in message.toolCalls ?? [] {
+                    let input: JSONValue
+                    if let arguments = call.function.arguments, !arguments.trimmingCharacters(in: .whitespaces).isEmpty {
+                        do {
+                            input = try JSONCoding.decode(JSONValue.self, from: Array(arguments.utf8))
+                        } catch {
+                            throw ProviderError(kind: .transformingRequest,
+                                                message: "Tool call \(call.id ?? "") has arguments that are not JSON")
+                        }
+                    } else {
+                        input = [:]
+                    }
+                    blocks.append([
+                        "type": "tool_use", "id": .string(call.id ?? ""), "name": .string(call.function.name ?? ""),
+                        "input": input,
+                    ])
+                }
+                append("assistant", blocks)
+            default:
+                append("user", blocks)
+            }
+        }
+
+        var body: [String: JSONValue] = [
+            "model": .string(request.model ?? ""),
+            "max_tokens": .integer(Int64(request.maxTokens ?? request.maxCompletionTokens ?? 4096)),
+            "messages": .array(messages.map { ["role": .string($0.role), "content": .array($0.blocks)] }),
+        ]
+        if !systemBlocks.isEmpty {
+            let plain = systemBlocks.allSatisfy { $0["cache_control"] == nil }
+            body["system"] = plain
+                ? .string(systemBlocks.compactMap { $0["text"]?.stringValue }.joined(separator: "\n\n"))
+                : .array(systemBlocks)
+        }
+        if request.isStreaming { body["stream"] = true }
+        if let value = request.temperature { body["temperature"] = .double(value) }
+        if let value = request.topP { body["top_p"] = .double(value) }
+        if let stop = request.stop, !stop.isEmpty { body["stop_sequences"] = .array(stop.map(JSONValue.string)) }
+        if let user = request.user { body["metadata"] = ["user_id": .string(user)] }
+        for key in ["top_k", "thinking", "service_tier"] {
+            if let value = request.unknownFields[key] { body[key] = value }
+        }
+        if let tools = request.tools, !tools.isEmpty {
+            body["tools"] = .array(tools.map { tool in
+                var converted: [String: JSONValue] = [
+                    "name": .string(tool.function.name),
+                    "input_schema": tool.function.parameters ?? ["type": "object", "properties": [:]],
+                ]
+                if let description = tool.function.description { converted["description"] = .string(description) }
+                if let cache = tool.unknownFields["cache_control"] { converted["cache_control"] = cache }
+                return .object(converted)
+            })
+        }
+        var choice: [String: JSONValue]?
+        switch request.toolChoice {
+        case .string("none")?: choice = ["type": "none"]
+        case .string("auto")?: choice = ["type": "auto"]
+        case .string("required")?: choice = ["type": "any"]
+        case .object(let object)?:
+            if let name = object["function"]?["name"]?.stringValue { choice = ["type": "tool", "name": .string(name)] }
+        default: break
+        }
+        if request.unknownFields["parallel_tool_calls"] == false, body["tools"] != nil {
+            choice = choice ?? ["type": "auto"]
+            choice?["disable_parallel_tool_use"] = true
+        }
+        if let choice { body["tool_choice"] = .object(choice) }
+        return .object(body)
+    }
+
+    /// Content blocks for a message: text (empty text left out), images, and the name folded in.
+    static func contentBlocks(_ message: ChatMessage) throws(ProviderError) -> [JSONValue] {
+        var blocks: [JSONValue] = []
+        let prefix = message.name.map { "\($0): " } ?? ""
+        switch message.content {
+        case .text(let text)?:
+            if !text.isEmpty { blocks.append(["type": "text", "text": .string(prefix + text)]) }
+        case .parts(let parts)?:
+            for part in parts {
+                if let text = part.text {
+                    if !text.isEmpty { blocks.append(["type": "text", "text": .string(prefix + text)]) }
+                } else if let url = part.imageURL {
+                    blocks.append(try image(url))
+                } else if part.type != "text" {
+                    // Anthropic-native blocks (document, …) pass through.
+                    blocks.append(.object(part.fields))
+                }
+            }
+        case nil:
+            break
+        }
+        return blocks
+    }
+
+    /// An image block from a web URL or a base64 `data:` URL.
+    static func image(_ url: String) throws(ProviderError) -> JSONValue {
+        guard url.hasPrefix("data:") else {
+            return ["type": "image", "source": ["type": "url", "url": .string(url)]]
+        }
+        guard let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64") else {
+            throw ProviderError(kind: .transformingRequest, message: "Image data URLs must be base64 encoded")
+        }
+        let mediaType = url[url.index(url.startIndex, offsetBy: 5)..<comma].dropLast(";base64".count)
+        return ["type": "image", "source": [
+            "type": "base64", "media_type": .string(String(mediaType)),
+            "data": .string(String(url[url.index(after: comma)...])),
+        ]]
+    }
+
+    /// The OpenAI-format response for a Messages API response.
+    static func response(_ message: JSONValue, requestedModel: String) -> ChatResponse {
+        var texts: [String] = []
+        var thinking: [String] = []
+        var calls: [ToolCall] = []
+        for block in message["content"]?.arrayValue ?? [] {
+            switch block["type"]?.stringValue {
+            case "text": texts.append(block["text"]?.stringValue ?? "")
+            case "thinking": thinking.append(block["thinking"]?.stringValue ?? "")
+            case "tool_use":
+                let arguments = (try? JSONCoding.encodeToString(block["input"] ?? [:])) ?? "{}"
+                calls.append(ToolCall(id: block["id"]?.stringValue, type: "function",
+                                      function: FunctionCall(name: block["name"]?.stringValue, arguments: arguments)))
+            default: break
+            }
+        }
+        var reply = ChatMessage(role: "assistant", content: texts.isEmpty ? nil : .text(texts.joined()),
+                                toolCalls: calls.isEmpty ? nil : calls)
+        if !thinking.isEmpty { reply.reasoningContent = thinking.joined() }
+        var usage = message["usage"].map(self.usage)
+        if let counted = usage { usage?.totalTokens = (counted.promptTokens ?? 0) + (counted.completionTokens ?? 0) }
+        return ChatResponse(
+            id: message["id"]?.stringValue, created: unixNow(), model: message["model"]?.stringValue ?? requestedModel,
+            choices: [ChatChoice(index: 0, message: reply,
+                                 finishReason: message["stop_reason"]?.stringValue.map(finishReason) ?? .stop)],
+            usage: usage)
+    }
+
+    /// Usage in OpenAI's terms: prompt tokens include cache reads and writes, which are also detailed.
+    static func usage(_ value: JSONValue) -> Usage {
+        let input = value["input_tokens"]?.intValue
+        let cacheRead = value["cache_read_input_tokens"]?.intValue
+        let cacheWrite = value["cache_creation_input_tokens"]?.intValue
+        var usage = Usage(completionTokens: value["output_tokens"]?.intValue)
+        if input != nil || cacheRead != nil || cacheWrite != nil {
+            usage.promptTokens = (input ?? 0) + (cacheRead ?? 0) + (cacheWrite ?? 0)
+        }
+        if cacheRead != nil || cacheWrite != nil {
+            usage.unknownFields["prompt_tokens_details"] = [
+                "cached_tokens": .integer(Int64(cacheRead ?? 0)),
+                "cache_creation_tokens": .integer(Int64(cacheWrite ?? 0)),
+            ]
+        }
+        return usage
+    }
+
+    static func finishReason(_ reason: String) -> FinishReason {
+        switch reason {
+        case "end_turn", "stop_sequence", "pause_turn": return .stop
+        case "max_tokens": return .length
+        case "tool_use": return .toolCalls
+        case "refusal": return .contentFilter
+        default: return FinishReason(rawValue: reason)
+        }
+    }
+
+    /// An `error` event or body: its type decides the kind.
+    static func streamError(_ data: JSONValue) -> ProviderError {
+        let error = data["error"] ?? .null
+        let message = error["message"]?.stringValue
+        switch error["type"]?.stringValue {
+        case "invalid_request_error": return ProviderError(kind: .badInput, status: 400, body: data, message: message)
+        case "authentication_error", "permission_error":
+            return ProviderError(kind: .authRejected, status: 401, body: data, message: message)
+        case "rate_limit_error": return ProviderError(kind: .rateLimit, status: 429, body: data, message: message)
+        case "overloaded_error": return ProviderError(kind: .server, status: 529, body: data, message: message)
+        default: return ProviderError(kind: .server, status: 500, body: data, message: message)
+        }
+    }
+}

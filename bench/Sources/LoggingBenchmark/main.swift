@@ -1,0 +1,118 @@
+// Logging throughput: how many call records per second the writer stores, per backend and batch size,
+// and whether a sustained rate keeps the queue flat.
+//
+//   swift run -c release LoggingBenchmark [--records N] [--rate R] [--seconds S] [--postgres URL]
+import ChronicleCore
+import ChronicleStorage
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct Options {
+    var records = 50_000
+    var rate = 20_000
+    var seconds = 5
+    var postgresURL: String?
+    var batchSizes = [1, 10, 100, 500]
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--records": records = iterator.next().flatMap(Int.init) ?? records
+            case "--rate": rate = iterator.next().flatMap(Int.init) ?? rate
+            case "--seconds": seconds = iterator.next().flatMap(Int.init) ?? seconds
+            case "--postgres": postgresURL = iterator.next()
+            case "--batch-sizes":
+                batchSizes = iterator.next()?.split(separator: ",").compactMap { Int($0) } ?? batchSizes
+            default: break
+            }
+        }
+    }
+}
+
+/// A realistic call record: a short chat with usage and metadata.
+func sampleRecord() -> LogEntry {
+    let request = ChatRequest(model: "groq/llama-3.1-8b-instant", messages: [
+        ChatMessage(role: "system", content: .text("You are a helpful assistant.")),
+        ChatMessage(role: "user", content: .text(String(repeating: "What is the capital of France? ", count: 8))),
+    ])
+    let response = ChatResponse(
+        id: "chatcmpl-bench", created: 1_717_229_159, model: "llama-3.1-8b-instant",
+        choices: [ChatChoice(message: ChatMessage(role: "assistant", content: .text(String(repeating: "Paris. ", count: 20))))],
+        usage: Usage(promptTokens: 60, completionTokens: 40, totalTokens: 100))
+    return .call(CallLogRecord(
+        id: .v7(), timestamp: Date(), request: request,
+        options: RequestOptions(metadata: RequestMetadata(application: "bench", environment: "bench", userID: "user-1")),
+        provider: "groq", model: "groq/llama-3.1-8b-instant", response: response,
+        upstreamLatency: .milliseconds(120), totalLatency: .milliseconds(121), overhead: .microseconds(80)))
+}
+
+func makeStore(_ options: Options, directory: URL, logger: Logger) async throws -> (any LogStore, Task<Void, Never>?) {
+    if let url = options.postgresURL {
+        let store = try PostgresLogStore(url: url, logger: logger)
+        let task = Task { _ = try? await store.run() }
+        try await store.migrate()
+        return (store, task)
+    }
+    let store = try await SQLiteLogStore.open(path: directory.appendingPathComponent("bench-\(UUID()).db").path, logger: logger)
+    try await store.migrate()
+    return (store, nil)
+}
+
+func run(_ options: Options) async throws {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-bench-\(UUID())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let backend = options.postgresURL == nil ? "sqlite" : "postgres"
+    let entries = (0..<options.records).map { _ in sampleRecord() }
+
+    print("backend   batch  records   seconds   records/s")
+    for batchSize in options.batchSizes {
+        let (store, task) = try await makeStore(options, directory: directory, logger: logger)
+        var configuration = LogWriter.Configuration()
+        configuration.batchSize = batchSize
+        configuration.maxBufferedRecords = options.records * 2
+        let writer = LogWriter(store: store, configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [writer], logger: logger))
+        let running = Task { try await group.run() }
+        let count = batchSize == 1 ? min(options.records, 5_000) : options.records
+        let start = ContinuousClock.now
+        for entry in entries.prefix(count) { writer.record(entry) }
+        await writer.flush()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print(String(format: "%-8@ %6d %8d %9.3f %11.0f", backend as NSString, batchSize, count, seconds, Double(count) / seconds))
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        try await store.close()
+        task?.cancel()
+    }
+
+    // Sustained: a fixed arrival rate with the default batch size; the queue must not grow.
+    let (store, task) = try await makeStore(options, directory: directory, logger: logger)
+    let writer = LogWriter(store: store, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: [writer], logger: logger))
+    let running = Task { try await group.run() }
+    var maxQueued = 0
+    let perTick = max(1, options.rate / 100)
+    let start = ContinuousClock.now
+    var tick = 0
+    while ContinuousClock.now - start < .seconds(options.seconds) {
+        for _ in 0..<perTick { writer.record(entries[tick % entries.count]) }
+        tick += 1
+        maxQueued = max(maxQueued, writer.statistics.queued)
+        try await Task.sleep(until: start + .milliseconds(10 * tick), clock: .continuous)
+    }
+    let endQueued = writer.statistics.queued
+    await writer.flush()
+    print("sustained \(backend): \(options.rate) records/s for \(options.seconds) s -> max queue \(maxQueued), queue at end \(endQueued), written \(writer.statistics.written)")
+    await group.triggerGracefulShutdown()
+    _ = try? await running.value
+    try await store.close()
+    task?.cancel()
+}
+
+try await run(Options(CommandLine.arguments))

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -115,3 +116,19 @@ let package = Package(
         ),
     ]
 )
+
+// Benchmarks stay out of the normal build graph; `CHRONICLE_BENCH=1 swift run -c release <name>` builds them.
+if ProcessInfo.processInfo.environment["CHRONICLE_BENCH"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "LoggingBenchmark",
+            dependencies: [
+                "ChronicleCore", "ChronicleStorage",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/Sources/LoggingBenchmark",
+            swiftSettings: swiftSettings
+        )
+    )
+}

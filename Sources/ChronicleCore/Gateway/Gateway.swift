@@ -89,6 +89,12 @@ public final class Gateway: Sendable {
                 routingPrefixes: config.prefix.map { [$0] } ?? [],
                 stripModelPrefix: config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil },
                 headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+        case .ollama:
+            return OllamaProvider(
+                name: config.name, label: config.label, url: config.url, key: config.key,
+                routingPrefixes: config.prefix.map { [$0] } ?? [],
+                stripModelPrefix: config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil },
+                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
         }
     }
 

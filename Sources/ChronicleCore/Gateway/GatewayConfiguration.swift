@@ -95,6 +95,8 @@ public enum ProviderFormat: Sendable, Hashable {
     case openAI(OpenAIFormatTransforms)
     /// Anthropic's Messages API (`format = "anthropic"`); the URL is the messages endpoint.
     case anthropic
+    /// Ollama's native API (`format = "ollama"`); the URL is the `/api/chat` endpoint.
+    case ollama
 }
 
 extension ProviderFormat: Codable {
@@ -119,10 +121,12 @@ extension ProviderFormat: Codable {
             return .openAI(transforms ?? OpenAIFormatTransforms())
         case "anthropic":
             return .anthropic
+        case "ollama":
+            return .ollama
         default:
             throw DecodingError.dataCorrupted(.init(
                 codingPath: codingPath,
-                debugDescription: "unknown provider format \"\(name)\"; expected \"openai\" or \"anthropic\""))
+                debugDescription: "unknown provider format \"\(name)\"; expected \"openai\", \"anthropic\" or \"ollama\""))
         }
     }
 
@@ -134,6 +138,8 @@ extension ProviderFormat: Codable {
             try c.encode(transforms, forKey: .transforms)
         case .anthropic:
             try c.encode("anthropic", forKey: .type)
+        case .ollama:
+            try c.encode("ollama", forKey: .type)
         }
     }
 }

@@ -1,4 +1,6 @@
 /// The providers Chronicle knows without configuration.
+import Foundation
+
 public enum BuiltInProviders {
     /// One OpenAI-format built-in: its routing name, endpoint, key variable and prefixes.
     public struct Definition: Sendable {
@@ -19,9 +21,13 @@ public enum BuiltInProviders {
         Definition(
             name: "groq", label: "Groq", url: "https://api.groq.com/openai/v1/chat/completions",
             keyVariable: "GROQ_API_KEY", routingPrefixes: ["groq/"],
-            transforms: OpenAIRequestTransforms(
-                stripModelPrefix: "groq/", unsupportedFields: ["logprobs", "logit_bias", "top_logprobs", "n"],
-                usageInXGroq: true)),
+            transforms: {
+                var transforms = OpenAIRequestTransforms(
+                    stripModelPrefix: "groq/", unsupportedFields: ["logprobs", "logit_bias", "top_logprobs", "n"],
+                    usageInXGroq: true)
+                transforms.recoversToolUseFailures = true
+                return transforms
+            }()),
         Definition(
             name: "mistral", label: "Mistral", url: "https://api.mistral.ai/v1/chat/completions",
             keyVariable: "MISTRAL_API_KEY", routingPrefixes: ["mistral/"],
@@ -46,11 +52,20 @@ public enum BuiltInProviders {
 
     /// Instances of every built-in, keyed from their environment variables.
     public static func all(transport: UpstreamHTTPClient) -> [any ChatModelProvider] {
-        [AnthropicProvider(transport: transport)] + openAIFormat.map { definition in
+        let ollamaURL = getenv("OLLAMA_HOST").map { String(cString: $0) }.map(ollamaChatURL) ?? OllamaProvider.defaultURL
+        return [AnthropicProvider(transport: transport), OllamaProvider(url: ollamaURL, transport: transport)]
+            + openAIFormat.map { definition in
             OpenAICompatibleProvider(
                 name: definition.name, label: definition.label, url: definition.url,
                 key: .environment(definition.keyVariable), routingPrefixes: definition.routingPrefixes,
                 transforms: definition.transforms, transport: transport)
         }
+    }
+
+    /// The chat endpoint for an `OLLAMA_HOST` value such as `10.0.0.5:11434` or `http://gpu-box:11434`.
+    static func ollamaChatURL(_ host: String) -> String {
+        var base = host.hasPrefix("http://") || host.hasPrefix("https://") ? host : "http://\(host)"
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + "/api/chat"
     }
 }

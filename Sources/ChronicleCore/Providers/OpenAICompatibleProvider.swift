@@ -43,6 +43,8 @@ public struct OpenAIRequestTransforms: Sendable, Hashable {
     public var unsupportedFields: Set<String>
     /// The upstream reports streamed usage under `x_groq.usage` (Groq).
     public var usageInXGroq: Bool
+    /// Turn Groq's `tool_use_failed` errors into the tool call the model meant (reference §7.3).
+    public var recoversToolUseFailures = false
 
     public init(supportsMessageName: Bool = true, systemInMessages: Bool = true, stripModelPrefix: String? = nil,
                 requestStreamUsage: Bool = false, unsupportedFields: Set<String> = [], usageInXGroq: Bool = false) {
@@ -133,8 +135,16 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         httpHeaders.add(name: "accept", value: body.isStreaming ? "text/event-stream" : "application/json")
         for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
 
-        let response = try await transport.post(
-            url: request.overrideURL ?? url, headers: httpHeaders, body: payload, timeout: request.timeout)
+        let response: HTTPClientResponse
+        do {
+            response = try await transport.post(
+                url: request.overrideURL ?? url, headers: httpHeaders, body: payload, timeout: request.timeout)
+        } catch {
+            guard transforms.recoversToolUseFailures,
+                  let recovered = Self.recoverToolUse(from: error, model: requestedModel)
+            else { throw error }
+            return ChatEventStream(events: [.single(recovered), .responseInfo(ResponseInfo(model: requestedModel))])
+        }
 
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
         if contentType.hasPrefix("text/event-stream") {
@@ -225,6 +235,27 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
                 }
             }
         }
+    }
+}
+
+extension OpenAICompatibleProvider {
+    /// Groq rejects a generation whose tool call it could not parse (`tool_use_failed`) but returns the
+    /// text; the call is usually recoverable from it.
+    static func recoverToolUse(from error: ProviderError, model: String) -> ChatResponse? {
+        guard error.kind == .badInput, error.body?["error"]?["code"] == "tool_use_failed",
+              let generation = error.body?["error"]?["failed_generation"]?.stringValue,
+              let start = generation.firstIndex(of: "{"), let end = generation.lastIndex(of: "}"), start < end,
+              let parsed = try? JSONCoding.decode(JSONValue.self, from: Array(generation[start...end].utf8)),
+              let calls = parsed["tool_calls"]?.arrayValue, !calls.isEmpty
+        else { return nil }
+        let toolCalls = calls.map { call in
+            let arguments = call["parameters"].flatMap { try? JSONCoding.encodeToString($0) } ?? "{}"
+            return ToolCall(id: "call_" + UUID().uuidString.lowercased(), type: call["type"]?.stringValue ?? "function",
+                            function: FunctionCall(name: call["function"]?["name"]?.stringValue, arguments: arguments))
+        }
+        return ChatResponse(
+            id: "chatcmpl-" + UUID().uuidString.lowercased(), created: unixNow(), model: model,
+            choices: [ChatChoice(message: ChatMessage(role: "assistant", toolCalls: toolCalls), finishReason: .toolCalls)])
     }
 }
 

@@ -4,3 +4,8 @@ public enum AnthropicTestAccess {
         try AnthropicConversion.request(request)
     }
 }
+
+/// Exposes built-in provider helpers to tests.
+public enum BuiltInProvidersTestAccess {
+    public static func ollamaChatURL(_ host: String) -> String { BuiltInProviders.ollamaChatURL(host) }
+}

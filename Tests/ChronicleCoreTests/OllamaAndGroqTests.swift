@@ -1,0 +1,97 @@
+import AsyncHTTPClient
+import ChronicleCore
+import ChronicleTesting
+import Foundation
+import Testing
+
+@Suite("Ollama provider and Groq recovery")
+struct OllamaAndGroqTests {
+    func gateway(_ upstream: MockUpstream, format: ProviderFormat, name: String, prefix: String) throws -> Gateway {
+        let config = GatewayConfiguration(providers: [CustomProviderConfig(
+            name: name, url: upstream.url(name == "ollama" ? "/api/chat" : "/v1/chat/completions"), format: format,
+            prefix: prefix)])
+        return try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config)
+            .withClock(ManualClock(autoAdvance: true)).build()
+    }
+
+    /// Non-streamed Ollama text: content, usage from eval counts, durations in the response metadata.
+    @Test func nonStreaming() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("ollama_text_response_nonstreaming.json")))
+        defer { Task { await upstream.stop() } }
+        var body = try Fixtures.request("ollama_text.json")
+        body.model = "ollama/llama3"
+        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/").send(body).collect()
+        let native = try Fixtures.json("ollama_text_response_nonstreaming.json")
+        #expect(result.response.choices.first?.message.text == native["message"]?["content"]?.stringValue)
+        #expect(result.response.choices.first?.finishReason == .stop)
+        #expect(result.response.usage?.completionTokens == native["eval_count"]?.intValue)
+        #expect(result.responseInfo?.meta?["eval_duration"] == native["eval_duration"])
+        let sent = try #require(upstream.requests.first?.json)
+        #expect(sent["model"] == "llama3")
+        #expect(sent["stream"] == false)
+        #expect(sent["options"]?["num_predict"] == 1024)
+    }
+
+    /// The NDJSON stream folds into the recorded text; the done line ends it with usage and durations.
+    @Test func streaming() async throws {
+        let text = try Fixtures.text("ollama_text_response_streaming.txt")
+        let lines = text.split(separator: "\n").map { Array(($0 + "\n").utf8) }
+        let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "application/x-ndjson")], body: .parts(lines, delay: .zero)))
+        defer { Task { await upstream.stop() } }
+        var body = try Fixtures.request("ollama_text.json")
+        body.model = "ollama/llama3"
+        body.stream = true
+        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/").send(body).collect()
+        var expected = ""
+        for line in lines {
+            expected += try JSONCoding.decode(JSONValue.self, from: line)["message"]?["content"]?.stringValue ?? ""
+        }
+        #expect(result.response.choices.first?.message.text == expected)
+        #expect(result.chunkCount == lines.count)
+        #expect(result.response.usage?.completionTokens == 278)
+        #expect(result.response.choices.first?.finishReason == .stop)
+        #expect(result.responseInfo?.meta?["total_duration"] == 4_745_623_542)
+    }
+
+    /// Tool calls come back with object arguments (gap 17) and go out as objects in history.
+    @Test func toolCalls() async throws {
+        let reply = #"{"model":"llama3.1","created_at":"2024-07-01T00:00:00Z","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},"done_reason":"stop","done":true,"prompt_eval_count":10,"eval_count":5}"#
+        let upstream = try await MockUpstream.start(.json(reply))
+        defer { Task { await upstream.stop() } }
+        let request = ChatRequest(model: "ollama/llama3.1", messages: [
+            ChatMessage(role: "user", content: .text("weather?")),
+            ChatMessage(role: "assistant", toolCalls: [ToolCall(id: "c1", function: FunctionCall(name: "get_weather", arguments: #"{"city":"Oslo"}"#))]),
+            ChatMessage(role: "tool", content: .text("cold"), toolCallID: "c1"),
+        ], tools: [Tool(function: FunctionDefinition(name: "get_weather", parameters: ["type": "object"]))])
+        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/").send(request).collect()
+        let call = try #require(result.response.choices.first?.message.toolCalls?.first)
+        #expect(call.function.name == "get_weather")
+        #expect(call.function.arguments == #"{"city":"Paris"}"#)
+        #expect(result.response.choices.first?.finishReason == .toolCalls)
+        let sent = try #require(upstream.requests.first?.json)
+        #expect(sent["messages"]?.arrayValue?[1]["tool_calls"] == [["function": ["name": "get_weather", "arguments": ["city": "Oslo"]]]])
+        #expect(sent["tools"]?.arrayValue?.first?["function"]?["name"] == "get_weather")
+    }
+
+    /// Groq's tool_use_failed error is turned into the tool call the model meant.
+    @Test func groqToolUseFailedRecovery() async throws {
+        let error = #"{"error":{"message":"Failed to call a function.","type":"invalid_request_error","code":"tool_use_failed","failed_generation":"<tool_call>{\"tool_calls\":[{\"id\":\"x\",\"type\":\"function\",\"function\":{\"name\":\"get_characteristics\"},\"parameters\":{\"name\":\"Daniel\",\"hair_color\":\"brown\"}}]}</tool_call>"}}"#
+        let upstream = try await MockUpstream.start(.json(error, status: 400))
+        defer { Task { await upstream.stop() } }
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withClock(ManualClock(autoAdvance: true)).build()
+        var body = try Fixtures.request("groq_tools.json")
+        body.model = "groq/llama3-8b-8192"
+        let result = try await gateway.send(body, options: RequestOptions(overrideURL: upstream.url(), apiKey: "k")).collect()
+        let call = try #require(result.response.choices.first?.message.toolCalls?.first)
+        #expect(call.function.name == "get_characteristics")
+        #expect(try JSONCoding.decode(JSONValue.self, from: Array((call.function.arguments ?? "").utf8)) == ["name": "Daniel", "hair_color": "brown"])
+        #expect(result.response.choices.first?.finishReason == .toolCalls)
+        #expect(result.response.model == "llama3-8b-8192")
+    }
+
+    /// OLLAMA_HOST values become chat URLs.
+    @Test func ollamaHost() {
+        #expect(BuiltInProvidersTestAccess.ollamaChatURL("10.0.0.5:11434") == "http://10.0.0.5:11434/api/chat")
+        #expect(BuiltInProvidersTestAccess.ollamaChatURL("https://gpu:11434/") == "https://gpu:11434/api/chat")
+    }
+}

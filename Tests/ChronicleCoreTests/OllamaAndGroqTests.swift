@@ -95,3 +95,38 @@ struct OllamaAndGroqTests {
         #expect(BuiltInProvidersTestAccess.ollamaChatURL("https://gpu:11434/") == "https://gpu:11434/api/chat")
     }
 }
+
+@Suite("Azure OpenAI")
+struct AzureTests {
+    /// The model is the deployment; the key goes in `api-key`; the api-version is in the query.
+    @Test func deploymentURL() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
+        defer { Task { await upstream.stop() } }
+        let config = GatewayConfiguration(providers: [CustomProviderConfig(
+            name: "corp-azure", url: "http://127.0.0.1:\(upstream.port)/", apiKey: "azure-key",
+            format: .azure(apiVersion: "2024-06-01"), prefix: "corp/")])
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config).build()
+        let result = try await gateway.send(request("corp/gpt4o-prod")).collect()
+        #expect(result.response.choices.first?.message.text?.hasPrefix("Lassie") == true)
+        let sent = try #require(upstream.requests.first)
+        #expect(sent.path == "/openai/deployments/gpt4o-prod/chat/completions")
+        #expect(sent.headers["api-key"] == "azure-key")
+        #expect(sent.headers["authorization"] == nil)
+    }
+
+    /// The built-in `azure/` provider names the missing endpoint variable.
+    @Test func builtInNeedsEndpoint() async throws {
+        guard getenv("AZURE_OPENAI_ENDPOINT") == nil else { return }
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).build()
+        var caught: GatewayError?
+        do {
+            // `collect()` makes the do-block's error untyped (a typed-throws catch here crashes Swift 6.3's SIL verifier).
+            _ = try await gateway.send(request("azure/prod"), options: RequestOptions(apiKey: "k")).collect()
+        } catch let error as GatewayError {
+            caught = error
+        }
+        let failure = try #require(caught)
+        #expect(failure.kind == "auth_missing")
+        #expect(failure.message.contains("AZURE_OPENAI_ENDPOINT"))
+    }
+}

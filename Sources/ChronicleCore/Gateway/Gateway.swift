@@ -89,6 +89,13 @@ public final class Gateway: Sendable {
                 routingPrefixes: config.prefix.map { [$0] } ?? [],
                 stripModelPrefix: config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil },
                 headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+        case .azure(let apiVersion):
+            let prefix = config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil }
+            return OpenAICompatibleProvider(
+                name: config.name, label: config.label, endpoint: .azure(endpoint: .literal(config.url), apiVersion: apiVersion),
+                key: config.key, routingPrefixes: config.prefix.map { [$0] } ?? [],
+                transforms: OpenAIRequestTransforms(stripModelPrefix: prefix, requestStreamUsage: true),
+                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
         case .ollama:
             return OllamaProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,
@@ -211,7 +218,7 @@ public final class Gateway: Sendable {
     /// Returns once a provider has accepted the request; the stream then yields ``ChatStreamEvent/requestInfo(_:)``
     /// followed by the response. Iterating it to the end (or dropping it) records the call.
     /// - Throws: ``GatewayError`` when the request cannot be routed or every attempt failed.
-    public func send(_ request: ChatRequest, options: RequestOptions = RequestOptions()) async throws(GatewayError)
+    public func send(_ request: ChatRequest, options: RequestOptions = RequestOptions()) async throws
         -> ChatStream
     {
         let id = UUID.v7()

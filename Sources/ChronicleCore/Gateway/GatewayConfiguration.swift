@@ -97,26 +97,35 @@ public enum ProviderFormat: Sendable, Hashable {
     case anthropic
     /// Ollama's native API (`format = "ollama"`); the URL is the `/api/chat` endpoint.
     case ollama
+    /// Azure OpenAI (`format = { type = "azure", api_version = "2024-10-21" }`); the URL is the resource
+    /// endpoint and the model name is the deployment.
+    case azure(apiVersion: String)
 }
 
 extension ProviderFormat: Codable {
-    enum CodingKeys: String, CodingKey { case type, transforms }
+    enum CodingKeys: String, CodingKey {
+        case type, transforms
+        case apiVersion = "api_version"
+    }
 
     public init(from decoder: any Decoder) throws {
         if let shorthand = try? decoder.singleValueContainer().decode(String.self) {
-            self = try Self.named(shorthand, transforms: nil, codingPath: decoder.codingPath)
+            self = try Self.named(shorthand, transforms: nil, apiVersion: nil, codingPath: decoder.codingPath)
             return
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let type = try c.decode(String.self, forKey: .type)
         let transforms = try c.decodeIfPresent(OpenAIFormatTransforms.self, forKey: .transforms)
-        self = try Self.named(type, transforms: transforms, codingPath: decoder.codingPath)
+        let apiVersion = try c.decodeIfPresent(String.self, forKey: .apiVersion)
+        self = try Self.named(type, transforms: transforms, apiVersion: apiVersion, codingPath: decoder.codingPath)
     }
 
-    private static func named(_ name: String, transforms: OpenAIFormatTransforms?, codingPath: [any CodingKey]) throws
-        -> ProviderFormat
+    private static func named(_ name: String, transforms: OpenAIFormatTransforms?, apiVersion: String?,
+                              codingPath: [any CodingKey]) throws -> ProviderFormat
     {
         switch name.lowercased() {
+        case "azure", "azure_openai":
+            return .azure(apiVersion: apiVersion ?? BuiltInProviders.azureDefaultAPIVersion)
         case "openai", "open_ai":
             return .openAI(transforms ?? OpenAIFormatTransforms())
         case "anthropic":
@@ -126,7 +135,7 @@ extension ProviderFormat: Codable {
         default:
             throw DecodingError.dataCorrupted(.init(
                 codingPath: codingPath,
-                debugDescription: "unknown provider format \"\(name)\"; expected \"openai\", \"anthropic\" or \"ollama\""))
+                debugDescription: "unknown provider format \"\(name)\"; expected \"openai\", \"anthropic\", \"ollama\" or \"azure\""))
         }
     }
 
@@ -140,6 +149,9 @@ extension ProviderFormat: Codable {
             try c.encode("anthropic", forKey: .type)
         case .ollama:
             try c.encode("ollama", forKey: .type)
+        case .azure(let apiVersion):
+            try c.encode("azure", forKey: .type)
+            try c.encode(apiVersion, forKey: .apiVersion)
         }
     }
 }

@@ -53,7 +53,13 @@ public enum BuiltInProviders {
     /// Instances of every built-in, keyed from their environment variables.
     public static func all(transport: UpstreamHTTPClient) -> [any ChatModelProvider] {
         let ollamaURL = getenv("OLLAMA_HOST").map { String(cString: $0) }.map(ollamaChatURL) ?? OllamaProvider.defaultURL
-        return [AnthropicProvider(transport: transport), OllamaProvider(url: ollamaURL, transport: transport)]
+        let azureVersion = getenv("AZURE_OPENAI_API_VERSION").map { String(cString: $0) } ?? azureDefaultAPIVersion
+        let azure = OpenAICompatibleProvider(
+            name: "azure", label: "Azure OpenAI",
+            endpoint: .azure(endpoint: .environment("AZURE_OPENAI_ENDPOINT"), apiVersion: azureVersion),
+            key: .environment("AZURE_OPENAI_API_KEY"), routingPrefixes: ["azure/"],
+            transforms: OpenAIRequestTransforms(stripModelPrefix: "azure/", requestStreamUsage: true), transport: transport)
+        return [AnthropicProvider(transport: transport), OllamaProvider(url: ollamaURL, transport: transport), azure]
             + openAIFormat.map { definition in
             OpenAICompatibleProvider(
                 name: definition.name, label: definition.label, url: definition.url,
@@ -61,6 +67,9 @@ public enum BuiltInProviders {
                 transforms: definition.transforms, transport: transport)
         }
     }
+
+    /// The Azure OpenAI API version used unless configured.
+    public static let azureDefaultAPIVersion = "2024-10-21"
 
     /// The chat endpoint for an `OLLAMA_HOST` value such as `10.0.0.5:11434` or `http://gpu-box:11434`.
     static func ollamaChatURL(_ host: String) -> String {

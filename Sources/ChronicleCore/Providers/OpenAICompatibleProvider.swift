@@ -92,12 +92,22 @@ public struct OpenAIRequestTransforms: Sendable, Hashable {
     }
 }
 
-/// A provider speaking OpenAI's chat-completions API: OpenAI itself, the OpenAI-compatible built-ins, and
-/// custom endpoints from the configuration.
+/// Where an OpenAI-format provider's requests go.
+public enum OpenAIEndpoint: Sendable, Hashable {
+    /// A fixed chat-completions URL.
+    case url(String)
+    /// Azure OpenAI: `{endpoint}/openai/deployments/{model}/chat/completions?api-version=…`, with the model
+    /// name (prefix stripped) as the deployment and the key in an `api-key` header. The endpoint may come
+    /// from an environment variable.
+    case azure(endpoint: ProviderKey, apiVersion: String)
+}
+
+/// A provider speaking OpenAI's chat-completions API: OpenAI itself, the OpenAI-compatible built-ins, Azure
+/// OpenAI, and custom endpoints from the configuration.
 public struct OpenAICompatibleProvider: ChatModelProvider {
     public let name: String
     public let label: String
-    public let url: String
+    public let endpoint: OpenAIEndpoint
     public let key: ProviderKey
     public let routingPrefixes: [String]
     public let transforms: OpenAIRequestTransforms
@@ -108,9 +118,16 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
     public init(name: String, label: String? = nil, url: String, key: ProviderKey, routingPrefixes: [String] = [],
                 transforms: OpenAIRequestTransforms = OpenAIRequestTransforms(), headers: [(String, String)] = [],
                 transport: UpstreamHTTPClient) {
+        self.init(name: name, label: label, endpoint: .url(url), key: key, routingPrefixes: routingPrefixes,
+                  transforms: transforms, headers: headers, transport: transport)
+    }
+
+    public init(name: String, label: String? = nil, endpoint: OpenAIEndpoint, key: ProviderKey,
+                routingPrefixes: [String] = [], transforms: OpenAIRequestTransforms = OpenAIRequestTransforms(),
+                headers: [(String, String)] = [], transport: UpstreamHTTPClient) {
         self.name = name
         self.label = label ?? name
-        self.url = url
+        self.endpoint = endpoint
         self.key = key
         self.routingPrefixes = routingPrefixes
         self.transforms = transforms
@@ -131,7 +148,15 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         }
 
         var httpHeaders = HTTPHeaders()
-        if let apiKey { httpHeaders.add(name: "authorization", value: "Bearer \(apiKey)") }
+        let url: String
+        switch endpoint {
+        case .url(let fixed):
+            url = fixed
+            if let apiKey { httpHeaders.add(name: "authorization", value: "Bearer \(apiKey)") }
+        case .azure(let base, let apiVersion):
+            url = try Self.azureURL(base: base, apiVersion: apiVersion, deployment: requestedModel, provider: name)
+            if let apiKey { httpHeaders.add(name: "api-key", value: apiKey) }
+        }
         httpHeaders.add(name: "accept", value: body.isStreaming ? "text/event-stream" : "application/json")
         for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
 
@@ -239,6 +264,17 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
 }
 
 extension OpenAICompatibleProvider {
+    static func azureURL(base: ProviderKey, apiVersion: String, deployment: String, provider: String)
+        throws(ProviderError) -> String
+    {
+        guard var endpoint = try base.resolve(providerName: provider), !endpoint.isEmpty else {
+            throw ProviderError(kind: .authMissing, message: "No Azure OpenAI endpoint is configured for provider '\(provider)'")
+        }
+        while endpoint.hasSuffix("/") { endpoint.removeLast() }
+        let encoded = deployment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? deployment
+        return "\(endpoint)/openai/deployments/\(encoded)/chat/completions?api-version=\(apiVersion)"
+    }
+
     /// Groq rejects a generation whose tool call it could not parse (`tool_use_failed`) but returns the
     /// text; the call is usually recoverable from it.
     static func recoverToolUse(from error: ProviderError, model: String) -> ChatResponse? {

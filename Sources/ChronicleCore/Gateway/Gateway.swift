@@ -96,6 +96,12 @@ public final class Gateway: Sendable {
                 key: config.key, routingPrefixes: config.prefix.map { [$0] } ?? [],
                 transforms: OpenAIRequestTransforms(stripModelPrefix: prefix, requestStreamUsage: true),
                 headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+        case .gemini:
+            return GeminiProvider(
+                name: config.name, label: config.label, baseURL: config.url, key: config.key,
+                routingPrefixes: config.prefix.map { [$0] } ?? [],
+                stripModelPrefix: config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil },
+                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
         case .ollama:
             return OllamaProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,

@@ -100,6 +100,8 @@ public enum ProviderFormat: Sendable, Hashable {
     /// Azure OpenAI (`format = { type = "azure", api_version = "2024-10-21" }`); the URL is the resource
     /// endpoint and the model name is the deployment.
     case azure(apiVersion: String)
+    /// Google Gemini (`format = "gemini"`); the URL is the API base, e.g. `https://generativelanguage.googleapis.com/v1beta`.
+    case gemini
 }
 
 extension ProviderFormat: Codable {
@@ -132,10 +134,12 @@ extension ProviderFormat: Codable {
             return .anthropic
         case "ollama":
             return .ollama
+        case "gemini", "google":
+            return .gemini
         default:
             throw DecodingError.dataCorrupted(.init(
                 codingPath: codingPath,
-                debugDescription: "unknown provider format \"\(name)\"; expected \"openai\", \"anthropic\", \"ollama\" or \"azure\""))
+                debugDescription: "unknown provider format \"\(name)\"; expected \"openai\", \"anthropic\", \"ollama\", \"gemini\" or \"azure\""))
         }
     }
 
@@ -149,6 +153,8 @@ extension ProviderFormat: Codable {
             try c.encode("anthropic", forKey: .type)
         case .ollama:
             try c.encode("ollama", forKey: .type)
+        case .gemini:
+            try c.encode("gemini", forKey: .type)
         case .azure(let apiVersion):
             try c.encode("azure", forKey: .type)
             try c.encode(apiVersion, forKey: .apiVersion)

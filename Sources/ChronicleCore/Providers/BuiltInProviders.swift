@@ -59,7 +59,10 @@ public enum BuiltInProviders {
             endpoint: .azure(endpoint: .environment("AZURE_OPENAI_ENDPOINT"), apiVersion: azureVersion),
             key: .environment("AZURE_OPENAI_API_KEY"), routingPrefixes: ["azure/"],
             transforms: OpenAIRequestTransforms(stripModelPrefix: "azure/", requestStreamUsage: true), transport: transport)
-        return [AnthropicProvider(transport: transport), OllamaProvider(url: ollamaURL, transport: transport), azure]
+        let geminiKey: ProviderKey = getenv("GEMINI_API_KEY") == nil && getenv("GOOGLE_API_KEY") != nil
+            ? .environment("GOOGLE_API_KEY") : .environment("GEMINI_API_KEY")
+        return [AnthropicProvider(transport: transport), OllamaProvider(url: ollamaURL, transport: transport), azure,
+                GeminiProvider(key: geminiKey, transport: transport)]
             + openAIFormat.map { definition in
             OpenAICompatibleProvider(
                 name: definition.name, label: definition.label, url: definition.url,

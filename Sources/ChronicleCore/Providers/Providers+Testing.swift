@@ -9,3 +9,10 @@ public enum AnthropicTestAccess {
 public enum BuiltInProvidersTestAccess {
     public static func ollamaChatURL(_ host: String) -> String { BuiltInProviders.ollamaChatURL(host) }
 }
+
+/// Exposes the Gemini request conversion to tests.
+public enum GeminiTestAccess {
+    public static func convert(_ request: ChatRequest) throws -> JSONValue {
+        try GeminiConversion.request(request)
+    }
+}

@@ -62,7 +62,7 @@ public enum BuiltInProviders {
         let geminiKey: ProviderKey = getenv("GEMINI_API_KEY") == nil && getenv("GOOGLE_API_KEY") != nil
             ? .environment("GOOGLE_API_KEY") : .environment("GEMINI_API_KEY")
         return [AnthropicProvider(transport: transport), OllamaProvider(url: ollamaURL, transport: transport), azure,
-                GeminiProvider(key: geminiKey, transport: transport)]
+                GeminiProvider(key: geminiKey, transport: transport), BedrockProvider(transport: transport)]
             + openAIFormat.map { definition in
             OpenAICompatibleProvider(
                 name: definition.name, label: definition.label, url: definition.url,

@@ -144,3 +144,54 @@ struct BedrockTests {
         #expect(AWSEnvironment.credentials(environment: ["AWS_ACCESS_KEY_ID": "E", "AWS_SECRET_ACCESS_KEY": "F"], home: home.path)?.accessKeyID == "E")
     }
 }
+
+@Suite("Request conversion: Bedrock and Ollama")
+struct MoreConversionTests {
+    let conversation = ChatRequest(model: "m", messages: [
+        ChatMessage(role: "system", content: .text("Be brief.")),
+        ChatMessage(role: "user", content: .parts([.text("Look:"), .imageURL("data:image/jpeg;base64,/9j/")])),
+        ChatMessage(role: "assistant", toolCalls: [ToolCall(id: "t1", function: FunctionCall(name: "lookup", arguments: #"{"q":"x"}"#))]),
+        ChatMessage(role: "tool", content: .text("found"), toolCallID: "t1"),
+        ChatMessage(role: "system", content: .text("Reply in French.")),
+        ChatMessage(role: "user", content: .text("Merci")),
+    ], maxTokens: 50, stop: ["END"], tools: [Tool(function: FunctionDefinition(name: "lookup", parameters: ["type": "object"]))])
+
+    /// Bedrock: every system message in `system`, tool use and results as blocks, images as bytes, tool choices.
+    @Test func bedrock() throws {
+        var request = conversation
+        let choices: [(JSONValue?, JSONValue?)] = [
+            ("auto", ["auto": [:]]), ("required", ["any": [:]]),
+            (["type": "function", "function": ["name": "lookup"]], ["tool": ["name": "lookup"]]), (nil, nil),
+        ]
+        for (choice, expected) in choices {
+            request.toolChoice = choice
+            #expect(try ConversionTestAccess.bedrock(request)["toolConfig"]?["toolChoice"] == expected)
+        }
+        request.toolChoice = "none"
+        #expect(try ConversionTestAccess.bedrock(request)["toolConfig"] == nil)
+        request.toolChoice = nil
+        let body = try ConversionTestAccess.bedrock(request)
+        #expect(body["system"] == [["text": "Be brief."], ["text": "Reply in French."]])
+        #expect(body["inferenceConfig"] == ["maxTokens": 50, "stopSequences": ["END"]])
+        #expect(body["messages"] == [
+            ["role": "user", "content": [["text": "Look:"], ["image": ["format": "jpeg", "source": ["bytes": "/9j/"]]]]],
+            ["role": "assistant", "content": [["toolUse": ["toolUseId": "t1", "name": "lookup", "input": ["q": "x"]]]]],
+            ["role": "user", "content": [["toolResult": ["toolUseId": "t1", "content": [["text": "found"]]]], ["text": "Merci"]]],
+        ])
+    }
+
+    /// Ollama: options, images, object tool arguments, tool results.
+    @Test func ollama() throws {
+        let body = try ConversionTestAccess.ollama(conversation)
+        #expect(body["options"] == ["num_predict": 50, "stop": ["END"]])
+        #expect(body["messages"] == [
+            ["role": "system", "content": "Be brief."],
+            ["role": "user", "content": "Look:", "images": ["/9j/"]],
+            ["role": "assistant", "content": "", "tool_calls": [["function": ["name": "lookup", "arguments": ["q": "x"]]]]],
+            ["role": "tool", "content": "found"],
+            ["role": "system", "content": "Reply in French."],
+            ["role": "user", "content": "Merci"],
+        ])
+        #expect(body["tools"] == [["type": "function", "function": ["name": "lookup", "parameters": ["type": "object"]]]])
+    }
+}

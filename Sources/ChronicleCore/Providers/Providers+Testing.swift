@@ -16,3 +16,9 @@ public enum GeminiTestAccess {
         try GeminiConversion.request(request)
     }
 }
+
+/// Exposes the Bedrock and Ollama request conversions to tests.
+public enum ConversionTestAccess {
+    public static func bedrock(_ request: ChatRequest) throws -> JSONValue { try BedrockConversion.request(request) }
+    public static func ollama(_ request: ChatRequest) throws -> JSONValue { try OllamaConversion.request(request) }
+}

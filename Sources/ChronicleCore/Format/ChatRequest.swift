@@ -56,6 +56,11 @@ public struct ChatRequest: Sendable, Hashable {
     /// Whether the caller asked for a streamed response.
     public var isStreaming: Bool { stream ?? false }
 
+    /// Removes `prefix` from the front of the model name, if it is there.
+    mutating func stripModelPrefix(_ prefix: String?) {
+        if let prefix, let model, model.hasPrefix(prefix) { self.model = String(model.dropFirst(prefix.count)) }
+    }
+
     static let knownKeys: Set<String> = [
         "model", "messages", "system", "stream", "stream_options", "max_tokens", "max_completion_tokens",
         "temperature", "top_p", "n", "seed", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs",

@@ -81,33 +81,33 @@ public final class Gateway: Sendable {
             return OpenAICompatibleProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,
                 routingPrefixes: config.prefix.map { [$0] } ?? [], transforms: transforms.requestTransforms,
-                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+                headers: config.headerList, transport: transport)
         case .anthropic:
             // A routing prefix such as "corp-claude/" is stripped, like the built-ins' (gap 1).
             return AnthropicProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,
                 routingPrefixes: config.prefix.map { [$0] } ?? [],
-                stripModelPrefix: config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil },
-                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+                stripModelPrefix: config.strippedPrefix,
+                headers: config.headerList, transport: transport)
         case .azure(let apiVersion):
-            let prefix = config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil }
+            let prefix = config.strippedPrefix
             return OpenAICompatibleProvider(
                 name: config.name, label: config.label, endpoint: .azure(endpoint: .literal(config.url), apiVersion: apiVersion),
                 key: config.key, routingPrefixes: config.prefix.map { [$0] } ?? [],
                 transforms: OpenAIRequestTransforms(stripModelPrefix: prefix, requestStreamUsage: true),
-                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+                headers: config.headerList, transport: transport)
         case .gemini:
             return GeminiProvider(
                 name: config.name, label: config.label, baseURL: config.url, key: config.key,
                 routingPrefixes: config.prefix.map { [$0] } ?? [],
-                stripModelPrefix: config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil },
-                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+                stripModelPrefix: config.strippedPrefix,
+                headers: config.headerList, transport: transport)
         case .ollama:
             return OllamaProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,
                 routingPrefixes: config.prefix.map { [$0] } ?? [],
-                stripModelPrefix: config.prefix.flatMap { $0.hasSuffix("/") ? $0 : nil },
-                headers: config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, transport: transport)
+                stripModelPrefix: config.strippedPrefix,
+                headers: config.headerList, transport: transport)
         }
     }
 

@@ -82,6 +82,12 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
         self.prefix = try c.decodeIfPresent(String.self, forKey: .prefix)
     }
 
+    /// The extra headers in a stable order.
+    var headerList: [(String, String)] { headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+
+    /// A routing prefix such as `corp/` is stripped before sending, like the built-ins' (gap 1).
+    var strippedPrefix: String? { prefix.flatMap { $0.hasSuffix("/") ? $0 : nil } }
+
     /// Where this provider's key comes from.
     public var key: ProviderKey {
         guard let apiKey, !apiKey.isEmpty else { return .none }

@@ -38,9 +38,7 @@ public struct AnthropicProvider: ChatModelProvider {
             throw ProviderError(kind: .authMissing, message: "No API key for provider '\(name)'")
         }
         var body = request.body
-        if let prefix = stripModelPrefix, let model = body.model, model.hasPrefix(prefix) {
-            body.model = String(model.dropFirst(prefix.count))
-        }
+        body.stripModelPrefix(stripModelPrefix)
         let converted = try AnthropicConversion.request(body)
         let payload: ByteBuffer
         do {
@@ -80,49 +78,13 @@ public struct AnthropicProvider: ChatModelProvider {
     private func streamEvents(_ response: HTTPClientResponse, requestedModel: String, idleTimeout: Duration)
         -> ChatEventStream
     {
-        let transport = self.transport
-        return ChatEventStream {
-            var reader = BodyReader(body: response.body, clock: transport.clock, idleTimeout: idleTimeout)
-            var parser = ServerSentEventParser()
-            var state = AnthropicStreamState(requestedModel: requestedModel)
-            var pending: [ChatStreamEvent] = []
-            var pendingIndex = 0
-            var finished = false
-
-            return {
-                while true {
-                    if pendingIndex < pending.count {
-                        defer { pendingIndex += 1 }
-                        return pending[pendingIndex]
-                    }
-                    pending.removeAll(keepingCapacity: true)
-                    pendingIndex = 0
-                    if finished { return nil }
-                    if let buffer = try await reader.next() {
-                        let events: [ServerSentEvent]
-                        do {
-                            events = try parser.parse(buffer.readableBytesView)
-                        } catch {
-                            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
-                        }
-                        for event in events {
-                            if let chunk = try state.handle(event) { pending.append(.chunk(chunk)) }
-                        }
-                    } else {
-                        for event in parser.finish() {
-                            if let chunk = try state.handle(event) { pending.append(.chunk(chunk)) }
-                        }
-                        finished = true
-                        pending.append(.responseInfo(ResponseInfo(model: state.model ?? requestedModel)))
-                    }
-                }
-            }
-        }
+        ChatEventStream.decoding(response, clock: transport.clock, idleTimeout: idleTimeout,
+                                 decoder: ServerSentEventDecoder(AnthropicStreamState(requestedModel: requestedModel)))
     }
 }
 
 /// Folds Anthropic stream events into OpenAI-format chunks.
-struct AnthropicStreamState {
+struct AnthropicStreamState: ServerSentEventHandler {
     let requestedModel: String
     var id: String?
     var model: String?
@@ -140,14 +102,16 @@ struct AnthropicStreamState {
                   choices: [ChunkChoice(index: 0, delta: delta, finishReason: finishReason)], usage: usage)
     }
 
-    mutating func handle(_ event: ServerSentEvent) throws(ProviderError) -> ChatChunk? {
-        let data: JSONValue
-        do {
-            data = try JSONCoding.decode(JSONValue.self, from: event.data)
-        } catch {
-            throw ProviderError(kind: .parsingResponse, body: .string(event.dataString),
-                                message: "Could not parse a streamed event: \(describeDecodingError(error))")
-        }
+    mutating func handle(_ event: ServerSentEvent) throws(ProviderError) -> ChatStreamEvent? {
+        try convert(event).map(ChatStreamEvent.chunk)
+    }
+
+    mutating func finish() throws(ProviderError) -> [ChatStreamEvent] {
+        [.responseInfo(ResponseInfo(model: model ?? requestedModel))]
+    }
+
+    mutating func convert(_ event: ServerSentEvent) throws(ProviderError) -> ChatChunk? {
+        let data = try decodeStreamedJSON(JSONValue.self, event.data)
         switch data["type"]?.stringValue ?? event.event ?? "" {
         case "message_start":
             let message = data["message"] ?? .null

@@ -35,9 +35,7 @@ public struct GeminiProvider: ChatModelProvider {
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         let apiKey = try request.apiKey ?? key.resolve(providerName: name)
         var body = request.body
-        if let prefix = stripModelPrefix, let model = body.model, model.hasPrefix(prefix) {
-            body.model = String(model.dropFirst(prefix.count))
-        }
+        body.stripModelPrefix(stripModelPrefix)
         let model = body.model ?? ""
         let payload = ByteBuffer(bytes: try JSONCoding.encode(try GeminiConversion.request(body)))
         var httpHeaders = HTTPHeaders()
@@ -67,62 +65,27 @@ public struct GeminiProvider: ChatModelProvider {
             let reply = collector.collected
             return ChatEventStream(events: [.single(reply), .responseInfo(ResponseInfo(model: reply.model ?? model))])
         }
-        let transport = self.transport
-        let idleTimeout = request.streamIdleTimeout
-        let initial = state
-        return ChatEventStream {
-            var state = initial
-            var reader = BodyReader(body: response.body, clock: transport.clock, idleTimeout: idleTimeout)
-            var parser = ServerSentEventParser()
-            var pending: [ChatStreamEvent] = []
-            var pendingIndex = 0
-            var finished = false
-            func handle(_ event: ServerSentEvent) throws(ProviderError) {
-                let value: JSONValue
-                do {
-                    value = try JSONCoding.decode(JSONValue.self, from: event.data)
-                } catch {
-                    throw ProviderError(kind: .parsingResponse, body: .string(event.dataString),
-                                        message: "Could not parse a streamed chunk: \(describeDecodingError(error))")
-                }
-                pending.append(.chunk(try state.chunk(value)))
-            }
-            return {
-                while true {
-                    if pendingIndex < pending.count {
-                        defer { pendingIndex += 1 }
-                        return pending[pendingIndex]
-                    }
-                    pending.removeAll(keepingCapacity: true)
-                    pendingIndex = 0
-                    if finished { return nil }
-                    if let buffer = try await reader.next() {
-                        let events: [ServerSentEvent]
-                        do {
-                            events = try parser.parse(buffer.readableBytesView)
-                        } catch {
-                            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
-                        }
-                        for event in events { try handle(event) }
-                    } else {
-                        for event in parser.finish() { try handle(event) }
-                        finished = true
-                        pending.append(.responseInfo(ResponseInfo(model: state.model)))
-                    }
-                }
-            }
-        }
+        return ChatEventStream.decoding(response, clock: transport.clock, idleTimeout: request.streamIdleTimeout,
+                                        decoder: ServerSentEventDecoder(state))
     }
 }
 
 /// Converts Gemini responses (whole or streamed) into OpenAI-format chunks.
-struct GeminiState {
+struct GeminiState: ServerSentEventHandler {
     var model: String
     var id: String?
     let created = unixNow()
     var toolCount = 0
 
     init(model: String) { self.model = model }
+
+    mutating func handle(_ event: ServerSentEvent) throws(ProviderError) -> ChatStreamEvent? {
+        .chunk(try chunk(try decodeStreamedJSON(JSONValue.self, event.data)))
+    }
+
+    mutating func finish() throws(ProviderError) -> [ChatStreamEvent] {
+        [.responseInfo(ResponseInfo(model: model))]
+    }
 
     mutating func chunk(_ value: JSONValue) throws(ProviderError) -> ChatChunk {
         if let error = value["error"] {

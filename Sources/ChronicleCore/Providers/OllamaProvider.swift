@@ -34,9 +34,7 @@ public struct OllamaProvider: ChatModelProvider {
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         let apiKey = try request.apiKey ?? key.resolve(providerName: name)
         var body = request.body
-        if let prefix = stripModelPrefix, let model = body.model, model.hasPrefix(prefix) {
-            body.model = String(model.dropFirst(prefix.count))
-        }
+        body.stripModelPrefix(stripModelPrefix)
         guard let model = body.model, !model.isEmpty else {
             throw ProviderError(kind: .transformingRequest, message: "Ollama needs a model name")
         }
@@ -72,59 +70,49 @@ public struct OllamaProvider: ChatModelProvider {
                 .single(reply), .responseInfo(ResponseInfo(model: reply.model ?? model, meta: OllamaConversion.durations(line))),
             ])
         }
-        let transport = self.transport
-        let idleTimeout = request.streamIdleTimeout
-        return ChatEventStream {
-            var reader = BodyReader(body: response.body, clock: transport.clock, idleTimeout: idleTimeout)
-            var lines = LineSplitter()
-            var state = OllamaStreamState(model: model, created: sentAt)
-            var pending: [ChatStreamEvent] = []
-            var pendingIndex = 0
-            var finished = false
-            func handle(_ line: [UInt8]) throws(ProviderError) {
-                let value: JSONValue
-                do {
-                    value = try JSONCoding.decode(JSONValue.self, from: line)
-                } catch {
-                    throw ProviderError(kind: .parsingResponse, body: .string(String(decoding: line, as: UTF8.self)),
-                                        message: "Could not parse a streamed line: \(describeDecodingError(error))")
-                }
-                if let error = value["error"] {
-                    throw ProviderError(kind: .generic, body: ["error": error], message: error.stringValue)
-                }
-                pending.append(.chunk(state.chunk(value)))
-                if value["done"] == true {
-                    pending.append(.responseInfo(ResponseInfo(model: state.model, meta: OllamaConversion.durations(value))))
-                    finished = true
-                }
-            }
-            return {
-                while true {
-                    if pendingIndex < pending.count {
-                        defer { pendingIndex += 1 }
-                        return pending[pendingIndex]
-                    }
-                    pending.removeAll(keepingCapacity: true)
-                    pendingIndex = 0
-                    if finished { return nil }
-                    if let buffer = try await reader.next() {
-                        let split: [[UInt8]]
-                        do {
-                            split = try lines.split(buffer.readableBytesView)
-                        } catch {
-                            throw ProviderError(kind: .parsingResponse, message: "A streamed line is too large")
-                        }
-                        for line in split { try handle(line) }
-                    } else {
-                        if let rest = lines.finish() { try handle(rest) }
-                        if !finished {
-                            // The stream ended without its `done` line.
-                            throw ProviderError(kind: .connectionClosed, message: "Ollama's stream ended before it was done")
-                        }
-                    }
-                }
-            }
+        return ChatEventStream.decoding(response, clock: transport.clock, idleTimeout: request.streamIdleTimeout,
+                                        decoder: OllamaStreamDecoder(state: OllamaStreamState(model: model, created: sentAt)))
+    }
+}
+
+/// Ollama's NDJSON stream: one JSON object a line, the last with `done: true`.
+struct OllamaStreamDecoder: ResponseStreamDecoder {
+    var lines = LineSplitter()
+    var state: OllamaStreamState
+    var done = false
+
+    mutating func decode(_ bytes: ByteBufferView) throws(ProviderError) -> [ChatStreamEvent] {
+        let split: [[UInt8]]
+        do {
+            split = try lines.split(bytes)
+        } catch {
+            throw ProviderError(kind: .parsingResponse, message: "A streamed line is too large")
         }
+        var events: [ChatStreamEvent] = []
+        for line in split where !done { events += try handle(line) }
+        return events
+    }
+
+    mutating func finish() throws(ProviderError) -> [ChatStreamEvent] {
+        var events: [ChatStreamEvent] = []
+        if let rest = lines.finish(), !done { events = try handle(rest) }
+        guard done else {
+            throw ProviderError(kind: .connectionClosed, message: "Ollama's stream ended before it was done")
+        }
+        return events
+    }
+
+    mutating func handle(_ line: [UInt8]) throws(ProviderError) -> [ChatStreamEvent] {
+        let value = try decodeStreamedJSON(JSONValue.self, line)
+        if let error = value["error"] {
+            throw ProviderError(kind: .generic, body: ["error": error], message: error.stringValue)
+        }
+        var events: [ChatStreamEvent] = [.chunk(state.chunk(value))]
+        if value["done"] == true {
+            events.append(.responseInfo(ResponseInfo(model: state.model, meta: OllamaConversion.durations(value))))
+            done = true
+        }
+        return events
     }
 }
 

@@ -58,9 +58,7 @@ public struct OpenAIRequestTransforms: Sendable, Hashable {
 
     /// Applies the transforms to a request before it is encoded.
     public func apply(to request: inout ChatRequest) {
-        if let prefix = stripModelPrefix, let model = request.model, model.hasPrefix(prefix) {
-            request.model = String(model.dropFirst(prefix.count))
-        }
+        request.stripModelPrefix(stripModelPrefix)
         if !supportsMessageName {
             for index in request.messages.indices {
                 guard let name = request.messages[index].name else { continue }
@@ -197,69 +195,46 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
     private func streamEvents(_ response: HTTPClientResponse, requestedModel: String, idleTimeout: Duration)
         -> ChatEventStream
     {
-        let transport = self.transport
-        let usageInXGroq = transforms.usageInXGroq
-        return ChatEventStream {
-            var reader = BodyReader(body: response.body, clock: transport.clock, idleTimeout: idleTimeout)
-            var parser = ServerSentEventParser()
-            var pending: [ChatStreamEvent] = []
-            var pendingIndex = 0
-            var providerModel: String?
-            var finished = false
+        ChatEventStream.decoding(
+            response, clock: transport.clock, idleTimeout: idleTimeout,
+            decoder: ServerSentEventDecoder(OpenAIStreamHandler(
+                requestedModel: requestedModel, usageInXGroq: transforms.usageInXGroq)))
+    }
+}
 
-            func handle(_ event: ServerSentEvent) throws(ProviderError) {
-                if event.event == "error" {
-                    let body = UpstreamHTTPClient.errorBody(ByteBuffer(bytes: event.data))
-                    throw ProviderError(kind: .generic, body: body,
-                                        message: body["message"]?.stringValue ?? body["error"]?["message"]?.stringValue)
-                }
-                if event.data.elementsEqual("[DONE]".utf8) { return }
-                var chunk: ChatChunk
-                do {
-                    chunk = try JSONCoding.decode(ChatChunk.self, from: event.data)
-                } catch {
-                    throw ProviderError(
-                        kind: .parsingResponse, body: .string(event.dataString),
-                        message: "Could not parse a streamed chunk: \(describeDecodingError(error))")
-                }
-                if chunk.choices.isEmpty, let error = chunk.unknownFields["error"] {
-                    throw ProviderError(kind: .generic, body: .object(["error": error]),
-                                        message: error["message"]?.stringValue)
-                }
-                if usageInXGroq, chunk.usage == nil, let usage = chunk.unknownFields["x_groq"]?["usage"],
-                    let data = try? JSONCoding.encode(usage)
-                {
-                    chunk.usage = try? JSONCoding.decode(Usage.self, from: data)
-                }
-                if providerModel == nil { providerModel = chunk.model }
-                pending.append(.chunk(chunk))
-            }
+/// OpenAI-format SSE: each `data:` is a chunk; `[DONE]` is skipped; `event: error` fails the stream.
+struct OpenAIStreamHandler: ServerSentEventHandler {
+    let requestedModel: String
+    let usageInXGroq: Bool
+    var providerModel: String?
 
-            return {
-                while true {
-                    if pendingIndex < pending.count {
-                        defer { pendingIndex += 1 }
-                        return pending[pendingIndex]
-                    }
-                    pending.removeAll(keepingCapacity: true)
-                    pendingIndex = 0
-                    if finished { return nil }
-                    if let buffer = try await reader.next() {
-                        let events: [ServerSentEvent]
-                        do {
-                            events = try parser.parse(buffer.readableBytesView)
-                        } catch {
-                            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
-                        }
-                        for event in events { try handle(event) }
-                    } else {
-                        for event in parser.finish() { try handle(event) }
-                        finished = true
-                        pending.append(.responseInfo(ResponseInfo(model: providerModel ?? requestedModel)))
-                    }
-                }
-            }
+    init(requestedModel: String, usageInXGroq: Bool) {
+        self.requestedModel = requestedModel
+        self.usageInXGroq = usageInXGroq
+    }
+
+    mutating func handle(_ event: ServerSentEvent) throws(ProviderError) -> ChatStreamEvent? {
+        if event.event == "error" {
+            let body = UpstreamHTTPClient.errorBody(ByteBuffer(bytes: event.data))
+            throw ProviderError(kind: .generic, body: body,
+                                message: body["message"]?.stringValue ?? body["error"]?["message"]?.stringValue)
         }
+        if event.data.elementsEqual("[DONE]".utf8) { return nil }
+        var chunk = try decodeStreamedJSON(ChatChunk.self, event.data)
+        if chunk.choices.isEmpty, let error = chunk.unknownFields["error"] {
+            throw ProviderError(kind: .generic, body: .object(["error": error]), message: error["message"]?.stringValue)
+        }
+        if usageInXGroq, chunk.usage == nil, let usage = chunk.unknownFields["x_groq"]?["usage"],
+            let data = try? JSONCoding.encode(usage)
+        {
+            chunk.usage = try? JSONCoding.decode(Usage.self, from: data)
+        }
+        if providerModel == nil { providerModel = chunk.model }
+        return .chunk(chunk)
+    }
+
+    mutating func finish() throws(ProviderError) -> [ChatStreamEvent] {
+        [.responseInfo(ResponseInfo(model: providerModel ?? requestedModel))]
     }
 }
 

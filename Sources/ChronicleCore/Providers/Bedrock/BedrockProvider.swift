@@ -66,7 +66,7 @@ public struct BedrockProvider: ChatModelProvider {
         }
         let response = try await transport.post(url: base + path, headers: headers, body: ByteBuffer(bytes: payload),
                                                 timeout: request.timeout)
-        var state = BedrockState(model: model)
+        let state = BedrockState(model: model)
         if !body.isStreaming {
             let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
             let value: JSONValue
@@ -82,42 +82,35 @@ public struct BedrockProvider: ChatModelProvider {
                 .single(reply), .responseInfo(ResponseInfo(model: model, meta: value["additionalModelResponseFields"])),
             ])
         }
-        let transport = self.transport
-        let idleTimeout = request.streamIdleTimeout
-        let initial = state
-        return ChatEventStream {
-            var state = initial
-            var reader = BodyReader(body: response.body, clock: transport.clock, idleTimeout: idleTimeout)
-            var decoder = EventStreamDecoder()
-            var pending: [ChatStreamEvent] = []
-            var pendingIndex = 0
-            var finished = false
-            return {
-                while true {
-                    if pendingIndex < pending.count {
-                        defer { pendingIndex += 1 }
-                        return pending[pendingIndex]
-                    }
-                    pending.removeAll(keepingCapacity: true)
-                    pendingIndex = 0
-                    if finished { return nil }
-                    guard let buffer = try await reader.next() else {
-                        finished = true
-                        pending.append(.responseInfo(ResponseInfo(model: model, meta: state.additionalFields)))
-                        continue
-                    }
-                    let messages: [EventStreamMessage]
-                    do {
-                        messages = try decoder.decode(buffer.readableBytesView)
-                    } catch {
-                        throw ProviderError(kind: .parsingResponse, message: "Bad event-stream frame: \(error)")
-                    }
-                    for message in messages {
-                        if let chunk = try state.handle(message) { pending.append(.chunk(chunk)) }
-                    }
-                }
-            }
+        return ChatEventStream.decoding(response, clock: transport.clock, idleTimeout: request.streamIdleTimeout,
+                                        decoder: BedrockStreamDecoder(state: state))
+    }
+}
+
+/// ConverseStream's binary event-stream frames, each one event.
+struct BedrockStreamDecoder: ResponseStreamDecoder {
+    var frames = EventStreamDecoder()
+    var state: BedrockState
+
+    mutating func decode(_ bytes: ByteBufferView) throws(ProviderError) -> [ChatStreamEvent] {
+        let messages: [EventStreamMessage]
+        do {
+            messages = try frames.decode(bytes)
+        } catch {
+            throw ProviderError(kind: .parsingResponse, message: "Bad event-stream frame: \(error)")
         }
+        var events: [ChatStreamEvent] = []
+        for message in messages {
+            if let chunk = try state.handle(message) { events.append(.chunk(chunk)) }
+        }
+        return events
+    }
+
+    mutating func finish() throws(ProviderError) -> [ChatStreamEvent] {
+        if frames.hasPartialFrame {
+            throw ProviderError(kind: .connectionClosed, message: "Bedrock's stream ended inside a frame")
+        }
+        return [.responseInfo(ResponseInfo(model: state.model, meta: state.additionalFields))]
     }
 }
 

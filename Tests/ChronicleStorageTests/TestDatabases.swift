@@ -38,8 +38,7 @@ enum TestPostgres {
 }
 
 /// A fresh database of one backend, with helpers to read rows back as text.
-final class TestDatabase: @unchecked Sendable {
-    // @unchecked Sendable: every stored property is a `let` of a Sendable type or set once in `make`.
+final class TestDatabase: Sendable {
     let backend: Backend
     let store: any LogStore
     private let postgresTask: Task<Void, Never>?

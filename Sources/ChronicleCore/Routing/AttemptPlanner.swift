@@ -30,13 +30,15 @@ public struct AttemptPlanner: Sendable {
     ///   - choiceCount: the number of routing choices (at least one).
     ///   - start: the first choice to try.
     public init(choiceCount: Int, start: Int = 0, options: RetryOptions) {
-        precondition(choiceCount > 0 && (0..<choiceCount).contains(start), "invalid choice count or start")
-        self.choiceCount = choiceCount
-        self.start = start
+        // Resolution never yields zero choices; clamping keeps a bad `start` from an injected chooser harmless.
+        let count = max(choiceCount, 1)
+        let first = min(max(start, 0), count - 1)
+        self.choiceCount = count
+        self.start = first
         self.options = options
-        self.current = start
-        self.firstPassDone = choiceCount == 1
-        self.retryable = Array(repeating: nil, count: choiceCount)
+        self.current = first
+        self.firstPassDone = count == 1
+        self.retryable = Array(repeating: nil, count: count)
         self.backoff = options.initialBackoff
     }
 

@@ -19,14 +19,15 @@ public enum ProviderErrorKind: String, Sendable, Hashable, Codable, CaseIterable
 
     /// Whether another attempt at the same choice may succeed.
     ///
-    /// Timeouts are retryable here (the reference made them final): a slow replica is the most common
-    /// reason to try again, and the per-attempt timeout keeps the total bounded.
+    /// Timeouts and dropped connections are retryable here (the reference made them final): retries only
+    /// happen before any of the response reached the client, so trying again is always safe, and the
+    /// per-attempt timeout keeps the total bounded.
     public var isRetryable: Bool {
         switch self {
-        case .generic, .server, .connection, .parsingResponse, .transformingResponse, .rateLimit, .timeout:
+        case .generic, .server, .connection, .parsingResponse, .transformingResponse, .rateLimit, .timeout,
+            .connectionClosed:
             return true
-        case .connectionClosed, .permanent, .badInput, .authRejected, .authMissing, .outOfCredits,
-            .transformingRequest, .cancelled:
+        case .permanent, .badInput, .authRejected, .authMissing, .outOfCredits, .transformingRequest, .cancelled:
             return false
         }
     }

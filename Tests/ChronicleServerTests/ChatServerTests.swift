@@ -224,6 +224,19 @@ struct ChatServerTests {
         await upstream.stop()
     }
 
+    /// A non-streamed request whose upstream stream fails part-way gets the provider's error as JSON.
+    @Test func brokenStreamForNonStreamingClient() async throws {
+        let text = "data: {\"id\":\"c\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\nevent: error\ndata: {\"message\":\"upstream broke\"}\n\n"
+        let upstream = try await MockUpstream.start(.sse(text))
+        let server = try await server(upstream)
+        let response = try await server.json("/v1/chat/completions", body: textRequest)
+        #expect(response.status == 500)
+        #expect(response.json["error"]?["kind"] == "generic")
+        #expect(response.json["error"]?["message"]?.stringValue?.contains("upstream broke") == true)
+        await server.stop()
+        await upstream.stop()
+    }
+
     /// A client that disconnects mid-stream cancels the upstream request; the call is logged as cancelled.
     @Test func clientDisconnectCancelsUpstream() async throws {
         let events = (0..<100).map {

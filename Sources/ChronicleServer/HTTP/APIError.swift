@@ -74,6 +74,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as GatewayError {
             throw APIError(error)
+        } catch let error as ProviderError {
+            // A failure after the provider accepted the request, while collecting a non-streamed answer.
+            throw APIError(.provider(error, numRetries: 0, wasRateLimited: error.kind == .rateLimit, attempts: []))
         } catch let error as InvalidQuery {
             throw APIError.badRequest("invalid_query", error.description)
         } catch let error as HTTPError {

@@ -275,6 +275,15 @@ struct ChatServerTests {
         let response = try await server.json("/nope", method: .GET)
         #expect(response.status == 404)
         #expect(response.json["error"]?["kind"] == "not_found")
+        let wrongMethod = try await server.json("/v1/chat/completions", method: .GET)
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.headers.first(name: "allow") == "POST")
+        #expect(wrongMethod.json["error"]?["kind"] == "method_not_allowed")
+        // A negative number is a shape error naming the field, not "malformed JSON".
+        let negative = try await server.json("/v1/chat/completions", body: #"{"model":"up/x","messages":[],"timeout":-5}"#)
+        #expect(negative.status == 400)
+        #expect(negative.json["error"]?["kind"] == "invalid_request")
+        #expect(negative.json["error"]?["message"]?.stringValue?.contains("timeout") == true)
         await server.stop()
         await upstream.stop()
     }

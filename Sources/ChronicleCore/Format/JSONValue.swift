@@ -137,6 +137,18 @@ extension KeyedDecodingContainer where Key == AnyCodingKey {
     func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T {
         try self.decode(type, forKey: AnyCodingKey(key))
     }
+
+    /// A whole number in `range`, with an error naming the field otherwise. Decoding straight into an
+    /// unsigned type would report a negative number as malformed JSON.
+    func decodeIfPresent<T: FixedWidthInteger>(_ type: T.Type, _ key: String, in range: ClosedRange<Int64>) throws -> T? {
+        guard let value = try self.decodeIfPresent(Int64.self, forKey: AnyCodingKey(key)) else { return nil }
+        guard range.contains(value), let converted = T(exactly: value) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: AnyCodingKey(key), in: self,
+                debugDescription: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return converted
+    }
 }
 
 extension KeyedEncodingContainer where Key == AnyCodingKey {

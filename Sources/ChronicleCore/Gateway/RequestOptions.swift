@@ -54,7 +54,7 @@ extension RequestOptions: Codable {
         self.apiKey = try c.decodeIfPresent(String.self, "api_key")
         self.models = try c.decodeIfPresent([ModelChoice].self, "models") ?? []
         self.randomChoice = try c.decodeIfPresent(Bool.self, "random_choice")
-        self.timeout = try c.decodeIfPresent(UInt64.self, "timeout").map { .milliseconds(Int64(clamping: $0)) }
+        self.timeout = try c.decodeIfPresent(Int64.self, "timeout", in: 0...Int64(Int32.max)).map { .milliseconds($0) }
         self.retry = try c.decodeIfPresent(RetryOptions.self, "retry")
         self.metadata = try c.decodeIfPresent(RequestMetadata.self, "metadata") ?? RequestMetadata()
         self.internalMetadata = InternalMetadata()
@@ -177,9 +177,9 @@ extension RequestMetadata: Codable {
         self.workflowName = try c.decodeIfPresent(String.self, "workflow_name")
         self.runID = try c.decodeIfPresent(UUID.self, "run_id")
         self.stepID = try c.decodeIfPresent(UUID.self, "step_id")
-        self.stepIndex = try c.decodeIfPresent(UInt32.self, "step_index")
+        self.stepIndex = try c.decodeIfPresent(UInt32.self, "step_index", in: 0...Int64(UInt32.max))
         self.promptID = try c.decodeIfPresent(String.self, "prompt_id")
-        self.promptVersion = try c.decodeIfPresent(UInt32.self, "prompt_version")
+        self.promptVersion = try c.decodeIfPresent(UInt32.self, "prompt_version", in: 0...Int64(UInt32.max))
         var extra = try c.decodeUnknownFields(excluding: Self.knownKeys)
         // The JS client's types put free-form keys under `extra`: merge them rather than nesting (gap 13).
         if case .object(let nested)? = extra["extra"] {

@@ -47,7 +47,12 @@ extension BackoffIncrease: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         switch try c.decode(String.self, forKey: .type) {
         case "constant": self = .constant
-        case "additive": self = .additive(.milliseconds(try c.decode(UInt64.self, forKey: .amount)))
+        case "additive":
+            let amount = try c.decode(Int64.self, forKey: .amount)
+            guard amount >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .amount, in: c, debugDescription: "amount cannot be negative")
+            }
+            self = .additive(.milliseconds(amount))
         case "exponential": self = .exponential(multiplier: try c.decodeIfPresent(Double.self, forKey: .multiplier) ?? 2)
         case let other:
             throw DecodingError.dataCorruptedError(
@@ -81,7 +86,11 @@ extension RetryOptions: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = RetryOptions()
         func ms(_ key: CodingKeys) throws -> Duration? {
-            try c.decodeIfPresent(UInt64.self, forKey: key).map { .milliseconds(Int64(clamping: $0)) }
+            guard let value = try c.decodeIfPresent(Int64.self, forKey: key) else { return nil }
+            guard value >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "milliseconds cannot be negative")
+            }
+            return .milliseconds(value)
         }
         self.initialBackoff = try ms(.initialBackoff) ?? defaults.initialBackoff
         self.increase = try c.decodeIfPresent(BackoffIncrease.self, forKey: .increase) ?? defaults.increase

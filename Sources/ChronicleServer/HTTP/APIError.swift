@@ -101,3 +101,17 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+extension Router {
+    /// Answers other methods on POST-only paths with a JSON 405 and `Allow: POST` (not a 404).
+    func postOnly(_ paths: [String]) {
+        for path in paths {
+            for method in [HTTPRequest.Method.get, .put, .patch, .delete] {
+                on(RouterPath(path), method: method) { _, _ -> Response in
+                    throw APIError(status: 405, kind: "method_not_allowed", message: "\(path) accepts POST only",
+                                   headers: [.allow: "POST"])
+                }
+            }
+        }
+    }
+}

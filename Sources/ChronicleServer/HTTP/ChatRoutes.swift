@@ -32,6 +32,7 @@ struct ChatRoutes<Context: RequestContext>: Sendable {
         router.post("/chat/**", use: handler)
         router.post("/v1/chat/completions", use: handler)
         router.post("/v1/chat/**", use: handler)
+        router.postOnly(["/chat", "/v1/chat/completions"])
     }
 
     func chat(_ request: Request, context: Context) async throws -> Response {
@@ -63,11 +64,16 @@ struct ChatRoutes<Context: RequestContext>: Sendable {
         do {
             return try JSONCoding.decode(ProxyRequestBody.self, from: bytes.readableBytesView)
         } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, !isJSON(bytes) {
                 throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
             }
             throw APIError.badRequest("invalid_request", "Invalid request body: \(describeDecodingError(error))")
         }
+    }
+
+    /// Whether the bytes are syntactically JSON (only asked on the error path, to word the error right).
+    static func isJSON(_ bytes: ByteBuffer) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView), options: [.fragmentsAllowed])) != nil
     }
 
     static func tooLarge(_ limit: Int) -> APIError {

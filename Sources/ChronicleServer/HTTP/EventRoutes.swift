@@ -27,6 +27,7 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         router.post("/v1/event", use: single)
         router.post("/events", use: batch)
         router.post("/v1/events", use: batch)
+        router.postOnly(["/event", "/v1/event", "/events", "/v1/events"])
     }
 
     func accept(_ request: Request, batch: Bool) async throws -> Response {
@@ -48,7 +49,7 @@ struct EventRoutes<Context: RequestContext>: Sendable {
                 events = [try JSONCoding.decode(WorkflowEvent.self, from: bytes.readableBytesView)]
             }
         } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, !ChatRoutes<Context>.isJSON(bytes) {
                 throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
             }
             throw APIError(status: 422, kind: "invalid_event_payload",

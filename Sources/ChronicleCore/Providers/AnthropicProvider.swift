@@ -303,13 +303,11 @@ enum AnthropicConversion {
         guard url.hasPrefix("data:") else {
             return ["type": "image", "source": ["type": "url", "url": .string(url)]]
         }
-        guard let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64") else {
+        guard let data = DataURL(url) else {
             throw ProviderError(kind: .transformingRequest, message: "Image data URLs must be base64 encoded")
         }
-        let mediaType = url[url.index(url.startIndex, offsetBy: 5)..<comma].dropLast(";base64".count)
         return ["type": "image", "source": [
-            "type": "base64", "media_type": .string(String(mediaType)),
-            "data": .string(String(url[url.index(after: comma)...])),
+            "type": "base64", "media_type": .string(data.mediaType), "data": .string(data.base64),
         ]]
     }
 

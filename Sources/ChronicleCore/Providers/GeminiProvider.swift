@@ -214,9 +214,8 @@ enum GeminiConversion {
                 if let text = part.text {
                     if !text.isEmpty { converted.append(["text": .string(prefix + text)]) }
                 } else if let url = part.imageURL {
-                    if url.hasPrefix("data:"), let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64") {
-                        let mime = url[url.index(url.startIndex, offsetBy: 5)..<comma].dropLast(";base64".count)
-                        converted.append(["inlineData": ["mimeType": .string(String(mime)), "data": .string(String(url[url.index(after: comma)...]))]])
+                    if let data = DataURL(url) {
+                        converted.append(["inlineData": ["mimeType": .string(data.mediaType), "data": .string(data.base64)]])
                     } else {
                         converted.append(["fileData": ["fileUri": .string(url), "mimeType": .string(mimeType(for: url))]])
                     }

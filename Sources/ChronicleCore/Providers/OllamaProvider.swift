@@ -221,10 +221,10 @@ enum OllamaConversion {
             converted["content"] = .string(text)
             if case .parts(let parts)? = message.content {
                 let images = try parts.compactMap(\.imageURL).map { url -> JSONValue in
-                    guard url.hasPrefix("data:"), let comma = url.firstIndex(of: ",") else {
+                    guard let data = DataURL(url) else {
                         throw ProviderError(kind: .transformingRequest, message: "Ollama takes images as base64 data URLs only")
                     }
-                    return .string(String(url[url.index(after: comma)...]))
+                    return .string(data.base64)
                 }
                 if !images.isEmpty { converted["images"] = .array(images) }
             }

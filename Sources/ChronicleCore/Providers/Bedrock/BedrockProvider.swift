@@ -283,11 +283,11 @@ enum BedrockConversion {
                 if let text = part.text, !text.isEmpty {
                     blocks.append(["text": .string(prefix + text)])
                 } else if let url = part.imageURL {
-                    guard url.hasPrefix("data:image/"), let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64") else {
+                    guard let data = DataURL(url), data.mediaType.hasPrefix("image/") else {
                         throw ProviderError(kind: .transformingRequest, message: "Bedrock takes images as base64 data URLs only")
                     }
-                    let format = url[url.index(url.startIndex, offsetBy: 11)..<comma].dropLast(";base64".count)
-                    blocks.append(["image": ["format": .string(String(format)), "source": ["bytes": .string(String(url[url.index(after: comma)...]))]]])
+                    let format = String(data.mediaType.dropFirst("image/".count))
+                    blocks.append(["image": ["format": .string(format), "source": ["bytes": .string(data.base64)]]])
                 }
             }
             return blocks

@@ -173,17 +173,7 @@ enum AnthropicConversion {
     static func request(_ request: ChatRequest) throws(ProviderError) -> JSONValue {
         var systemBlocks: [JSONValue] = []
         if let system = request.system, !system.isEmpty { systemBlocks.append(["type": "text", "text": .string(system)]) }
-        var messages: [(role: String, blocks: [JSONValue])] = []
-
-        func append(_ role: String, _ blocks: [JSONValue]) {
-            guard !blocks.isEmpty else { return }
-            // Consecutive turns of one role are merged: the API expects alternation.
-            if let last = messages.last, last.role == role {
-                messages[messages.count - 1].blocks += blocks
-            } else {
-                messages.append((role, blocks))
-            }
-        }
+        var turns = ConversationTurns()
 
         for message in request.messages {
             let role = message.role ?? "user"
@@ -202,7 +192,7 @@ enum AnthropicConversion {
                     "content": .array(blocks),
                 ]
                 if message.unknownFields["is_error"] == true { result["is_error"] = true }
-                append("user", [.object(result)])
+                turns.append("user", [.object(result)])
             case "assistant":
                 for call in message.toolCalls ?? [] {
                     let input: JSONValue
@@ -221,16 +211,16 @@ enum AnthropicConversion {
                         "input": input,
                     ])
                 }
-                append("assistant", blocks)
+                turns.append("assistant", blocks)
             default:
-                append("user", blocks)
+                turns.append("user", blocks)
             }
         }
 
         var body: [String: JSONValue] = [
             "model": .string(request.model ?? ""),
             "max_tokens": .integer(Int64(request.maxTokens ?? request.maxCompletionTokens ?? 4096)),
-            "messages": .array(messages.map { ["role": .string($0.role), "content": .array($0.blocks)] }),
+            "messages": turns.json(contentKey: "content"),
         ]
         if !systemBlocks.isEmpty {
             let plain = systemBlocks.allSatisfy { $0["cache_control"] == nil }
@@ -277,23 +267,13 @@ enum AnthropicConversion {
     /// Content blocks for a message: text (empty text left out), images, and the name folded in.
     static func contentBlocks(_ message: ChatMessage) throws(ProviderError) -> [JSONValue] {
         var blocks: [JSONValue] = []
-        let prefix = message.name.map { "\($0): " } ?? ""
-        switch message.content {
-        case .text(let text)?:
-            if !text.isEmpty { blocks.append(["type": "text", "text": .string(prefix + text)]) }
-        case .parts(let parts)?:
-            for part in parts {
-                if let text = part.text {
-                    if !text.isEmpty { blocks.append(["type": "text", "text": .string(prefix + text)]) }
-                } else if let url = part.imageURL {
-                    blocks.append(try image(url))
-                } else if part.type != "text" {
-                    // Anthropic-native blocks (document, …) pass through.
-                    blocks.append(.object(part.fields))
-                }
+        for piece in message.contentPieces {
+            switch piece {
+            case .text(let text): blocks.append(["type": "text", "text": .string(text)])
+            case .imageURL(let url): blocks.append(try image(url))
+            // Anthropic-native blocks (document, …) pass through.
+            case .other(let part): blocks.append(.object(part.fields))
             }
-        case nil:
-            break
         }
         return blocks
     }

@@ -123,16 +123,8 @@ enum GeminiConversion {
     static func request(_ request: ChatRequest) throws(ProviderError) -> JSONValue {
         var system: [JSONValue] = []
         if let text = request.system { system.append(["text": .string(text)]) }
-        var contents: [(role: String, parts: [JSONValue])] = []
+        var turns = ConversationTurns()
         var toolNames: [String: String] = [:]
-        func append(_ role: String, _ parts: [JSONValue]) {
-            guard !parts.isEmpty else { return }
-            if let last = contents.last, last.role == role {
-                contents[contents.count - 1].parts += parts
-            } else {
-                contents.append((role, parts))
-            }
-        }
         for message in request.messages {
             switch message.role ?? "user" {
             case "system", "developer":
@@ -150,19 +142,19 @@ enum GeminiConversion {
                     if let id = call.id, let name = call.function.name { toolNames[id] = name }
                     parts.append(["functionCall": ["name": .string(call.function.name ?? ""), "args": args]])
                 }
-                append("model", parts)
+                turns.append("model", parts)
             case "tool":
                 let text = message.text ?? ""
                 let result = (try? JSONCoding.decode(JSONValue.self, from: Array(text.utf8))).flatMap { $0.objectValue.map(JSONValue.object) }
                     ?? ["content": .string(text)]
                 let name = message.name ?? message.toolCallID.flatMap { toolNames[$0] } ?? ""
-                append("user", [["functionResponse": ["name": .string(name), "response": result]]])
+                turns.append("user", [["functionResponse": ["name": .string(name), "response": result]]])
             default:
-                append("user", try parts(message))
+                turns.append("user", parts(message))
             }
         }
         var body: [String: JSONValue] = [
-            "contents": .array(contents.map { ["role": .string($0.role), "parts": .array($0.parts)] }),
+            "contents": turns.json(contentKey: "parts"),
         ]
         if !system.isEmpty { body["systemInstruction"] = ["parts": .array(system)] }
         var generation: [String: JSONValue] = [:]
@@ -203,27 +195,19 @@ enum GeminiConversion {
         return .object(body)
     }
 
-    static func parts(_ message: ChatMessage) throws(ProviderError) -> [JSONValue] {
-        let prefix = message.name.map { "\($0): " } ?? ""
-        switch message.content {
-        case .text(let text)?:
-            return text.isEmpty ? [] : [["text": .string(prefix + text)]]
-        case .parts(let parts)?:
-            var converted: [JSONValue] = []
-            for part in parts {
-                if let text = part.text {
-                    if !text.isEmpty { converted.append(["text": .string(prefix + text)]) }
-                } else if let url = part.imageURL {
-                    if let data = DataURL(url) {
-                        converted.append(["inlineData": ["mimeType": .string(data.mediaType), "data": .string(data.base64)]])
-                    } else {
-                        converted.append(["fileData": ["fileUri": .string(url), "mimeType": .string(mimeType(for: url))]])
-                    }
+    static func parts(_ message: ChatMessage) -> [JSONValue] {
+        message.contentPieces.compactMap { piece -> JSONValue? in
+            switch piece {
+            case .text(let text):
+                return ["text": .string(text)]
+            case .imageURL(let url):
+                if let data = DataURL(url) {
+                    return ["inlineData": ["mimeType": .string(data.mediaType), "data": .string(data.base64)]]
                 }
+                return ["fileData": ["fileUri": .string(url), "mimeType": .string(mimeType(for: url))]]
+            case .other:
+                return nil
             }
-            return converted
-        case nil:
-            return []
         }
     }
 

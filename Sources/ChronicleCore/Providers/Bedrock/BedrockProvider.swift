@@ -200,15 +200,7 @@ enum BedrockConversion {
     static func request(_ request: ChatRequest) throws(ProviderError) -> JSONValue {
         var system: [JSONValue] = []
         if let text = request.system { system.append(["text": .string(text)]) }
-        var messages: [(role: String, content: [JSONValue])] = []
-        func append(_ role: String, _ content: [JSONValue]) {
-            guard !content.isEmpty else { return }
-            if let last = messages.last, last.role == role {
-                messages[messages.count - 1].content += content
-            } else {
-                messages.append((role, content))
-            }
-        }
+        var turns = ConversationTurns()
         for message in request.messages {
             let role = message.role ?? "user"
             switch role {
@@ -221,7 +213,7 @@ enum BedrockConversion {
                 }
                 var result: [String: JSONValue] = ["toolUseId": .string(id), "content": [["text": .string(message.text ?? "")]]]
                 if message.unknownFields["is_error"] == true { result["status"] = "error" }
-                append("user", [["toolResult": .object(result)]])
+                turns.append("user", [["toolResult": .object(result)]])
             default:
                 var content = try blocks(message)
                 if role == "assistant" {
@@ -235,11 +227,11 @@ enum BedrockConversion {
                         content.append(["toolUse": ["toolUseId": .string(call.id ?? ""), "name": .string(call.function.name ?? ""), "input": input]])
                     }
                 }
-                append(role == "assistant" ? "assistant" : "user", content)
+                turns.append(role == "assistant" ? "assistant" : "user", content)
             }
         }
         var body: [String: JSONValue] = [
-            "messages": .array(messages.map { ["role": .string($0.role), "content": .array($0.content)] }),
+            "messages": turns.json(contentKey: "content"),
         ]
         if !system.isEmpty { body["system"] = .array(system) }
         var inference: [String: JSONValue] = [:]
@@ -273,27 +265,22 @@ enum BedrockConversion {
     }
 
     static func blocks(_ message: ChatMessage) throws(ProviderError) -> [JSONValue] {
-        let prefix = message.name.map { "\($0): " } ?? ""
-        switch message.content {
-        case .text(let text)?:
-            return text.isEmpty ? [] : [["text": .string(prefix + text)]]
-        case .parts(let parts)?:
-            var blocks: [JSONValue] = []
-            for part in parts {
-                if let text = part.text, !text.isEmpty {
-                    blocks.append(["text": .string(prefix + text)])
-                } else if let url = part.imageURL {
-                    guard let data = DataURL(url), data.mediaType.hasPrefix("image/") else {
-                        throw ProviderError(kind: .transformingRequest, message: "Bedrock takes images as base64 data URLs only")
-                    }
-                    let format = String(data.mediaType.dropFirst("image/".count))
-                    blocks.append(["image": ["format": .string(format), "source": ["bytes": .string(data.base64)]]])
+        var blocks: [JSONValue] = []
+        for piece in message.contentPieces {
+            switch piece {
+            case .text(let text):
+                blocks.append(["text": .string(text)])
+            case .imageURL(let url):
+                guard let data = DataURL(url), data.mediaType.hasPrefix("image/") else {
+                    throw ProviderError(kind: .transformingRequest, message: "Bedrock takes images as base64 data URLs only")
                 }
+                let format = String(data.mediaType.dropFirst("image/".count))
+                blocks.append(["image": ["format": .string(format), "source": ["bytes": .string(data.base64)]]])
+            case .other:
+                continue
             }
-            return blocks
-        case nil:
-            return []
         }
+        return blocks
     }
 
     static func finishReason(_ reason: String) -> FinishReason {

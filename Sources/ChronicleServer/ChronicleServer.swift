@@ -1,9 +1,11 @@
 import ChronicleCore
 import ChronicleStorage
+import CoreMetrics
 import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import Tracing
 
 /// Runs the turnkey server: configuration, storage, gateway, HTTP application and graceful shutdown.
 public enum ChronicleServer {
@@ -12,20 +14,34 @@ public enum ChronicleServer {
     /// Loads the configuration and serves until SIGINT or SIGTERM: in-flight requests finish, then every
     /// queued log record is written (or spilled) before the process exits.
     public static func run(overrides: ServerSettings.Overrides) async throws {
-        var logger = Logger(label: "chronicle")
-        logger.logLevel = ProcessInfo.processInfo.environment["CHRONICLE_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .info
         let settings = try ServerSettings.load(overrides: overrides)
+        let environment = ProcessInfo.processInfo.environment
+        let logger = ServerLogging.makeLogger(label: "chronicle", environment: environment, configLevel: settings.logLevel)
         for file in settings.configFiles { logger.info("loaded configuration", metadata: ["file": "\(file)"]) }
+        try checkExposure(settings, logger: logger)
 
-        let storage = try await OpenedStorage.open(settings: settings, logger: logger)
+        let metrics = settings.telemetry.metrics ? ServerMetrics() : nil
+        let storage = try await OpenedStorage.open(settings: settings, metricsFactory: metrics?.factory, logger: logger)
         defer { storage.backgroundTask?.cancel() }
+        if let metrics, let writer = storage.writer { metrics.attach(writer) }
+        let tracing = try Telemetry.makeTracing(settings.telemetry, environment: environment, logger: logger)
+        if let tracing { logger.info("exporting traces over OTLP/HTTP", metadata: ["endpoint": "\(tracing.endpoint)"]) }
 
+        let access = AccessControl(settings: settings.security)
         var builder = Gateway.Builder().withConfiguration(settings.gateway).withLogger(logger)
-        if let writer = storage.writer { builder = builder.withLogSink(writer) }
+            .withLogSink(UsageTap(access: access, next: storage.writer))
+            .withRedactor(settings.redactor)
+        if let tracing { builder = builder.withTracer(tracing.tracer) }
+        if let metrics { builder = builder.withMetricsFactory(metrics.factory) }
         let gateway = try builder.build()
+        // Shut down in reverse: the server drains first, then the log writer, then the trace exporter.
+        var services: [any Service] = []
+        if let tracing { services.append(tracing.service) }
+        if let writer = storage.writer { services.append(writer) }
         let app = ChronicleApplication.make(
-            gateway: gateway, reader: storage.reader, host: settings.host, port: settings.port, maxBodySize: settings.maxBodySize,
-            services: storage.writer.map { [$0] } ?? [], logger: logger)
+            gateway: gateway, access: access,
+            options: .init(reader: storage.reader, tracer: tracing?.tracer ?? NoOpTracer(), metrics: metrics),
+            host: settings.host, port: settings.port, services: services, logger: logger)
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
@@ -35,6 +51,35 @@ public enum ChronicleServer {
         }
         try await gateway.shutdown()
         await storage.close()
+    }
+
+    /// Without gateway keys the server only listens on loopback, unless told otherwise.
+    static func checkExposure(_ settings: ServerSettings, logger: Logger) throws {
+        let security = settings.security
+        if security.requiresAuthentication {
+            logger.info("gateway keys required", metadata: ["keys": "\(security.gatewayKeys.count)"])
+            return
+        }
+        if isLoopback(settings.host) {
+            logger.notice("no gateway keys configured: accepting unauthenticated requests on loopback only",
+                          metadata: ["host": "\(settings.host)"])
+            return
+        }
+        guard security.allowUnauthenticated else {
+            throw ConfigurationError("""
+                Refusing to listen on \(settings.host) without gateway keys: anyone who can reach it could spend \
+                your provider keys. Configure [[gateway_keys]] or CHRONICLE_GATEWAY_KEYS, or pass \
+                --allow-unauthenticated (allow_unauthenticated = true in [security]) if something in front of \
+                Chronicle authenticates.
+                """)
+        }
+        logger.warning("serving WITHOUT authentication on a non-loopback address (--allow-unauthenticated)",
+                       metadata: ["host": "\(settings.host)"])
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
 
@@ -52,7 +97,9 @@ struct OpenedStorage {
         if let reader = reader as? SQLiteLogStore { try? await reader.close() }
     }
 
-    static func open(settings: ServerSettings, logger: Logger) async throws -> OpenedStorage {
+    static func open(settings: ServerSettings, metricsFactory: (any MetricsFactory)?, logger: Logger) async throws
+        -> OpenedStorage
+    {
         guard settings.logToDatabase else {
             logger.notice("log_to_database is false: calls and events are not recorded")
             return OpenedStorage()
@@ -90,6 +137,7 @@ struct OpenedStorage {
         configuration.flushInterval = settings.storage.flushInterval
         configuration.maxBufferedRecords = settings.storage.maxBufferedRecords
         configuration.retentionDays = settings.storage.retentionDays
+        configuration.metricsFactory = metricsFactory
         let directory = spillDirectory.isEmpty ? "." : spillDirectory
         configuration.spillPath = (directory as NSString).appendingPathComponent("\(stem).spill.jsonl")
         configuration.deadLetterPath = (directory as NSString).appendingPathComponent("\(stem).deadletter.jsonl")

@@ -1,3 +1,4 @@
+import CoreMetrics
 import ChronicleCore
 import DequeModule
 import Foundation
@@ -16,6 +17,9 @@ import ServiceLifecycle
 ///   error note, or failing that appended to a dead-letter file, loudly.
 /// - Graceful shutdown writes (or spills) everything queued before `run()` returns.
 public final class LogWriter: LogSink, Service {
+    /// The histogram of batch write latencies.
+    public static let batchWriteMetric = "chronicle_log_batch_write_seconds"
+
     public struct Configuration: Sendable {
         public var batchSize = 100
         public var flushInterval: Duration = .seconds(1)
@@ -34,6 +38,8 @@ public final class LogWriter: LogSink, Service {
         public var retentionDays = 30
         public var retentionInterval: Duration = .seconds(3600)
         public var retentionBatchSize = 1000
+        /// Where batch write latencies go (`chronicle_log_batch_write_seconds`); none by default.
+        public var metricsFactory: (any MetricsFactory)?
 
         public init() {}
     }
@@ -330,6 +336,13 @@ private struct WriterLoop {
 
     func write(_ records: [StoredRecord]) async throws {
         let store = writer.store
+        let start = ContinuousClock.now
+        defer {
+            if let factory = configuration.metricsFactory {
+                CoreMetrics.Timer(label: LogWriter.batchWriteMetric, factory: factory)
+                    .recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+            }
+        }
         try await withTimeout(configuration.writeTimeout, clock: SystemClock()) { try await store.write(records) }
     }
 

@@ -31,9 +31,13 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("no-dotenv"), help: "Do not load .env files.")
     var noDotenv = false
 
+    @Flag(help: "Serve on a non-loopback address without gateway keys (only behind something that authenticates).")
+    var allowUnauthenticated = false
+
     func run() async throws {
         let overrides = ServerSettings.Overrides(
-            configPath: config, host: host, port: port, database: db, loadDotenv: !noDotenv)
+            configPath: config, host: host, port: port, database: db, loadDotenv: !noDotenv,
+            allowUnauthenticated: allowUnauthenticated)
         do {
             try await ChronicleServer.run(overrides: overrides)
         } catch let error as ConfigurationError {

@@ -62,7 +62,10 @@ struct ChatServerTests {
     @Test(arguments: [false, true])
     func streaming(clientAsksForUsage: Bool) async throws {
         let upstream = try await MockUpstream.start(.sse(try Fixtures.text("openai_text_response_streaming.txt")))
-        let server = try await RunningServer.start(configuration: GatewayConfiguration(retry: RetryOptions(maxTries: 1)))
+        var security = SecuritySettings()
+        security.overrideURLAllowList = [upstream.url()]
+        let server = try await RunningServer.start(configuration: GatewayConfiguration(retry: RetryOptions(maxTries: 1)),
+                                                   security: security)
         let usage = clientAsksForUsage ? #","stream_options":{"include_usage":true}"# : ""
         let body = #"{"model":"gpt-4o","stream":true,"override_url":"\#(upstream.url())","api_key":"k","messages":[{"role":"user","content":"hi"}]\#(usage)}"#
         let response = try await server.send("/v1/chat/completions", body: body)

@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Tracing
 import ChronicleStorage
 
 /// The upstream client tests share, configured as the gateway configures its own; never shut down.
@@ -25,18 +26,29 @@ struct RunningServer {
     var base: String { "http://127.0.0.1:\(port)" }
 
     static func start(configuration: GatewayConfiguration, maxBodySize: Int = 20 * 1024 * 1024,
-                      sink: (any LogSink)? = nil, reader: (any LogReader)? = nil, services: [any Service] = [])
+                      sink: (any LogSink)? = nil, reader: (any LogReader)? = nil, services: [any Service] = [],
+                      security: SecuritySettings = SecuritySettings(), tracer: (any Tracer)? = nil,
+                      metrics: ServerMetrics? = nil, redactor: SecretRedactor? = nil, logger: Logger? = nil)
         async throws -> RunningServer
     {
         let log = InMemoryLog()
-        let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(configuration)
-            .withLogSink(sink ?? log).build()
-        var logger = Logger(label: "test-server")
-        logger.logLevel = .critical
+        var security = security
+        security.limits.maxBodySize = maxBodySize
+        let access = AccessControl(settings: security)
+        var builder = Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(configuration)
+            .withLogSink(UsageTap(access: access, next: sink ?? log))
+        if let tracer { builder = builder.withTracer(tracer) }
+        if let metrics { builder = builder.withMetricsFactory(metrics.factory) }
+        if let redactor { builder = builder.withRedactor(redactor) }
+        var quiet = Logger(label: "test-server")
+        quiet.logLevel = .critical
+        let logger = logger ?? quiet
+        let gateway = try builder.withLogger(logger).build()
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = ChronicleApplication.make(
-            gateway: gateway, reader: reader, host: "127.0.0.1", port: 0, maxBodySize: maxBodySize,
-            services: services, logger: logger,
+            gateway: gateway, access: access,
+            options: .init(reader: reader, tracer: tracer ?? NoOpTracer(), metrics: metrics),
+            host: "127.0.0.1", port: 0, services: services, logger: logger,
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()
@@ -73,6 +85,16 @@ struct RunningServer {
         let response = try await send(path, method: method, body: body, headers: headers)
         let value = try JSONCoding.decode(JSONValue.self, from: Array(response.body.utf8))
         return (response.status, response.headers, value)
+    }
+
+    /// Records to the in-memory log and to another sink.
+    struct Tee: LogSink {
+        let first: InMemoryLog
+        let second: any LogSink
+        func record(_ entry: LogEntry) {
+            first.record(entry)
+            second.record(entry)
+        }
     }
 
     /// Waits until the log has `count` records (records land when the response stream ends).

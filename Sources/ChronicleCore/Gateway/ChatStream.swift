@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
+import Tracing
 
 /// The answer to ``Gateway/send(_:options:)``: ``ChatStreamEvent/requestInfo(_:)`` first, then the
 /// provider's chunks or complete response, then its ``ResponseInfo``.
@@ -28,21 +30,35 @@ public struct ChatStream: AsyncSequence, Sendable {
                 requestInfo = nil
                 return .requestInfo(info)
             }
+            recorder.consumerReturned()
+            let waitStart = ContinuousClock.now
             do {
-                guard let event = try await upstream.next() else {
+                let next = try await upstream.next()
+                recorder.timing.addWaiting(ContinuousClock.now - waitStart)
+                guard let event = next else {
                     recorder.finish(error: nil)
                     return nil
                 }
                 recorder.observe(event)
                 return event
             } catch {
+                recorder.timing.addWaiting(ContinuousClock.now - waitStart)
                 let providerError = error as? ProviderError
                     ?? ProviderError(kind: .generic, message: "Stream failed: \(error)")
                 recorder.finish(error: providerError)
-                throw providerError
+                throw recorder.redacted(providerError)
             }
         }
     }
+
+    /// The call's timing, shared with the caller that created it.
+    public var timing: CallTiming { recorder.timing }
+
+    /// Reports the call now and returns the gateway's overhead on it. A caller whose ``CallTiming`` is
+    /// ``CallTiming/managedByCaller`` calls this once its response is written; otherwise the call is
+    /// reported when the stream ends. Calling it again changes nothing.
+    @discardableResult
+    public func complete() -> Duration { recorder.complete() }
 
     /// Reads the whole stream and folds it into one response.
     public func collect() async throws -> CollectedResponse {
@@ -75,32 +91,59 @@ public struct CollectedResponse: Sendable, Hashable {
     public var response: ChatResponse
 }
 
-/// Collects a call's response as it streams and hands the record to the sink exactly once.
+/// Collects a call's response as it streams and reports the call exactly once: the record to the sink,
+/// metrics, the spans and the per-call log line.
 final class CallRecorder: Sendable {
     private struct State {
         var record: CallLogRecord
         var collector = ResponseCollector()
         var finished = false
+        var reported = false
+        var firstEventAt: ContinuousClock.Instant?
+        /// When the caller finished reading the last event (embedder mode: its time is not overhead).
+        var consumerResumedAt: ContinuousClock.Instant?
     }
 
     private let state: NIOLockedValueBox<State>
-    private let startedAt: ContinuousClock.Instant
     private let attemptStartedAt: ContinuousClock.Instant
-    private let waitedElsewhere: Duration
-    private let sink: (any LogSink)?
+    let timing: CallTiming
+    private let reporter: CallReporter
+    private let requestSpan: any Span
+    private let attemptSpan: any Span
+    private let clientAPIKey: String?
 
-    init(record: CallLogRecord, startedAt: ContinuousClock.Instant, attemptStartedAt: ContinuousClock.Instant,
-         waitedElsewhere: Duration, sink: (any LogSink)?) {
+    init(record: CallLogRecord, attemptStartedAt: ContinuousClock.Instant, timing: CallTiming, reporter: CallReporter,
+         requestSpan: any Span, attemptSpan: any Span, clientAPIKey: String?) {
         self.state = NIOLockedValueBox(State(record: record))
-        self.startedAt = startedAt
         self.attemptStartedAt = attemptStartedAt
-        self.waitedElsewhere = waitedElsewhere
-        self.sink = sink
+        self.timing = timing
+        self.reporter = reporter
+        self.requestSpan = requestSpan
+        self.attemptSpan = attemptSpan
+        self.clientAPIKey = clientAPIKey
+    }
+
+    /// Called as the consumer asks for the next event; in embedder mode the time since the previous event
+    /// was handed over belongs to the consumer.
+    func consumerReturned() {
+        guard !timing.managedByCaller else { return }
+        let now = ContinuousClock.now
+        let resumed = state.withLockedValue { state -> ContinuousClock.Instant? in
+            defer { state.consumerResumedAt = nil }
+            return state.consumerResumedAt
+        }
+        if let resumed { timing.addWaiting(now - resumed) }
     }
 
     func observe(_ event: ChatStreamEvent) {
-        guard sink != nil else { return }
+        let now = ContinuousClock.now
+        let managedByCaller = timing.managedByCaller
+        let recordsResponse = reporter.needsResponse
         state.withLockedValue { state in
+            if state.firstEventAt == nil, case .chunk = event { state.firstEventAt = now }
+            if state.firstEventAt == nil, case .single = event { state.firstEventAt = now }
+            if !managedByCaller { state.consumerResumedAt = now }
+            guard recordsResponse else { return }
             switch event {
             case .chunk(let chunk): state.collector.add(chunk)
             case .single(let response): state.collector.add(response)
@@ -108,34 +151,103 @@ final class CallRecorder: Sendable {
             case .requestInfo: break
             }
         }
+        if reporter.logger.logLevel <= .trace, case .chunk(let chunk) = event {
+            reporter.logger.trace("chunk", metadata: ["call.id": "\(state.withLockedValue { $0.record.id })",
+                                                      "chunk": "\(CallSpans.json(chunk) ?? "")"])
+        }
     }
 
-    /// Ends the call, successful when `error` is nil.
+    /// The upstream stream ended, successfully when `error` is nil. Unless the caller manages the call's
+    /// timing (the server, which still has a response to write), the call is reported now.
     func finish(error: ProviderError?) {
         let now = ContinuousClock.now
-        let record: CallLogRecord? = state.withLockedValue { state in
-            guard !state.finished else { return nil }
+        let reportNow: Bool = state.withLockedValue { state in
+            guard !state.finished else { return false }
             state.finished = true
-            guard sink != nil else { return nil }
             var record = state.record
             if state.collector.chunkCount > 0 { record.response = state.collector.collected }
             record.chunkCount = state.collector.chunkCount
             record.upstreamLatency = now - attemptStartedAt
-            record.totalLatency = now - startedAt
-            // Before the winning attempt: resolution and failed attempts' bookkeeping.
-            record.overhead = max(.zero, (attemptStartedAt - startedAt) - waitedElsewhere)
             if let error {
+                let error = reporter.redactor.redact(error, also: clientAPIKey)
                 record.httpStatus = error.kind == .cancelled ? 499 : error.httpStatus
                 record.error = CallError(kind: error.kind.rawValue, message: error.message, status: error.status,
                                          provider: record.provider, body: error.body, attempts: record.attempts)
             }
-            return record
+            state.record = record
+            return error != nil || !timing.managedByCaller
         }
-        if let record { sink?.record(.call(record)) }
+        if reportNow { complete() }
+    }
+
+    /// The error as the client may see it: without any known secret.
+    func redacted(_ error: ProviderError) -> ProviderError {
+        reporter.redactor.redact(error, also: clientAPIKey)
+    }
+
+    /// Reports the call once; returns the gateway's overhead on it.
+    @discardableResult
+    func complete() -> Duration {
+        timing.markCompleted()
+        let overhead = timing.overhead
+        let report: (CallLogRecord, Duration?)? = state.withLockedValue { state in
+            guard !state.reported else { return nil }
+            state.reported = true
+            state.record.totalLatency = timing.elapsed
+            state.record.overhead = overhead
+            return (state.record, state.firstEventAt.map { $0 - timing.startedAt })
+        }
+        guard let (record, timeToFirstToken) = report else { return overhead }
+        if let error = record.error {
+            CallSpans.recordError(attemptSpan, kind: error.kind, message: error.message)
+        }
+        attemptSpan.end()
+        reporter.report(record, span: requestSpan, timeToFirstToken: timeToFirstToken)
+        return overhead
     }
 
     deinit {
         // Dropped before the end: the client went away. Record what arrived, marked cancelled.
         finish(error: ProviderError(kind: .cancelled, message: "The client disconnected before the response finished"))
+        complete()
+    }
+}
+
+/// Where a finished call goes: the log sink, metrics, its span and one log line.
+struct CallReporter: Sendable {
+    let sink: (any LogSink)?
+    let metrics: GatewayMetrics?
+    let logger: Logger
+    let redactor: SecretRedactor
+    let tracePayloads: Bool
+
+    /// Whether anyone needs the collected response (the sink, or a span with payloads).
+    var needsResponse: Bool { sink != nil || tracePayloads || metrics != nil }
+
+    func report(_ record: CallLogRecord, span: any Span, timeToFirstToken: Duration?) {
+        let usage = record.response?.usage
+        metrics?.finished(GatewayMetrics.FinishedCall(
+            provider: record.provider, model: record.model, status: record.httpStatus, errorKind: record.error?.kind,
+            streaming: record.streamed, total: record.totalLatency, upstream: record.upstreamLatency,
+            timeToFirstToken: record.streamed ? timeToFirstToken : nil, overhead: record.overhead ?? .zero,
+            inputTokens: usage?.promptTokens, outputTokens: usage?.completionTokens))
+        CallSpans.recordFinish(span, record: record, timeToFirstToken: timeToFirstToken, tracePayloads: tracePayloads)
+        span.end()
+        if logger.logLevel <= .info {
+            var metadata: Logger.Metadata = [
+                "call.id": "\(record.id.uuidString.lowercased())",
+                "provider": "\(record.provider ?? "-")",
+                "model": "\(record.model ?? "-")",
+                "status": "\(record.httpStatus)",
+                "latency_ms": "\(record.totalLatency.milliseconds)",
+                "overhead_ms": "\(String(format: "%.3f", (record.overhead ?? .zero).fractionalMilliseconds))",
+                "retries": "\(record.numRetries)",
+                "streamed": "\(record.streamed)",
+            ]
+            if let key = record.options.internalMetadata.gatewayKey { metadata["gateway_key"] = "\(key)" }
+            if let error = record.error { metadata["error.kind"] = "\(error.kind)" }
+            logger.info("chat completion", metadata: metadata)
+        }
+        sink?.record(.call(record))
     }
 }

@@ -1,9 +1,11 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Tracing
 
 /// The embeddable gateway: resolves a model string to providers, sends with retries and fallback, streams
 /// the answer back, and hands one record per call to the log sink.
@@ -24,6 +26,10 @@ public final class Gateway: Sendable {
     private let streamIdleTimeout: Duration
     private let defaultRetry: RetryOptions
     private let randomChoice: @Sendable (Int) -> Int
+    private let tracer: (any Tracer)?
+    private let metrics: GatewayMetrics?
+    private let redactor: SecretRedactor
+    private let tracePayloads: Bool
 
     init(builder: Builder) throws {
         let httpClient: HTTPClient
@@ -43,6 +49,16 @@ public final class Gateway: Sendable {
         streamIdleTimeout = configuration.streamIdleTimeout ?? .seconds(120)
         defaultRetry = configuration.retry ?? RetryOptions()
         randomChoice = builder.randomChoice
+        tracer = builder.tracer
+        metrics = builder.metricsFactory.map { GatewayMetrics(factory: $0) }
+        tracePayloads = configuration.tracePayloads
+        var redactor = builder.redactor ?? SecretRedactor.fromEnvironment()
+        redactor.add(configuration.apiKeys.compactMap { key in (try? key.key.resolve(providerName: key.name)) ?? nil })
+        for provider in configuration.providers {
+            if let key = try? provider.key.resolve(providerName: provider.name) { redactor.add([key]) }
+            redactor.add(provider.headers.values)
+        }
+        self.redactor = redactor
 
         var registry = Registry()
         // Explicit providers, then configured ones, then built-ins; a later one never replaces an earlier
@@ -223,22 +239,36 @@ public final class Gateway: Sendable {
     ///
     /// Returns once a provider has accepted the request; the stream then yields ``ChatStreamEvent/requestInfo(_:)``
     /// followed by the response. Iterating it to the end (or dropping it) records the call.
+    /// - Parameter timing: the call's clock when the caller measures its own waits (the HTTP server does);
+    ///   by default the call's time starts now.
     /// - Throws: ``GatewayError`` when the request cannot be routed or every attempt failed.
-    public func send(_ request: ChatRequest, options: RequestOptions = RequestOptions()) async throws
-        -> ChatStream
+    public func send(_ request: ChatRequest, options: RequestOptions = RequestOptions(), timing: CallTiming? = nil)
+        async throws -> ChatStream
     {
+        let timing = timing ?? CallTiming()
         let id = UUID.v7()
         let timestamp = Date()
-        let startedAt = ContinuousClock.now
+        let tracer = self.tracer ?? InstrumentationSystem.tracer
+        let requestSpan = tracer.startSpan(CallSpans.requestSpanName, context: ServiceContext.current ?? .topLevel,
+                                           ofKind: .internal)
+        CallSpans.recordStart(requestSpan, id: id, request: request, options: options, tracePayloads: tracePayloads)
+        metrics?.started(streaming: request.isStreaming)
+        if logger.logLevel <= .trace {
+            logger.trace("request", metadata: ["call.id": "\(id.uuidString.lowercased())",
+                                                "body": "\(CallSpans.json(request) ?? "")"])
+        }
         let route: Route
         do {
             route = try resolve(request, options: options)
         } catch {
             let gatewayError = GatewayError.lookup(error)
-            recordFailure(id: id, timestamp: timestamp, startedAt: startedAt, request: request, options: options,
+            reportFailure(id: id, timestamp: timestamp, timing: timing, request: request, options: options,
                           error: gatewayError, provider: nil, model: options.model ?? request.model, attempts: [],
-                          retries: 0, rateLimited: false)
+                          retries: 0, rateLimited: false, span: requestSpan)
             throw gatewayError
+        }
+        if route.choices.count == 1, requestSpan.isRecording {
+            requestSpan.attributes["llm.vendor"] = route.choices[0].provider.name
         }
 
         let retry = options.retry ?? defaultRetry
@@ -247,21 +277,30 @@ public final class Gateway: Sendable {
             choiceCount: count, start: route.randomOrder && count > 1 ? randomChoice(count) : 0, options: retry)
         var choiceIndex = planner.firstChoice
         var attempts: [AttemptRecord] = []
-        // Time spent on failed attempts and backoff: not the gateway's own overhead.
-        var waitedElsewhere = Duration.zero
         var random = SystemRandomNumberGenerator()
         let timeout = options.timeout ?? defaultTimeout
+        let reporter = self.reporter
 
         while true {
             let choice = route.choices[choiceIndex]
             var body = request
             body.model = choice.model
+            let attemptSpan = tracer.startSpan(CallSpans.attemptSpanName, context: requestSpan.context, ofKind: .client)
+            if attemptSpan.isRecording {
+                attemptSpan.updateAttributes { attributes in
+                    attributes["gen_ai.system"] = choice.provider.name
+                    attributes["llm.vendor"] = choice.provider.name
+                    attributes["gen_ai.request.model"] = choice.model
+                    attributes["llm.try"] = planner.attempts
+                }
+            }
             let attemptStart = ContinuousClock.now
             do {
                 let apiKey = try choice.key?.resolve(providerName: choice.provider.name)
                 let events = try await choice.provider.send(
                     ProviderRequest(body: body, apiKey: apiKey, overrideURL: options.overrideURL, timeout: timeout,
                                     streamIdleTimeout: streamIdleTimeout))
+                timing.addWaiting(ContinuousClock.now - attemptStart)
                 attempts.append(AttemptRecord(provider: choice.provider.name, model: choice.model, errorKind: nil,
                                               status: 200, message: nil,
                                               latencyMs: (ContinuousClock.now - attemptStart).milliseconds))
@@ -273,31 +312,39 @@ public final class Gateway: Sendable {
                         model: info.model, response: nil, responseMeta: nil, error: nil, upstreamLatency: nil,
                         totalLatency: .zero, overhead: nil, numRetries: info.numRetries, wasRateLimited: info.wasRateLimited,
                         streamed: request.isStreaming, httpStatus: 200, chunkCount: 0, attempts: attempts),
-                    startedAt: startedAt, attemptStartedAt: attemptStart, waitedElsewhere: waitedElsewhere, sink: logSink)
+                    attemptStartedAt: attemptStart, timing: timing, reporter: reporter, requestSpan: requestSpan,
+                    attemptSpan: attemptSpan, clientAPIKey: options.apiKey)
                 return ChatStream(requestInfo: info, upstream: events, recorder: recorder)
             } catch {
-                let providerError = error as? ProviderError
-                    ?? ProviderError(kind: .generic, message: "Provider failed: \(error)")
-                waitedElsewhere += ContinuousClock.now - attemptStart
+                let elapsed = ContinuousClock.now - attemptStart
+                timing.addWaiting(elapsed)
+                let providerError = reporter.redactor.redact(
+                    error as? ProviderError ?? ProviderError(kind: .generic, message: "Provider failed: \(error)"),
+                    also: options.apiKey)
                 attempts.append(AttemptRecord(
                     provider: choice.provider.name, model: choice.model, errorKind: providerError.kind,
-                    status: providerError.status, message: providerError.message,
-                    latencyMs: (ContinuousClock.now - attemptStart).milliseconds))
+                    status: providerError.status, message: providerError.message, latencyMs: elapsed.milliseconds))
+                CallSpans.recordError(attemptSpan, kind: providerError.kind.rawValue, message: providerError.message)
+                attemptSpan.attributes["http.response.status_code"] = providerError.status
+                attemptSpan.end()
                 logger.debug("attempt failed", metadata: [
                     "llm.try": "\(planner.attempts)", "llm.vendor": "\(choice.provider.name)",
                     "llm.request.model": "\(choice.model)", "error.kind": "\(providerError.kind.rawValue)",
                 ])
                 if providerError.kind == .cancelled || Task.isCancelled {
+                    metrics?.attemptFailed(provider: choice.provider.name, errorKind: providerError.kind, nextProvider: nil)
                     return try failAll(providerError)
                 }
                 switch planner.next(after: providerError, using: &random) {
                 case .giveUp:
+                    metrics?.attemptFailed(provider: choice.provider.name, errorKind: providerError.kind, nextProvider: nil)
                     return try failAll(providerError)
                 case .attempt(let next, let wait):
+                    metrics?.attemptFailed(provider: choice.provider.name, errorKind: providerError.kind,
+                                           nextProvider: route.choices[next].provider.name)
                     if wait > .zero {
-                        waitedElsewhere += wait
                         do {
-                            try await transport.clock.sleep(for: wait)
+                            try await timing.waiting { try await transport.clock.sleep(for: wait) }
                         } catch {
                             return try failAll(ProviderError(kind: .cancelled))
                         }
@@ -310,23 +357,30 @@ public final class Gateway: Sendable {
                 let failure = GatewayError.provider(
                     providerError, numRetries: planner.attempts - 1, wasRateLimited: planner.wasRateLimited,
                     attempts: attempts)
-                recordFailure(id: id, timestamp: timestamp, startedAt: startedAt, request: request, options: options,
+                reportFailure(id: id, timestamp: timestamp, timing: timing, request: request, options: options,
                               error: failure, provider: choice.provider.name, model: choice.model, attempts: attempts,
-                              retries: planner.attempts - 1, rateLimited: planner.wasRateLimited)
+                              retries: planner.attempts - 1, rateLimited: planner.wasRateLimited, span: requestSpan)
                 throw failure
             }
         }
     }
 
-    private func recordFailure(id: UUID, timestamp: Date, startedAt: ContinuousClock.Instant, request: ChatRequest,
+    private var reporter: CallReporter {
+        CallReporter(sink: logSink, metrics: metrics, logger: logger, redactor: redactor, tracePayloads: tracePayloads)
+    }
+
+    /// Reports a call that got no answer. Its overhead is measured up to now: the error response the caller
+    /// renders next is not included.
+    private func reportFailure(id: UUID, timestamp: Date, timing: CallTiming, request: ChatRequest,
                                options: RequestOptions, error: GatewayError, provider: String?, model: String?,
-                               attempts: [AttemptRecord], retries: Int, rateLimited: Bool) {
-        guard let logSink else { return }
-        logSink.record(.call(CallLogRecord(
+                               attempts: [AttemptRecord], retries: Int, rateLimited: Bool, span: any Span) {
+        timing.markCompleted()
+        reporter.report(CallLogRecord(
             id: id, timestamp: timestamp, request: request, options: options, provider: provider, model: model,
             response: nil, responseMeta: nil, error: error.callError(provider: provider), upstreamLatency: nil,
-            totalLatency: ContinuousClock.now - startedAt, overhead: nil, numRetries: retries, wasRateLimited: rateLimited,
-            streamed: request.isStreaming, httpStatus: error.httpStatus, chunkCount: 0, attempts: attempts)))
+            totalLatency: timing.elapsed, overhead: timing.overhead, numRetries: retries, wasRateLimited: rateLimited,
+            streamed: request.isStreaming, httpStatus: error.httpStatus, chunkCount: 0, attempts: attempts),
+            span: span, timeToFirstToken: nil)
     }
 
     // MARK: Workflow events
@@ -366,6 +420,9 @@ extension Gateway {
         var logSink: (any LogSink)?
         var logger = Logger(label: "chronicle.gateway")
         var randomChoice: @Sendable (Int) -> Int = { Int.random(in: 0..<$0) }
+        var tracer: (any Tracer)?
+        var metricsFactory: (any MetricsFactory)?
+        var redactor: SecretRedactor?
 
         public init() {}
 
@@ -437,6 +494,28 @@ extension Gateway {
         public func withRandomChoice(_ choose: @escaping @Sendable (Int) -> Int) -> Builder {
             var copy = self
             copy.randomChoice = choose
+            return copy
+        }
+
+        /// The tracer for call spans; by default the one installed with `InstrumentationSystem.bootstrap`.
+        public func withTracer(_ tracer: any Tracer) -> Builder {
+            var copy = self
+            copy.tracer = tracer
+            return copy
+        }
+
+        /// Where the gateway's metrics go; none by default.
+        public func withMetricsFactory(_ factory: any MetricsFactory) -> Builder {
+            var copy = self
+            copy.metricsFactory = factory
+            return copy
+        }
+
+        /// The secrets scrubbed from errors; by default credential-like environment variables plus the
+        /// configured keys, which are always added.
+        public func withRedactor(_ redactor: SecretRedactor) -> Builder {
+            var copy = self
+            copy.redactor = redactor
             return copy
         }
 

@@ -12,10 +12,13 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var streamIdleTimeout: Duration?
     public var userAgent: String?
     public var retry: RetryOptions?
+    /// Whether spans carry prompt and completion text (`llm.prompts`, `llm.completions`); off by default.
+    public var tracePayloads: Bool
 
     public init(providers: [CustomProviderConfig] = [], aliases: [AliasConfig] = [], apiKeys: [APIKeyConfig] = [],
                 defaultTimeout: Duration? = nil, streamIdleTimeout: Duration? = nil, userAgent: String? = nil,
-                retry: RetryOptions? = nil) {
+                retry: RetryOptions? = nil, tracePayloads: Bool = false) {
+        self.tracePayloads = tracePayloads
         self.providers = providers
         self.aliases = aliases
         self.apiKeys = apiKeys
@@ -34,6 +37,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
         streamIdleTimeout = other.streamIdleTimeout ?? streamIdleTimeout
         userAgent = other.userAgent ?? userAgent
         retry = other.retry ?? retry
+        tracePayloads = tracePayloads || other.tracePayloads
     }
 }
 

@@ -212,17 +212,22 @@ public struct InternalMetadata: Sendable, Hashable, Codable {
     public var organizationID: String?
     public var projectID: String?
     public var userID: String?
+    /// The name of the gateway key the client authenticated with (never the key itself).
+    public var gatewayKey: String?
 
-    public init(organizationID: String? = nil, projectID: String? = nil, userID: String? = nil) {
+    public init(organizationID: String? = nil, projectID: String? = nil, userID: String? = nil,
+                gatewayKey: String? = nil) {
         self.organizationID = organizationID
         self.projectID = projectID
         self.userID = userID
+        self.gatewayKey = gatewayKey
     }
 
     enum CodingKeys: String, CodingKey {
         case organizationID = "organization_id"
         case projectID = "project_id"
         case userID = "user_id"
+        case gatewayKey = "gateway_key"
     }
 }
 

@@ -10,14 +10,23 @@ public struct ConfigFile: Sendable, Decodable {
     public var host: String?
     public var dotenv: Bool?
     public var logToDatabase: Bool?
+    /// `trace`, `debug`, `info` (default), `notice`, `warning`, `error` or `critical`; `CHRONICLE_LOG` wins.
+    public var logLevel: String?
     /// The largest request body accepted, in bytes (default 20 MB).
     public var maxBodySize: Int?
     public var storage: StorageSettings.FileValues
     public var gateway: GatewayConfiguration
+    var gatewayKeys: [GatewayKeyConfig.FileValues]
+    var security: SecuritySettings.FileValues?
+    var limits: SecuritySettings.LimitValues?
+    var telemetry: TelemetrySettings.FileValues?
 
     enum CodingKeys: String, CodingKey {
-        case database, port, host, dotenv, providers, aliases, retry
+        case database, port, host, dotenv, providers, aliases, retry, security, limits, telemetry
+        case gatewayKeys = "gateway_keys"
+        case tracePayloads = "trace_payloads"
         case logToDatabase = "log_to_database"
+        case logLevel = "log_level"
         case maxBodySize = "max_body_size"
         case apiKeys = "api_keys"
         case defaultTimeout = "default_timeout"
@@ -38,6 +47,7 @@ public struct ConfigFile: Sendable, Decodable {
         host = try c.decodeIfPresent(String.self, forKey: .host)
         dotenv = try c.decodeIfPresent(Bool.self, forKey: .dotenv)
         logToDatabase = try c.decodeIfPresent(Bool.self, forKey: .logToDatabase)
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel)
         maxBodySize = try c.decodeIfPresent(Int.self, forKey: .maxBodySize)
         storage = StorageSettings.FileValues(
             retentionDays: try c.decodeIfPresent(Int.self, forKey: .retentionDays),
@@ -53,12 +63,18 @@ public struct ConfigFile: Sendable, Decodable {
             defaultTimeout: try c.decodeIfPresent(ConfigDuration.self, forKey: .defaultTimeout)?.duration,
             streamIdleTimeout: try c.decodeIfPresent(ConfigDuration.self, forKey: .streamIdleTimeout)?.duration,
             userAgent: try c.decodeIfPresent(String.self, forKey: .userAgent),
-            retry: try c.decodeIfPresent(RetryOptions.self, forKey: .retry))
+            retry: try c.decodeIfPresent(RetryOptions.self, forKey: .retry),
+            tracePayloads: try c.decodeIfPresent(Bool.self, forKey: .tracePayloads) ?? false)
+        gatewayKeys = try c.decodeIfPresent([GatewayKeyConfig.FileValues].self, forKey: .gatewayKeys) ?? []
+        security = try c.decodeIfPresent(SecuritySettings.FileValues.self, forKey: .security)
+        limits = try c.decodeIfPresent(SecuritySettings.LimitValues.self, forKey: .limits)
+        telemetry = try c.decodeIfPresent(TelemetrySettings.FileValues.self, forKey: .telemetry)
     }
 
     public init() {
         storage = StorageSettings.FileValues()
         gateway = GatewayConfiguration()
+        gatewayKeys = []
     }
 
     /// Parses a configuration file's text.
@@ -86,9 +102,17 @@ public struct ServerSettings: Sendable {
     /// A SQLite path or URL, or a PostgreSQL URL.
     public var database: String?
     public var logToDatabase = true
-    public var maxBodySize = 20 * 1024 * 1024
+    public var maxBodySize: Int {
+        get { security.limits.maxBodySize }
+        set { security.limits.maxBodySize = newValue }
+    }
     public var storage = StorageSettings()
     public var gateway = GatewayConfiguration()
+    public var security = SecuritySettings()
+    public var telemetry = TelemetrySettings()
+    public var logLevel: String?
+    /// Secrets read from configuration (gateway and admin keys), kept only to scrub them from errors.
+    var configuredSecrets: [String] = []
     /// The files read, in the order applied.
     public var configFiles: [String] = []
 
@@ -101,14 +125,16 @@ public struct ServerSettings: Sendable {
         public var port: Int?
         public var database: String?
         public var loadDotenv = true
+        public var allowUnauthenticated = false
 
         public init(configPath: String? = nil, host: String? = nil, port: Int? = nil, database: String? = nil,
-                    loadDotenv: Bool = true) {
+                    loadDotenv: Bool = true, allowUnauthenticated: Bool = false) {
             self.configPath = configPath
             self.host = host
             self.port = port
             self.database = database
             self.loadDotenv = loadDotenv
+            self.allowUnauthenticated = allowUnauthenticated
         }
     }
 
@@ -147,6 +173,14 @@ public struct ServerSettings: Sendable {
             if let size = file.maxBodySize { settings.maxBodySize = size }
             settings.storage.apply(file.storage, relativeTo: directory)
             settings.gateway.merge(file.gateway)
+            if let limits = file.limits {
+                do { try settings.security.apply(limits) } catch let error as ConfigurationError {
+                    throw ConfigurationError("\(path): \(error.description)")
+                }
+            }
+            if let telemetry = file.telemetry { settings.telemetry.apply(telemetry) }
+            if let level = file.logLevel { settings.logLevel = level }
+            settings.configuredSecrets += file.gatewayKeys.compactMap(\.key) + [file.security?.adminKey].compactMap { $0 }
         }
         settings.configFiles = files
 
@@ -179,7 +213,33 @@ public struct ServerSettings: Sendable {
         if let host = overrides.host { settings.host = host }
         if let port = overrides.port { settings.port = port }
         if let database = overrides.database { settings.database = database }
+
+        // Keys may name variables that `.env` files set, so they are resolved last.
+        for (path, file) in parsed {
+            do {
+                if let security = file.security { try settings.security.apply(security, environment: env) }
+                settings.security.gatewayKeys += try file.gatewayKeys.map { try $0.resolve(environment: env) }
+            } catch let error as ConfigurationError {
+                throw ConfigurationError("\(path): \(error.description)")
+            }
+        }
+        if let list = env("CHRONICLE_GATEWAY_KEYS") {
+            settings.security.gatewayKeys += GatewayKeyConfig.parseEnvironmentList(list)
+        }
+        if let admin = env("CHRONICLE_ADMIN_KEY") { settings.security.adminKeyDigest = KeyDigest(of: admin) }
+        let names = settings.security.gatewayKeys.map(\.name)
+        if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+            throw ConfigurationError("Two gateway keys are named \"\(duplicate)\"; names identify keys in logs")
+        }
+        if overrides.allowUnauthenticated { settings.security.allowUnauthenticated = true }
         return settings
+    }
+
+    /// Scrubs credential-like environment variables and configured keys from errors.
+    public var redactor: SecretRedactor {
+        var redactor = SecretRedactor.fromEnvironment()
+        redactor.add(configuredSecrets)
+        return redactor
     }
 
     static func resolveExplicitConfig(_ path: String) throws -> String {

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import ChronicleStorage
+import Logging
 
 /// An error answered as JSON in the reference's shape (§2.4), which OpenAI SDKs also read:
 /// `{"error": {"kind", "type", "message", "details": {"body", "details"}}}`.
@@ -58,6 +59,30 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// Any error as the JSON error the client gets.
+    init(converting error: any Error, logger: Logger) {
+        switch error {
+        case let error as APIError:
+            self = error
+        case let error as GatewayError:
+            self.init(error)
+        case let error as ProviderError:
+            // A failure after the provider accepted the request, while collecting a non-streamed answer.
+            self.init(.provider(error, numRetries: 0, wasRateLimited: error.kind == .rateLimit, attempts: []))
+        case let error as InvalidQuery:
+            self = .badRequest("invalid_query", error.description)
+        case let error as HTTPError:
+            self.init(status: Int(error.status.code), kind: JSONErrorMiddleware<BasicRequestContext>.kind(for: error.status),
+                      message: error.body ?? error.status.reasonPhrase, headers: error.headers)
+        case let error as any HTTPResponseError:
+            self.init(status: Int(error.status.code), kind: JSONErrorMiddleware<BasicRequestContext>.kind(for: error.status),
+                      message: error.status.reasonPhrase)
+        default:
+            logger.error("unhandled error", metadata: ["error": "\(error)"])
+            self.init(status: 500, kind: "internal", message: "Internal server error")
+        }
+    }
+
     static func badRequest(_ kind: String, _ message: String) -> APIError {
         APIError(status: 400, kind: kind, message: message)
     }
@@ -70,24 +95,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch let error as GatewayError {
-            throw APIError(error)
-        } catch let error as ProviderError {
-            // A failure after the provider accepted the request, while collecting a non-streamed answer.
-            throw APIError(.provider(error, numRetries: 0, wasRateLimited: error.kind == .rateLimit, attempts: []))
-        } catch let error as InvalidQuery {
-            throw APIError.badRequest("invalid_query", error.description)
-        } catch let error as HTTPError {
-            throw APIError(status: Int(error.status.code), kind: Self.kind(for: error.status),
-                           message: error.body ?? error.status.reasonPhrase)
-        } catch let error as any HTTPResponseError {
-            throw APIError(status: Int(error.status.code), kind: Self.kind(for: error.status),
-                           message: error.status.reasonPhrase)
         } catch {
-            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
-            throw APIError(status: 500, kind: "internal", message: "Internal server error")
+            throw APIError(converting: error, logger: context.logger)
         }
     }
 

@@ -20,9 +20,10 @@ struct ProxyRequestBody: Decodable {
 }
 
 /// Serves `/chat`, `/v1/chat/completions` and friends.
-struct ChatRoutes<Context: RequestContext>: Sendable {
+struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
     let gateway: Gateway
     let maxBodySize: Int
+    let policy: RequestPolicy
 
     func register(on router: Router<Context>) {
         let handler: @Sendable (Request, Context) async throws -> Response = { request, context in
@@ -36,28 +37,54 @@ struct ChatRoutes<Context: RequestContext>: Sendable {
     }
 
     func chat(_ request: Request, context: Context) async throws -> Response {
+        let timing = CallTiming(managedByCaller: true)
+        do {
+            return try await respond(to: request, context: context, timing: timing)
+        } catch {
+            var apiError = APIError(converting: error, logger: context.logger)
+            apiError.headers[.chronicleOverhead] = Self.formatOverhead(timing.overhead)
+            throw apiError
+        }
+    }
+
+    private func respond(to request: Request, context: Context, timing: CallTiming) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
             throw Self.tooLarge(maxBodySize)
         }
         let bytes: ByteBuffer
         do {
-            bytes = try await request.body.collect(upTo: maxBodySize)
+            // Uploading is the client's time, not the gateway's.
+            bytes = try await timing.waiting { try await request.body.collect(upTo: maxBodySize) }
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Self.tooLarge(maxBodySize)
         }
         var body = try Self.decodeBody(bytes)
         try ChronicleHeaders.merge(request.headers, into: &body.options)
+        try policy.check(&body.options, request: body.request)
+        body.options.internalMetadata.gatewayKey = context.gatewayKeyName
 
-        let stream = try await gateway.send(body.request, options: body.options)
+        let stream = try await gateway.send(body.request, options: body.options, timing: timing)
         if body.request.isStreaming {
             let includeUsage = body.request.streamOptions?["include_usage"]?.boolValue ?? false
-            return ServerSentEvents.response(for: stream, forwardUsageOnlyChunks: includeUsage, logger: context.logger)
+            // A stream's header can only tell the overhead before its first byte; the stored value covers
+            // the whole stream.
+            return ServerSentEvents.response(
+                for: stream, forwardUsageOnlyChunks: includeUsage,
+                overheadHeader: Self.formatOverhead(timing.overhead), logger: context.logger)
         }
         let collected = try await stream.collect()
         let data = try JSONCoding.encode(WithMeta(value: collected.response, meta: collected.requestInfo))
+        let overhead = stream.complete()
         return Response(
-            status: .ok, headers: [.contentType: "application/json"],
+            status: .ok, headers: [.contentType: "application/json", .chronicleOverhead: Self.formatOverhead(overhead)],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Milliseconds with microsecond resolution: the overhead is usually well under a millisecond.
+    static func formatOverhead(_ overhead: Duration) -> String {
+        let microseconds = max(0, overhead.nanoseconds / 1000)
+        let fraction = String(microseconds % 1000)
+        return "\(microseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }
 
     static func decodeBody(_ bytes: ByteBuffer) throws -> ProxyRequestBody {
@@ -101,11 +128,14 @@ struct WithMeta<Value: Encodable>: Encodable {
 enum ServerSentEvents {
     static let done = ByteBuffer(string: "data: [DONE]\n\n")
 
-    static func response(for stream: ChatStream, forwardUsageOnlyChunks: Bool, logger: Logger) -> Response {
+    static func response(for stream: ChatStream, forwardUsageOnlyChunks: Bool, overheadHeader: String,
+                         logger: Logger) -> Response {
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-cache",
+            .chronicleOverhead: overheadHeader,
         ]
+        let timing = stream.timing
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             var meta: RequestInfo? = stream.requestInfo
             do {
@@ -123,15 +153,20 @@ enum ServerSentEvents {
                     case .single(let response):
                         chunk = ChatChunk(response: response)
                     }
-                    try await writer.write(try encodeEvent(WithMeta(value: chunk, meta: meta)))
+                    let event = try encodeEvent(WithMeta(value: chunk, meta: meta))
                     meta = nil
+                    // A slow reader's time is not the gateway's.
+                    try await timing.waiting { try await writer.write(event) }
                 }
             } catch let error as ProviderError {
                 logger.warning("stream failed", metadata: ["error.kind": "\(error.kind.rawValue)"])
                 try await writer.write(errorEvent(error))
             }
-            try await writer.write(done)
-            try await writer.finish(nil)
+            try await timing.waiting {
+                try await writer.write(done)
+                try await writer.finish(nil)
+            }
+            stream.complete()
         })
     }
 
@@ -160,4 +195,9 @@ enum ServerSentEvents {
         buffer.writeImmutableBuffer(encoded)
         return buffer
     }
+}
+
+extension HTTPField.Name {
+    /// The gateway's own time on the call, in milliseconds.
+    static let chronicleOverhead = HTTPField.Name("x-chronicle-overhead-ms")!
 }

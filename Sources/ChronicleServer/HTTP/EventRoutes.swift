@@ -39,7 +39,7 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         do {
             bytes = try await request.body.collect(upTo: maxBodySize)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw ChatRoutes<Context>.tooLarge(maxBodySize)
+            throw ChatRoutes<ChronicleRequestContext>.tooLarge(maxBodySize)
         }
         var events: [WorkflowEvent]
         do {
@@ -49,7 +49,7 @@ struct EventRoutes<Context: RequestContext>: Sendable {
                 events = [try JSONCoding.decode(WorkflowEvent.self, from: bytes.readableBytesView)]
             }
         } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, !ChatRoutes<Context>.isJSON(bytes) {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, !ChatRoutes<ChronicleRequestContext>.isJSON(bytes) {
                 throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
             }
             throw APIError(status: 422, kind: "invalid_event_payload",

@@ -1,0 +1,118 @@
+import Foundation
+import Tracing
+
+/// Span attributes for a call: the reference's `llm.*` names (§13) beside the OpenTelemetry GenAI semantic
+/// conventions (`gen_ai.*`). Never an API key: options are described field by field, not dumped.
+enum CallSpans {
+    static let requestSpanName = "llm.send_request"
+    static let attemptSpanName = "llm.attempt"
+
+    /// Attributes known when the call arrives.
+    static func recordStart(_ span: any Span, id: UUID, request: ChatRequest, options: RequestOptions,
+                            tracePayloads: Bool) {
+        guard span.isRecording else { return }
+        span.updateAttributes { attributes in
+            attributes["llm.item_id"] = id.uuidString.lowercased()
+            attributes["gen_ai.operation.name"] = "chat"
+            let model = options.model ?? request.model
+            attributes["llm.request.model"] = model
+            attributes["gen_ai.request.model"] = model
+            attributes["llm.request.max_tokens"] = request.maxTokens ?? request.maxCompletionTokens
+            attributes["gen_ai.request.max_tokens"] = request.maxTokens ?? request.maxCompletionTokens
+            attributes["llm.temperature"] = request.temperature
+            attributes["gen_ai.request.temperature"] = request.temperature
+            attributes["llm.top_p"] = request.topP
+            attributes["gen_ai.request.top_p"] = request.topP
+            attributes["llm.frequency_penalty"] = request.frequencyPenalty
+            attributes["gen_ai.request.frequency_penalty"] = request.frequencyPenalty
+            attributes["llm.presence_penalty"] = request.presencePenalty
+            attributes["gen_ai.request.presence_penalty"] = request.presencePenalty
+            attributes["llm.user"] = request.user
+            attributes["llm.stream"] = request.isStreaming
+            if let stop = request.stop, !stop.isEmpty {
+                attributes["gen_ai.request.stop_sequences"] = stop
+                attributes["llm.chat.stop_sequences"] = json(stop)
+            }
+            let meta = options.metadata
+            attributes["llm.meta.application"] = meta.application
+            attributes["llm.meta.environment"] = meta.environment
+            attributes["llm.meta.organization_id"] = meta.organizationID
+            attributes["llm.meta.project_id"] = meta.projectID
+            attributes["llm.meta.user_id"] = meta.userID
+            attributes["llm.meta.workflow_id"] = meta.workflowID
+            attributes["llm.meta.workflow_name"] = meta.workflowName
+            attributes["llm.meta.run_id"] = meta.runID?.uuidString.lowercased()
+            attributes["llm.meta.step"] = meta.stepID?.uuidString.lowercased()
+            attributes["llm.meta.step_index"] = meta.stepIndex.map(Int.init)
+            attributes["llm.meta.prompt_id"] = meta.promptID
+            attributes["llm.meta.prompt_version"] = meta.promptVersion.map(Int.init)
+            if !meta.extra.isEmpty { attributes["llm.meta.extra"] = json(JSONValue.object(meta.extra)) }
+            if tracePayloads {
+                attributes["llm.prompts"] = promptText(request.messages)
+                attributes["llm.prompts.raw"] = json(request.messages)
+            }
+        }
+    }
+
+    /// Attributes of a call that got an answer (possibly cut short by `error`).
+    static func recordFinish(_ span: any Span, record: CallLogRecord, timeToFirstToken: Duration?, tracePayloads: Bool) {
+        guard span.isRecording else { return }
+        span.updateAttributes { attributes in
+            attributes["llm.vendor"] = record.provider
+            attributes["gen_ai.system"] = record.provider
+            attributes["llm.retries"] = record.numRetries
+            attributes["llm.rate_limited"] = record.wasRateLimited
+            attributes["llm.total_latency"] = Int(record.totalLatency.milliseconds)
+            if let upstream = record.upstreamLatency { attributes["llm.latency"] = Int(upstream.milliseconds) }
+            if let overhead = record.overhead { attributes["chronicle.overhead_ms"] = overhead.fractionalMilliseconds }
+            if let firstToken = timeToFirstToken {
+                attributes["chronicle.time_to_first_token_ms"] = firstToken.fractionalMilliseconds
+            }
+            attributes["llm.status_code"] = record.httpStatus
+            attributes["http.response.status_code"] = record.httpStatus
+            if let response = record.response {
+                attributes["llm.response.model"] = response.model
+                attributes["gen_ai.response.model"] = response.model
+                attributes["gen_ai.response.id"] = response.id
+                if let usage = response.usage {
+                    attributes["llm.usage.prompt_tokens"] = usage.promptTokens
+                    attributes["llm.usage.completion_tokens"] = usage.completionTokens
+                    let total = usage.totalTokens ?? ((usage.promptTokens ?? 0) + (usage.completionTokens ?? 0))
+                    attributes["llm.usage.total_tokens"] = total
+                    attributes["gen_ai.usage.input_tokens"] = usage.promptTokens
+                    attributes["gen_ai.usage.output_tokens"] = usage.completionTokens
+                }
+                let reasons = response.choices.compactMap { $0.finishReason?.rawValue }
+                attributes["llm.finish_reason"] = reasons.first
+                if !reasons.isEmpty { attributes["gen_ai.response.finish_reasons"] = reasons }
+                if tracePayloads {
+                    attributes["llm.completions"] = response.choices.compactMap { $0.message.text }.joined(separator: "\n\n")
+                    attributes["llm.completions.raw"] = json(response.choices.map(\.message))
+                }
+            }
+        }
+        if let error = record.error { recordError(span, kind: error.kind, message: error.message) }
+    }
+
+    /// Marks a span failed with a structured kind (`error.type`) and message.
+    static func recordError(_ span: any Span, kind: String, message: String) {
+        guard span.isRecording else { return }
+        span.attributes["error.type"] = kind
+        span.attributes["error"] = message
+        span.setStatus(SpanStatus(code: .error, message: message))
+    }
+
+    /// The reference's `llm.prompts`: several messages as "name or role: content", blank-line separated.
+    static func promptText(_ messages: [ChatMessage]) -> String? {
+        if messages.count == 1 { return messages[0].text }
+        let parts = messages.compactMap { message -> String? in
+            guard let text = message.text else { return nil }
+            return "\(message.name ?? message.role ?? "user"): \(text)"
+        }
+        return parts.joined(separator: "\n\n")
+    }
+
+    static func json(_ value: some Encodable) -> String? {
+        (try? JSONCoding.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -22,19 +22,21 @@ struct RunningServer {
     let log: InMemoryLog
     let group: ServiceGroup
     let task: Task<Void, any Error>
+    let access: AccessControl
 
     var base: String { "http://127.0.0.1:\(port)" }
 
     static func start(configuration: GatewayConfiguration, maxBodySize: Int = 20 * 1024 * 1024,
                       sink: (any LogSink)? = nil, reader: (any LogReader)? = nil, services: [any Service] = [],
                       security: SecuritySettings = SecuritySettings(), tracer: (any Tracer)? = nil,
-                      metrics: ServerMetrics? = nil, redactor: SecretRedactor? = nil, logger: Logger? = nil)
+                      metrics: ServerMetrics? = nil, redactor: SecretRedactor? = nil, logger: Logger? = nil,
+                      now: (@Sendable () -> ContinuousClock.Instant)? = nil)
         async throws -> RunningServer
     {
         let log = InMemoryLog()
         var security = security
         security.limits.maxBodySize = maxBodySize
-        let access = AccessControl(settings: security)
+        let access = now.map { AccessControl(settings: security, now: $0) } ?? AccessControl(settings: security)
         var builder = Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(configuration)
             .withLogSink(UsageTap(access: access, next: sink ?? log))
         if let tracer { builder = builder.withTracer(tracer) }
@@ -57,7 +59,7 @@ struct RunningServer {
         let task = Task { try await group.run() }
         var port = 0
         for await value in ports { port = value }
-        return RunningServer(port: port, gateway: gateway, log: log, group: group, task: task)
+        return RunningServer(port: port, gateway: gateway, log: log, group: group, task: task, access: access)
     }
 
     func stop() async {

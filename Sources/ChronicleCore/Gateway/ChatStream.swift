@@ -43,8 +43,9 @@ public struct ChatStream: AsyncSequence, Sendable {
                 return event
             } catch {
                 recorder.timing.addWaiting(ContinuousClock.now - waitStart)
-                let providerError = error as? ProviderError
-                    ?? ProviderError(kind: .generic, message: "Stream failed: \(error)")
+                let providerError = Task.isCancelled || error is CancellationError
+                    ? ProviderError(kind: .cancelled, message: "The client disconnected before the response finished")
+                    : error as? ProviderError ?? ProviderError(kind: .generic, message: "Stream failed: \(error)")
                 recorder.finish(error: providerError)
                 throw recorder.redacted(providerError)
             }
@@ -59,6 +60,12 @@ public struct ChatStream: AsyncSequence, Sendable {
     /// reported when the stream ends. Calling it again changes nothing.
     @discardableResult
     public func complete() -> Duration { recorder.complete() }
+
+    /// Records the call as cancelled now, keeping what arrived: for a consumer that stops reading because
+    /// its own client went away. Dropping the stream has the same effect, later.
+    public func cancel() {
+        recorder.finish(error: ProviderError(kind: .cancelled, message: "The client disconnected before the response finished"))
+    }
 
     /// Reads the whole stream and folds it into one response.
     public func collect() async throws -> CollectedResponse {

@@ -69,6 +69,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case let error as ProviderError:
             // A failure after the provider accepted the request, while collecting a non-streamed answer.
             self.init(.provider(error, numRetries: 0, wasRateLimited: error.kind == .rateLimit, attempts: []))
+        case is ClientDisconnect.Disconnected:
+            self.init(status: 499, kind: "cancelled", message: "The client disconnected")
         case let error as InvalidQuery:
             self = .badRequest("invalid_query", error.description)
         case let error as HTTPError:

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Logging
+import AsyncAlgorithms
 
 /// The request body: a chat request with Chronicle's options beside it (reference §2.1).
 struct ProxyRequestBody: Decodable {
@@ -63,16 +64,24 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         try policy.check(&body.options, request: body.request)
         body.options.internalMetadata.gatewayKey = context.gatewayKeyName
 
-        let stream = try await gateway.send(body.request, options: body.options, timing: timing)
-        if body.request.isStreaming {
-            let includeUsage = body.request.streamOptions?["include_usage"]?.boolValue ?? false
+        let (gateway, request, options) = (self.gateway, body.request, body.options)
+        let channel = context.clientChannel
+        if request.isStreaming {
+            let stream = try await ClientDisconnect.cancelling(on: channel) {
+                try await gateway.send(request, options: options, timing: timing)
+            }
+            let includeUsage = request.streamOptions?["include_usage"]?.boolValue ?? false
             // A stream's header can only tell the overhead before its first byte; the stored value covers
             // the whole stream.
             return ServerSentEvents.response(
                 for: stream, forwardUsageOnlyChunks: includeUsage,
-                overheadHeader: Self.formatOverhead(timing.overhead), logger: context.logger)
+                overheadHeader: Self.formatOverhead(timing.overhead),
+                watch: channel.flatMap(ClientDisconnect.watch(for:)), logger: context.logger)
         }
-        let collected = try await stream.collect()
+        let (stream, collected) = try await ClientDisconnect.cancelling(on: channel) {
+            let stream = try await gateway.send(request, options: options, timing: timing)
+            return (stream, try await stream.collect())
+        }
         let data = try JSONCoding.encode(WithMeta(value: collected.response, meta: collected.requestInfo))
         let overhead = stream.complete()
         return Response(
@@ -128,8 +137,10 @@ struct WithMeta<Value: Encodable>: Encodable {
 enum ServerSentEvents {
     static let done = ByteBuffer(string: "data: [DONE]\n\n")
 
+    /// The response: a reader task pulls the upstream and encodes events; this task writes them. The split
+    /// lets a client disconnect (``ConnectionWatch``) cancel the upstream even while it is silent.
     static func response(for stream: ChatStream, forwardUsageOnlyChunks: Bool, overheadHeader: String,
-                         logger: Logger) -> Response {
+                         watch: ConnectionWatch?, logger: Logger) -> Response {
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-cache",
@@ -137,37 +148,69 @@ enum ServerSentEvents {
         ]
         let timing = stream.timing
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            var meta: RequestInfo? = stream.requestInfo
-            do {
-                for try await event in stream {
-                    let chunk: ChatChunk
-                    switch event {
-                    case .requestInfo, .responseInfo:
-                        continue
-                    case .chunk(let streamed):
-                        // Usage the gateway asked for on its own account is recorded, not forwarded.
-                        if streamed.choices.isEmpty, streamed.usage != nil, !forwardUsageOnlyChunks {
-                            continue
-                        }
-                        chunk = streamed
-                    case .single(let response):
-                        chunk = ChatChunk(response: response)
-                    }
-                    let event = try encodeEvent(WithMeta(value: chunk, meta: meta))
-                    meta = nil
-                    // A slow reader's time is not the gateway's.
-                    try await timing.waiting { try await writer.write(event) }
+            // A rendezvous channel: the reader waits for each event to be taken, so a slow client slows the
+            // upstream read instead of growing a buffer.
+            let events = AsyncThrowingChannel<ByteBuffer, any Error>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await relay(stream, forwardUsageOnlyChunks: forwardUsageOnlyChunks, into: events, logger: logger)
                 }
-            } catch let error as ProviderError {
-                logger.warning("stream failed", metadata: ["error.kind": "\(error.kind.rawValue)"])
-                try await writer.write(errorEvent(error))
+                if let watch {
+                    group.addTask {
+                        await watch.waitForDisconnect()
+                        events.fail(ClientDisconnect.Disconnected())
+                    }
+                }
+                defer { group.cancelAll() }
+                for try await event in events {
+                    try await writer.write(event)
+                }
             }
-            try await timing.waiting {
-                try await writer.write(done)
-                try await writer.finish(nil)
-            }
+            try await timing.waiting { try await writer.finish(nil) }
             stream.complete()
         })
+    }
+
+    /// Encodes the stream's events as SSE into `events`, then `event: error` if it failed, then `[DONE]`.
+    static func relay(_ stream: ChatStream, forwardUsageOnlyChunks: Bool,
+                      into events: AsyncThrowingChannel<ByteBuffer, any Error>, logger: Logger) async {
+        let timing = stream.timing
+        var meta: RequestInfo? = stream.requestInfo
+        do {
+            for try await event in stream {
+                let chunk: ChatChunk
+                switch event {
+                case .requestInfo, .responseInfo:
+                    continue
+                case .chunk(let streamed):
+                    // Usage the gateway asked for on its own account is recorded, not forwarded.
+                    if streamed.choices.isEmpty, streamed.usage != nil, !forwardUsageOnlyChunks {
+                        continue
+                    }
+                    chunk = streamed
+                case .single(let response):
+                    chunk = ChatChunk(response: response)
+                }
+                let encoded = try encodeEvent(WithMeta(value: chunk, meta: meta))
+                meta = nil
+                // Waiting for the writer is waiting on the client, not the gateway's own time.
+                await timing.waiting { await events.send(encoded) }
+                if Task.isCancelled {
+                    stream.cancel()
+                    return events.finish()
+                }
+            }
+        } catch let error as ProviderError {
+            if error.kind != .cancelled {
+                logger.warning("stream failed", metadata: ["error.kind": "\(error.kind.rawValue)"])
+                await events.send(errorEvent(error))
+            }
+        } catch {
+            stream.cancel()
+            logger.warning("stream failed", metadata: ["error": "\(type(of: error))"])
+        }
+        if !Task.isCancelled { await events.send(done) }
+        events.finish()
     }
 
     static func encodeEvent(_ value: some Encodable) throws -> ByteBuffer {

@@ -119,6 +119,9 @@ public final class AccessControl: Sendable {
         return Admission(keyIndex: keyIndex, keyName: keyIndex.map { keys[$0].name })
     }
 
+    /// Requests admitted and not yet finished (all keys).
+    public var inFlight: Int { state.withLockedValue { $0.inFlight } }
+
     public func release(_ admission: Admission) {
         state.withLockedValue { state in
             state.inFlight -= 1

@@ -1,19 +1,24 @@
 import ChronicleCore
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// A request context that carries the name of the gateway key the request was admitted with.
 public protocol GatewayKeyRequestContext: RequestContext {
     var gatewayKeyName: String? { get set }
+    /// The client's connection, watched for disconnects.
+    var clientChannel: (any Channel)? { get }
 }
 
 /// Chronicle's request context.
 public struct ChronicleRequestContext: GatewayKeyRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var gatewayKeyName: String?
+    public let clientChannel: (any Channel)?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = CoreRequestContextStorage(source: source)
+        clientChannel = source.channel
     }
 }
 

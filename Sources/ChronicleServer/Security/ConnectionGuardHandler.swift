@@ -8,7 +8,8 @@ import NIOHTTPTypes
 ///   next one within `idleTimeout + headerTimeout` of the previous response;
 /// - its body must arrive within `bodyTimeout` of its head;
 /// - a response may not wait more than `writeTimeout` on a client that stopped reading (the channel stays
-///   unwritable), which would otherwise hold the upstream stream open indefinitely.
+///   unwritable), which would otherwise hold the upstream stream open indefinitely;
+/// - a client that closes its side is disconnected, and in-flight work is told (``ConnectionWatch``).
 ///
 /// Sits after the HTTP codec, so it sees request parts; the timers are scheduled on the channel's loop.
 final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -23,6 +24,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let idleTimeout: TimeAmount
     private var readDeadline: Scheduled<Void>?
     private var writeStall: Scheduled<Void>?
+    private let watch = ConnectionWatch()
 
     init(headerTimeout: Duration, bodyTimeout: Duration, writeTimeout: Duration, idleTimeout: Duration) {
         self.headerTimeout = TimeAmount(headerTimeout)
@@ -32,11 +34,14 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        ClientDisconnect.register(watch, for: context.channel)
         if context.channel.isActive { arm(headerTimeout, context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
+        ClientDisconnect.unregister(context.channel)
+        watch.disconnected()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -46,7 +51,19 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelInactive(context: ChannelHandlerContext) {
         cancelTimers()
+        watch.disconnected()
+        ClientDisconnect.unregister(context.channel)
         context.fireChannelInactive()
+    }
+
+    /// A client that closes its side has gone away (HTTP/1.1 clients do not half-close and then wait for
+    /// an answer); close ours too, as nginx does, so that in-flight work is cancelled.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            watch.disconnected()
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

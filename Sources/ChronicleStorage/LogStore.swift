@@ -49,7 +49,7 @@ enum EventColumns {
         "request_user_id", "workflow_id", "workflow_name", "run_id", "step_id", "step_index", "prompt_id",
         "prompt_version", "meta", "response_meta", "retries", "rate_limited", "request_latency_ms", "total_latency_ms",
         "created_at", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
-        "http_status", "streamed", "overhead_ms",
+        "http_status", "streamed", "overhead_ms", "gateway_key",
     ]
 
     static func values(_ row: EventRow) -> [SQLValue] {
@@ -62,7 +62,7 @@ enum EventColumns {
             .json(row.meta), .json(row.responseMeta), .int(row.retries), .bool(row.rateLimited),
             .int(row.requestLatencyMs), .int(row.totalLatencyMs), .time(row.createdAt), .int(row.inputTokens),
             .int(row.outputTokens), .int(row.totalTokens), .int(row.cachedTokens), .int(row.reasoningTokens),
-            .int(row.httpStatus), .bool(row.streamed), .double(row.overheadMs),
+            .int(row.httpStatus), .bool(row.streamed), .double(row.overheadMs), .text(row.gatewayKey),
         ]
     }
 }

@@ -75,6 +75,11 @@ enum Migrations {
             "CREATE INDEX chronicle_events_provider_model_created_at_idx ON chronicle_events (provider, model, created_at DESC)",
             "CREATE INDEX chronicle_steps_start_time_idx ON chronicle_steps (start_time)",
         ],
+        // 5: the gateway key each call was made with.
+        [
+            "ALTER TABLE chronicle_events ADD COLUMN gateway_key text",
+            "CREATE INDEX chronicle_events_gateway_key_created_at_idx ON chronicle_events (gateway_key, created_at DESC)",
+        ],
     ]
 
     static let postgres: [[String]] = [
@@ -170,6 +175,11 @@ enum Migrations {
             "CREATE INDEX chronicle_events_user_created_at_idx ON chronicle_events (request_user_id, created_at DESC)",
             "CREATE INDEX chronicle_events_provider_model_created_at_idx ON chronicle_events (provider, model, created_at DESC)",
             "CREATE INDEX chronicle_steps_start_time_idx ON chronicle_steps (start_time)",
+        ],
+        // 5: the gateway key each call was made with.
+        [
+            "ALTER TABLE chronicle_events ADD COLUMN gateway_key text",
+            "CREATE INDEX chronicle_events_gateway_key_created_at_idx ON chronicle_events (gateway_key, created_at DESC)",
         ],
     ]
 }

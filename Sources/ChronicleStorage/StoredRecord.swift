@@ -86,6 +86,8 @@ public struct EventRow: Sendable, Codable, Hashable {
     public var httpStatus: Int64?
     public var streamed: Bool?
     public var overheadMs: Double?
+    /// The name of the gateway key the call was made with.
+    public var gatewayKey: String?
 
     static let null = "null"
 
@@ -129,7 +131,8 @@ public struct EventRow: Sendable, Codable, Hashable {
         reasoningTokens = usage?.reasoningTokens.map(Int64.init)
         httpStatus = Int64(call.httpStatus)
         streamed = call.streamed
-        overheadMs = call.overhead.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000 }
+        overheadMs = call.overhead?.fractionalMilliseconds
+        gatewayKey = call.options.internalMetadata.gatewayKey
     }
 
     init(_ event: GenericEvent, now: Date) {

@@ -18,31 +18,42 @@ public final class RawUpstream: Sendable {
     }
 
     private let channel: any Channel
-    private let connectionCount: NIOLockedValueBox<Int>
+    private let counts: NIOLockedValueBox<Counts>
+
+    struct Counts {
+        var opened = 0
+        var requested = 0
+        var closedAfterRequest = 0
+    }
     public let port: Int
 
     public func url(_ path: String = "/v1/chat/completions") -> String { "http://127.0.0.1:\(port)\(path)" }
 
     /// Connections accepted so far.
-    public var connections: Int { connectionCount.withLockedValue { $0 } }
+    public var connections: Int { counts.withLockedValue { $0.opened } }
+    /// Connections a request arrived on.
+    public var requests: Int { counts.withLockedValue { $0.requested } }
+    /// Of those, the ones closed since (by either side): a gateway that abandons a request closes its
+    /// connection. (A pooled connection that never carried a request may stay open.)
+    public var closedRequests: Int { counts.withLockedValue { $0.closedAfterRequest } }
 
     public static func start(_ behavior: Behavior) async throws -> RawUpstream {
-        let count = NIOLockedValueBox(0)
+        let counts = NIOLockedValueBox(Counts())
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                count.withLockedValue { $0 += 1 }
+                counts.withLockedValue { $0.opened += 1 }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(MisbehavingHandler(behavior: behavior))
+                    try channel.pipeline.syncOperations.addHandler(MisbehavingHandler(behavior: behavior, counts: counts))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return RawUpstream(channel: channel, count: count, port: channel.localAddress?.port ?? 0)
+        return RawUpstream(channel: channel, counts: counts, port: channel.localAddress?.port ?? 0)
     }
 
-    private init(channel: any Channel, count: NIOLockedValueBox<Int>, port: Int) {
+    private init(channel: any Channel, counts: NIOLockedValueBox<Counts>, port: Int) {
         self.channel = channel
-        self.connectionCount = count
+        self.counts = counts
         self.port = port
     }
 
@@ -54,13 +65,23 @@ public final class RawUpstream: Sendable {
 private final class MisbehavingHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let behavior: RawUpstream.Behavior
+    let counts: NIOLockedValueBox<RawUpstream.Counts>
     var answered = false
 
-    init(behavior: RawUpstream.Behavior) { self.behavior = behavior }
+    init(behavior: RawUpstream.Behavior, counts: NIOLockedValueBox<RawUpstream.Counts>) {
+        self.behavior = behavior
+        self.counts = counts
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if answered { counts.withLockedValue { $0.closedAfterRequest += 1 } }
+        context.fireChannelInactive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !answered else { return }
         answered = true
+        counts.withLockedValue { $0.requested += 1 }
         switch behavior {
         case .closeImmediately:
             context.close(promise: nil)

@@ -309,7 +309,7 @@ struct SecurityTests {
         let body = #"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
         try await client.send("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
         // Never read: the server's socket buffer fills, writes stall, the guard closes the connection.
-        let record = try #require(try await server.records(1).first)
+        let record = try #require(try await server.records(1, within: .seconds(30)).first)
         #expect(record.error?.kind == "cancelled")
         for _ in 0..<300 where upstream.streamOutcomes.cancelled == 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(upstream.streamOutcomes.cancelled == 1)

@@ -100,8 +100,9 @@ struct RunningServer {
     }
 
     /// Waits until the log has `count` records (records land when the response stream ends).
-    func records(_ count: Int) async throws -> [CallLogRecord] {
-        for _ in 0..<500 where log.records.count < count {
+    func records(_ count: Int, within limit: Duration = .seconds(5)) async throws -> [CallLogRecord] {
+        let deadline = ContinuousClock.now + limit
+        while log.records.count < count, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
         return log.records

@@ -22,8 +22,14 @@ enum ClientDisconnect {
         _ = watches.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
+    /// The connection's watch; an already-fired one when the connection is gone, nil when the pipeline
+    /// has no ``ConnectionGuardHandler``.
     static func watch(for channel: any Channel) -> ConnectionWatch? {
-        watches.withLockedValue { $0[ObjectIdentifier(channel)] }
+        if let watch = watches.withLockedValue({ $0[ObjectIdentifier(channel)] }) { return watch }
+        guard !channel.isActive else { return nil }
+        let gone = ConnectionWatch()
+        gone.disconnected()
+        return gone
     }
 
     /// Runs `operation`, cancelling it and throwing ``Disconnected`` if the client disconnects first.

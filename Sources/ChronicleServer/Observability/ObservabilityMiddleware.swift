@@ -2,6 +2,7 @@ import ChronicleCore
 import CoreMetrics
 import HTTPTypes
 import Hummingbird
+import NIOConcurrencyHelpers
 import Tracing
 
 /// The server span of each request, parented on the caller's W3C `traceparent`, and the HTTP-level
@@ -80,17 +81,39 @@ extension HTTPField.Name {
 }
 
 extension ResponseBody {
-    /// The same body, running `action` once it has been written (or failed to be).
+    /// The same body, running `action` once it has been written or failed to be; or, if the server drops
+    /// the response unwritten (its client left first), when the body is released. Exactly once either way:
+    /// releasing a concurrency slot or ending a span must not depend on the client staying.
     func onFinished(_ action: @escaping @Sendable () -> Void) -> ResponseBody {
         let body = self
+        let once = RunOnce(action)
         return ResponseBody(contentLength: body.contentLength) { writer in
             do {
                 try await body.write(writer)
-                action()
+                once.run()
             } catch {
-                action()
+                once.run()
                 throw error
             }
         }
     }
+}
+
+/// Runs an action at most once: when asked, or at the latest when released.
+final class RunOnce: Sendable {
+    private let action: NIOLockedValueBox<(@Sendable () -> Void)?>
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        self.action = NIOLockedValueBox(action)
+    }
+
+    func run() {
+        let action = self.action.withLockedValue { action in
+            defer { action = nil }
+            return action
+        }
+        action?()
+    }
+
+    deinit { run() }
 }

@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ChronicleServer", targets: ["ChronicleServer"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .executable(name: "chronicle", targets: ["chronicle"]),
+        .executable(name: "chronicle-fuzz", targets: ["ChronicleFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -97,6 +98,7 @@ let package = Package(
             name: "ChronicleTesting",
             dependencies: [
                 "ChronicleCore",
+                "ChronicleServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -110,6 +112,13 @@ let package = Package(
                 "ChronicleStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The seeded mutation fuzzer's command line (`fuzz/run.sh`).
+        .executableTarget(
+            name: "ChronicleFuzz",
+            dependencies: ["ChronicleTesting"],
+            path: "fuzz/Sources/ChronicleFuzz",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,11 +7,11 @@ import Logging
 import AsyncAlgorithms
 
 /// The request body: a chat request with Chronicle's options beside it (reference §2.1).
-struct ProxyRequestBody: Decodable {
-    var request: ChatRequest
-    var options: RequestOptions
+public struct ProxyRequestBody: Decodable, Sendable {
+    public var request: ChatRequest
+    public var options: RequestOptions
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         // One parse: both views read the same decoded container.
         var request = try ChatRequest(from: decoder)
         for key in RequestOptions.bodyKeys { request.unknownFields.removeValue(forKey: key) }
@@ -59,8 +59,7 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Self.tooLarge(maxBodySize)
         }
-        var body = try Self.decodeBody(bytes)
-        try ChronicleHeaders.merge(request.headers, into: &body.options)
+        var body = try RequestDecoding.chatBody(bytes, headers: request.headers)
         try policy.check(&body.options, request: body.request)
         body.options.internalMetadata.gatewayKey = context.gatewayKeyName
 
@@ -94,22 +93,6 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         let microseconds = max(0, overhead.nanoseconds / 1000)
         let fraction = String(microseconds % 1000)
         return "\(microseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
-    }
-
-    static func decodeBody(_ bytes: ByteBuffer) throws -> ProxyRequestBody {
-        do {
-            return try JSONCoding.decode(ProxyRequestBody.self, from: bytes.readableBytesView)
-        } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, !isJSON(bytes) {
-                throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
-            }
-            throw APIError.badRequest("invalid_request", "Invalid request body: \(describeDecodingError(error))")
-        }
-    }
-
-    /// Whether the bytes are syntactically JSON (only asked on the error path, to word the error right).
-    static func isJSON(_ bytes: ByteBuffer) -> Bool {
-        (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView), options: [.fragmentsAllowed])) != nil
     }
 
     static func tooLarge(_ limit: Int) -> APIError {

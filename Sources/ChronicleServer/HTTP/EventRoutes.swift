@@ -12,10 +12,6 @@ struct EventRoutes<Context: RequestContext>: Sendable {
     let gateway: Gateway
     let maxBodySize: Int
 
-    struct Batch: Decodable {
-        var events: [WorkflowEvent]
-    }
-
     func register(on router: Router<Context>) {
         let single: @Sendable (Request, Context) async throws -> Response = { request, _ in
             try await self.accept(request, batch: false)
@@ -41,20 +37,7 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw ChatRoutes<ChronicleRequestContext>.tooLarge(maxBodySize)
         }
-        var events: [WorkflowEvent]
-        do {
-            if batch {
-                events = try JSONCoding.decode(Batch.self, from: bytes.readableBytesView).events
-            } else {
-                events = [try JSONCoding.decode(WorkflowEvent.self, from: bytes.readableBytesView)]
-            }
-        } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, !ChatRoutes<ChronicleRequestContext>.isJSON(bytes) {
-                throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
-            }
-            throw APIError(status: 422, kind: "invalid_event_payload",
-                           message: "Invalid event payload: \(describeDecodingError(error))")
-        }
+        var events = try RequestDecoding.events(bytes, batch: batch)
         if events.contains(where: { if case .runStart = $0 { return true } else { return false } }) {
             var metadata = RequestOptions()
             try ChronicleHeaders.merge(request.headers, into: &metadata)

@@ -1,0 +1,59 @@
+import ChronicleCore
+import Foundation
+import HTTPTypes
+import NIOCore
+
+/// How request bodies become typed values, and how bad ones become 4xx errors. Public so that the fuzzer
+/// drives exactly what the routes run.
+public enum RequestDecoding {
+    /// A chat request body with its options, `x-chronicle-*` headers merged in.
+    /// - Throws: ``APIError``: 400 for malformed JSON or a wrong shape (naming the field), 422 for bad headers.
+    public static func chatBody(_ bytes: ByteBuffer, headers: HTTPFields = [:]) throws(APIError) -> ProxyRequestBody {
+        var body: ProxyRequestBody
+        do {
+            body = try JSONCoding.decode(ProxyRequestBody.self, from: bytes.readableBytesView)
+        } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, !isJSON(bytes) {
+                throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
+            }
+            throw APIError.badRequest("invalid_request", "Invalid request body: \(describeDecodingError(error))")
+        } catch {
+            throw APIError.badRequest("invalid_request", "Invalid request body: \(error)")
+        }
+        do {
+            try ChronicleHeaders.merge(headers, into: &body.options)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(status: 422, kind: "invalid_proxy_headers", message: "\(error)")
+        }
+        return body
+    }
+
+    /// One workflow event, or a `{"events": [...]}` batch.
+    /// - Throws: ``APIError``: 400 for malformed JSON, 422 naming the field (and batch index) otherwise.
+    public static func events(_ bytes: ByteBuffer, batch: Bool) throws(APIError) -> [WorkflowEvent] {
+        struct Batch: Decodable {
+            var events: [WorkflowEvent]
+        }
+        do {
+            if batch {
+                return try JSONCoding.decode(Batch.self, from: bytes.readableBytesView).events
+            }
+            return [try JSONCoding.decode(WorkflowEvent.self, from: bytes.readableBytesView)]
+        } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, !isJSON(bytes) {
+                throw APIError.badRequest("invalid_json", "Request body is not valid JSON: \(describeDecodingError(error))")
+            }
+            throw APIError(status: 422, kind: "invalid_event_payload",
+                           message: "Invalid event payload: \(describeDecodingError(error))")
+        } catch {
+            throw APIError(status: 422, kind: "invalid_event_payload", message: "Invalid event payload: \(error)")
+        }
+    }
+
+    /// Whether the bytes are syntactically JSON (only asked on the error path, to word the error right).
+    static func isJSON(_ bytes: ByteBuffer) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView), options: [.fragmentsAllowed])) != nil
+    }
+}

@@ -1,0 +1,230 @@
+import ChronicleCore
+import ChronicleServer
+import Foundation
+import NIOCore
+
+/// A seeded, dependency-free mutation fuzzer for the decoders that see untrusted bytes: the request
+/// body decoder, the workflow-event decoder and the provider stream decoders (SSE, NDJSON, event-stream).
+///
+/// Each input is a seed mutated a few times (bit flips, byte edits, splices, truncation, JSON and SSE
+/// tokens, deep nesting); stream inputs are also cut into random parts, since the decoders must be
+/// indifferent to where the socket split the bytes. A crash fails the run by crashing; every rejection
+/// must be the documented error type, and for requests a 4xx.
+public enum Fuzzing {
+    /// One fuzzed entry point.
+    public struct Target: Sendable {
+        public var name: String
+        var seeds: [[UInt8]]
+        var run: @Sendable (_ input: [UInt8], _ random: inout SplitMix64) -> Outcome
+    }
+
+    /// What one input did.
+    public enum Outcome: Sendable {
+        case accepted
+        case rejected
+        /// The outcome broke the contract (wrong error type or status, inconsistent decoding).
+        case problem(String)
+    }
+
+    /// What one target's run found.
+    public struct Report: Sendable, CustomStringConvertible {
+        public var target: String
+        public var inputs = 0
+        public var accepted = 0
+        public var rejected = 0
+        public var problems: [String] = []
+        public var slowest: Duration = .zero
+
+        public var description: String {
+            let slowest = String(format: "%.2f ms", slowest.fractionalMilliseconds)
+            return "\(target): \(inputs) inputs, \(accepted) accepted, \(rejected) rejected, slowest \(slowest), "
+                + "\(problems.count) problems"
+        }
+    }
+
+    /// Runs `count` inputs against `target` from a fixed `seed`, so that any finding can be replayed.
+    public static func run(_ target: Target, count: Int, seed: UInt64, slowLimit: Duration = .seconds(1)) -> Report {
+        var random = SplitMix64(seed: seed)
+        var report = Report(target: target.name)
+        for index in 0..<count {
+            var input = target.seeds[Int(random.next() % UInt64(target.seeds.count))]
+            let rounds = 1 + Int(random.next() % 4)
+            for _ in 0..<rounds { mutate(&input, seeds: target.seeds, random: &random) }
+            let start = ContinuousClock.now
+            let problem = target.run(input, &random)
+            let elapsed = ContinuousClock.now - start
+            report.inputs += 1
+            if elapsed > report.slowest { report.slowest = elapsed }
+            if elapsed > slowLimit {
+                report.problems.append("input \(index) took \(elapsed): \(preview(input))")
+            }
+            switch problem {
+            case .accepted: report.accepted += 1
+            case .rejected: report.rejected += 1
+            case .problem(let description):
+                report.problems.append("input \(index): \(description): \(preview(input))")
+            }
+        }
+        return report
+    }
+
+    static func preview(_ input: [UInt8]) -> String {
+        let text = String(decoding: input.prefix(200), as: UTF8.self)
+        return input.count > 200 ? text + "… (\(input.count) bytes)" : text
+    }
+
+    // MARK: Targets
+
+    /// Every target, seeded from recorded provider traffic in `fixtures` (a directory of the repository's
+    /// `Tests/Fixtures/providers`).
+    public static func targets(fixtures: URL) -> [Target] {
+        func file(_ name: String) -> [UInt8] {
+            (try? Array(Data(contentsOf: fixtures.appendingPathComponent(name)))) ?? []
+        }
+        let streams = { (prefix: String) in
+            ["text", "tools"].map { file("\(prefix)_\($0)_response_streaming.txt") }.filter { !$0.isEmpty }
+        }
+        return [
+            Target(name: "request-body", seeds: requestSeeds + ["openai_text.json", "openai_tools.json", "groq_tools.json"]
+                .map(file).filter { !$0.isEmpty }) { input, _ in
+                do {
+                    _ = try RequestDecoding.chatBody(ByteBuffer(bytes: input))
+                    return .accepted
+                } catch let error as APIError {
+                    let status = Int(error.status.code)
+                    return (400..<500).contains(status) && !error.kind.isEmpty && !error.message.isEmpty ? .rejected
+                        : .problem("rejected with status \(status) kind \(error.kind)")
+                } catch {
+                    return .problem("unexpected error \(error)")
+                }
+            },
+            Target(name: "event-payload", seeds: eventSeeds) { input, random in
+                let batch = random.next() % 2 == 0
+                let bytes = batch ? Array(#"{"events":["#.utf8) + input + Array("]}".utf8) : input
+                do {
+                    _ = try RequestDecoding.events(ByteBuffer(bytes: bytes), batch: batch)
+                    return .accepted
+                } catch let error as APIError {
+                    let status = Int(error.status.code)
+                    return (400..<500).contains(status) ? .rejected : .problem("rejected with status \(status)")
+                } catch {
+                    return .problem("unexpected error \(error)")
+                }
+            },
+            streamTarget("sse-openai", .openAI, seeds: streams("openai") + streams("groq")),
+            streamTarget("sse-anthropic", .anthropic, seeds: streams("anthropic")),
+            streamTarget("ndjson-ollama", .ollama, seeds: [file("ollama_text_response_streaming.txt")].filter { !$0.isEmpty }),
+            streamTarget("sse-gemini", .gemini, seeds: geminiSeeds),
+            streamTarget("eventstream-bedrock", .bedrock, seeds: [bedrockSeed]),
+        ]
+    }
+
+    static func streamTarget(_ name: String, _ format: RecordedStream.Format, seeds: [[UInt8]]) -> Target {
+        Target(name: name, seeds: seeds.isEmpty ? [Array("data: {}\n\n".utf8)] : seeds) { input, random in
+            // Arbitrary socket boundaries: the decoder must give the same answer wherever the bytes split.
+            var parts: [[UInt8]] = []
+            var offset = 0
+            while offset < input.count {
+                let length = 1 + Int(random.next() % UInt64(max(1, min(input.count - offset, 512))))
+                parts.append(Array(input[offset..<min(input.count, offset + length)]))
+                offset += length
+            }
+            let split = Result { () throws(ProviderError) in try RecordedStream.decode(parts, format: format) }
+            let whole = Result { () throws(ProviderError) in try RecordedStream.decode([input], format: format) }
+            switch (split, whole) {
+            case (.success(let a), .success(let b)):
+                return a.count == b.count ? .accepted : .problem("\(a.count) events when split, \(b.count) whole")
+            case (.failure, .failure):
+                return .rejected
+            case (.success, .failure), (.failure, .success):
+                return .problem("accepted or rejected depending on where the bytes split")
+            }
+        }
+    }
+
+    static let requestSeeds: [[UInt8]] = [
+        #"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+        #"{"model":"p/m","stream":true,"stream_options":{"include_usage":true},"temperature":0.2,"max_tokens":10,"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
+        #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"r"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"auto"}"#,
+        #"{"models":[{"model":"a","provider":"p"}],"random_choice":true,"timeout":1000,"retry":{"max_tries":3,"initial_backoff_ms":10},"metadata":{"application":"x","run_id":"01906a5e-0000-7000-8000-000000000001","step_index":2,"extra":1},"messages":[]}"#,
+        #"{"model":"m","stop":["a","b"],"n":1,"seed":42,"logit_bias":{"1":2},"response_format":{"type":"json_object"},"user":"u","messages":[{"role":"user","content":null,"name":"n"}]}"#,
+    ].map { Array($0.utf8) }
+
+    static let eventSeeds: [[UInt8]] = [
+        #"{"type":"run:start","id":"01906a5e-0000-7000-8000-000000000001","name":"r","input":{"q":1},"tags":["a"],"info":{"k":"v"},"time":"2024-06-01T00:00:01Z"}"#,
+        #"{"type":"step:start","run_id":"01906a5e-0000-7000-8000-000000000001","step_id":"01906a5e-0000-7000-8000-000000000002","data":{"name":"s","type":"llm","input":{},"parent_step":null,"tags":[],"info":{}},"time":"2024-06-01T00:00:02.5Z"}"#,
+        #"{"type":"step:end","run_id":"01906a5e-0000-7000-8000-000000000001","step_id":"01906a5e-0000-7000-8000-000000000002","data":{"output":{"a":1},"info":{"x":null}}}"#,
+        #"{"type":"step:error","run_id":"01906a5e-0000-7000-8000-000000000001","step_id":"01906a5e-0000-7000-8000-000000000002","data":{"error":{"message":"m"}}}"#,
+        #"{"type":"run:update","id":"01906a5e-0000-7000-8000-000000000001","status":"finished","output":[1,2],"info":{"a":{"b":null}}}"#,
+        #"{"type":"custom_event","run_id":"01906a5e-0000-7000-8000-000000000001","data":"plain","error":{"e":1}}"#,
+    ].map { Array($0.utf8) }
+
+    static let geminiSeeds: [[UInt8]] = [
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]}}],\"modelVersion\":\"g\"}\r\n\r\n"
+            + "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"a\":1}}}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":4}}\r\n\r\n",
+    ].map { Array($0.utf8) }
+
+    /// One valid event-stream frame (`contentBlockDelta` with text), CRCs included.
+    static let bedrockSeed: [UInt8] = EventStreamDecoder.encode(
+        headers: [(":event-type", "contentBlockDelta"), (":content-type", "application/json"), (":message-type", "event")],
+        payload: Array(#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#.utf8))
+
+    // MARK: Mutations
+
+    static let tokens: [[UInt8]] = [
+        "{", "}", "[", "]", "\"", "\\", ":", ",", "null", "true", "-0", "1e999", "-1e-999", "18446744073709551616",
+        "\"\\u0000\"", "\"\\ud800\"", "\u{FEFF}", "\r\n", "\n\n", "\r\r", "data: ", "data: [DONE]\n\n", "event: error\n",
+        "event: message_stop\n", ": comment\n", "id: 1\n", "retry: 10\n", "\"role\"", "\"content\"", "\"tool_calls\"",
+        "\"type\"", "\"messages\"", "\"model\"", "\"stream\":true", "\"index\":-1", "\"index\":99999999999",
+        "\"arguments\":", "\"delta\":{}", "\"choices\":[]", "\"usage\":{}", "\u{0}", "\u{7F}", "é", "😀",
+    ].map { Array($0.utf8) }
+
+    static func mutate(_ input: inout [UInt8], seeds: [[UInt8]], random: inout SplitMix64) {
+        func index(_ limit: Int) -> Int { limit <= 0 ? 0 : Int(random.next() % UInt64(limit)) }
+        switch random.next() % 10 {
+        case 0 where !input.isEmpty:
+            input[index(input.count)] ^= UInt8(1 << (random.next() % 8))
+        case 1 where !input.isEmpty:
+            input[index(input.count)] = UInt8(truncatingIfNeeded: random.next())
+        case 2:
+            let position = index(input.count + 1)
+            input.insert(contentsOf: (0..<(1 + index(8))).map { _ in UInt8(truncatingIfNeeded: random.next()) }, at: position)
+        case 3 where !input.isEmpty:
+            let start = index(input.count)
+            input.removeSubrange(start..<min(input.count, start + 1 + index(32)))
+        case 4 where !input.isEmpty:
+            let start = index(input.count)
+            let slice = input[start..<min(input.count, start + 1 + index(64))]
+            input.insert(contentsOf: slice, at: index(input.count + 1))
+        case 5:
+            let other = seeds[index(seeds.count)]
+            guard !other.isEmpty else { return }
+            let start = index(other.count)
+            input.insert(contentsOf: other[start..<min(other.count, start + 1 + index(256))], at: index(input.count + 1))
+        case 6 where !input.isEmpty:
+            input.removeSubrange(index(input.count)...)
+        case 7:
+            // Deep nesting: parsers must refuse it, not overflow the stack.
+            let depth = 1 + index(5000)
+            input.insert(contentsOf: Array(repeating: UInt8(ascii: random.next() % 2 == 0 ? "[" : "{"), count: depth),
+                         at: index(input.count + 1))
+        default:
+            input.insert(contentsOf: tokens[index(tokens.count)], at: index(input.count + 1))
+        }
+    }
+}
+
+/// A small, fast, seedable generator (Steele, Lea and Flood's SplitMix64), so runs are reproducible.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

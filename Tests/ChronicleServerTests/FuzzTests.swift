@@ -1,0 +1,19 @@
+import ChronicleTesting
+import Foundation
+import Testing
+
+/// A short run of the mutation fuzzer on every target, so that a decoder regression fails the suite;
+/// `fuzz/run.sh` runs the long campaigns (100,000 inputs each).
+@Suite("Fuzzing the decoders")
+struct FuzzTests {
+    @Test(arguments: Fuzzing.targets(fixtures: Fixtures.directory).map(\.name))
+    func decoderHoldsUp(target name: String) throws {
+        let target = try #require(Fuzzing.targets(fixtures: Fixtures.directory).first { $0.name == name })
+        // Stream inputs are whole recorded streams (tens of events each), so fewer of them.
+        let count = name.hasPrefix("request") || name.hasPrefix("event") ? 3000 : 150
+        let report = Fuzzing.run(target, count: count, seed: 0x5EED)
+        #expect(report.problems.isEmpty, "\(report.problems.prefix(5))")
+        #expect(report.inputs == count)
+        #expect(report.accepted + report.rejected == report.inputs - report.problems.count)
+    }
+}

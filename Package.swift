@@ -168,4 +168,29 @@ if ProcessInfo.processInfo.environment["CHRONICLE_BENCH"] != nil {
             swiftSettings: swiftSettings
         )
     )
+    // HTTP benchmark tools (bench/run.sh): plain SwiftNIO only, so they build in a fraction of the gateway's time.
+    package.targets.append(
+        .executableTarget(
+            name: "ChronicleMock",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "bench/Sources/ChronicleMock",
+            swiftSettings: swiftSettings
+        )
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "ChronicleLoad",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "bench/Sources/ChronicleLoad",
+            swiftSettings: swiftSettings
+        )
+    )
 }

@@ -8,7 +8,7 @@
 #
 # Scenarios: nonstream stream prompt anthropic openstreams growth logging.
 # Other knobs: BENCH_WARMUP (1), BENCH_HOLD (5, seconds open streams are held), BENCH_MOCK_PORT (8089),
-# BENCH_GATEWAY_PORT (9792), BENCH_SKIP_BUILD=1.
+# BENCH_GATEWAY_PORT (9792), BENCH_SKIP_BUILD=1, BENCH_SCRATCH (.build-bench), BENCH_CONFIG (release).
 # Needs: swift, python3, curl, Linux /proc. Open streams need ~2 fds per stream in the gateway: the script
 # raises `ulimit -n` to the hard limit and warns below 4096.
 set -euo pipefail
@@ -21,7 +21,11 @@ HOLD=${BENCH_HOLD:-5}
 SCENARIOS=${BENCH_SCENARIOS:-nonstream,stream,prompt,anthropic,openstreams,growth,logging}
 MOCK_PORT=${BENCH_MOCK_PORT:-8089}
 GW_PORT=${BENCH_GATEWAY_PORT:-9792}
-BIN=$ROOT/.build-bench/release
+# The build folder: its own by default; BENCH_SCRATCH=.build reuses the test build's packages.
+SCRATCH=${BENCH_SCRATCH:-.build-bench}
+# release for numbers; CI's smoke run uses debug to reuse the test build (its timings mean nothing).
+CONFIG=${BENCH_CONFIG:-release}
+BIN=$ROOT/$SCRATCH/$CONFIG
 RESULTS_DIR=$ROOT/bench/results
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -39,8 +43,8 @@ fi
 
 # One build for everything: gateway, mock, load generator (and the other bench targets).
 if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
-    log "building (release, .build-bench)…"
-    CHRONICLE_BENCH=1 swift build -c release --scratch-path .build-bench >&2 || die "build failed"
+    log "building ($CONFIG, $SCRATCH)…"
+    CHRONICLE_BENCH=1 swift build -c "$CONFIG" --scratch-path "$SCRATCH" >&2 || die "build failed"
 fi
 for exe in chronicle ChronicleMock ChronicleLoad; do [[ -x $BIN/$exe ]] || die "missing $BIN/$exe"; done
 
@@ -155,7 +159,7 @@ cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/de
 start_sampler() {
     local pid=$1 out=$2
     ( max=0; while kill -0 "$pid" 2>/dev/null; do
-          r=$(rss_kb "$pid"); (( r > max )) && { max=$r; echo "$max" >"$out"; }
+          r=$(rss_kb "$pid"); (( r > max )) && { max=$r; echo "$max" >"$out.tmp" && mv "$out.tmp" "$out"; }
           sleep 0.2
       done ) &
     SAMPLER_PID=$!
@@ -186,9 +190,12 @@ run_case() {
         local cpu_after; cpu_after=$(cpu_ticks "$GW_PID")
         stop_sampler
         sleep 1
+        # The sampler replaces the file atomically, but it may have been stopped before its first write.
+        local rss_load; rss_load=$(tail -n 1 "$TMP/rss_max" 2>/dev/null || true)
+        [[ $rss_load =~ ^[0-9]+$ ]] || rss_load=$rss_idle
         gw=$(printf '{"cpu_s":%s,"rss_idle_kb":%s,"rss_load_kb":%s,"rss_after_kb":%s,"log_to_database":%s}' \
             "$(python3 -c "print(($cpu_after - $gw_before_cpu) / $CLK_TCK)")" "$rss_idle" \
-            "$(cat "$TMP/rss_max")" "$(rss_kb "$GW_PID")" "$GW_LOGGING")
+            "$rss_load" "$(rss_kb "$GW_PID")" "$GW_LOGGING")
     fi
     if (( status != 0 )) || ! [[ -s $out ]]; then
         cat "$err" >&2

@@ -40,7 +40,9 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
     func chat(_ request: Request, context: Context) async throws -> Response {
         let timing = CallTiming(managedByCaller: true)
         do {
-            return try await respond(to: request, context: context, timing: timing)
+            return try await withEventLoopPreference(context.clientChannel) {
+                try await respond(to: request, context: context, timing: timing)
+            }
         } catch {
             var apiError = APIError(converting: error, logger: context.logger)
             apiError.headers[.chronicleOverhead] = Self.formatOverhead(timing.overhead)

@@ -208,13 +208,15 @@ result = json.load(open(sys.argv[1]))
 print(json.dumps({"scenario": sys.argv[2], "target": sys.argv[3], "result": result, "gateway": json.loads(sys.argv[4])}))
 EOF
     local problem
-    problem=$(python3 - "$out" <<'EOF'
+    problem=$(python3 - "$out" "$CONFIG" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
+# A debug smoke run may finish no slow stream inside a one-second window; errors still fail it.
+needs_completions = sys.argv[2] != "debug"
 if r["mode"] == "open_streams":
     if r["streams_opened"] < r["streams_requested"] or r["streams_failed_after_open"] > 0:
         print(f'{r["streams_opened"]}/{r["streams_requested"]} streams opened, {r["streams_failed_after_open"]} cut')
-elif r["errors"] > 0 or r["requests"] == 0:
+elif r["errors"] > 0 or (needs_completions and r["requests"] == 0):
     print(f'{r["requests"]} requests, {r["errors_status"]} status errors {r["status_counts"]}, {r["errors_connection"]} connection errors')
 EOF
 )

@@ -101,6 +101,29 @@ struct EventAndReadAPITests {
         await stored.stop()
     }
 
+    /// A run started from a traced request joins its trace (W3C `traceparent`), unless it names its own.
+    @Test func runStartJoinsTheCallersTrace() async throws {
+        let stored = try await StoredServer.start()
+        let traced = "01906a5e-0000-7000-8000-0000000000a1"
+        let explicit = "01906a5e-0000-7000-8000-0000000000a2"
+        let header = [("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
+        #expect(try await stored.server.send("/v1/event", body: #"{"type":"run:start","id":"\#(traced)","name":"r"}"#,
+                                             headers: header).status == 202)
+        #expect(try await stored.server.send(
+            "/v1/event", body: #"{"type":"run:start","id":"\#(explicit)","name":"r","trace_id":"t","span_id":"s"}"#,
+            headers: header).status == 202)
+        #expect(try await stored.server.send("/v1/event", body: #"{"type":"run:start","id":"01906a5e-0000-7000-8000-0000000000a3","name":"r"}"#,
+                                             headers: [("traceparent", "garbage")]).status == 202)
+        await stored.writer.flush()
+        let joined = try await stored.server.json("/v1/runs/\(traced)", method: .GET).json
+        #expect(joined["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(joined["span_id"] == "00f067aa0ba902b7")
+        let own = try await stored.server.json("/v1/runs/\(explicit)", method: .GET).json
+        #expect(own["trace_id"] == "t")
+        #expect(own["span_id"] == "s")
+        await stored.stop()
+    }
+
     /// Malformed typed events are 422s naming the field, on /event and in a batch (with the index);
     /// nothing of a bad batch is stored.
     @Test func malformedEvents() async throws {

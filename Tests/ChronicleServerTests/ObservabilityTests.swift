@@ -7,6 +7,7 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import Testing
+import Tracing
 
 /// One span as an OTLP/HTTP JSON export carries it.
 struct ExportedSpan {
@@ -76,6 +77,28 @@ final class CapturedLogs: Sendable {
     }
 }
 
+/// The server's OTLP/HTTP tracing, exporting JSON to a mock collector.
+struct CollectorTracing {
+    let tracer: any Tracer
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    static func start(exportingTo collector: MockUpstream) throws -> CollectorTracing {
+        var telemetry = TelemetrySettings()
+        telemetry.otlpEndpoint = collector.url("/v1/traces")
+        telemetry.otlpProtocol = "http/json"
+        let tracing = try #require(try Telemetry.makeTracing(telemetry, environment: [:], logger: Logger(label: "test")))
+        let group = ServiceGroup(configuration: .init(services: [tracing.service], logger: Logger(label: "otel")))
+        return CollectorTracing(tracer: tracing.tracer, group: group, task: Task { try await group.run() })
+    }
+
+    /// Shuts the exporter down, which exports every finished span.
+    func flush() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}
+
 @Suite("Observability: traces, metrics, overhead, secrets")
 struct ObservabilityTests {
     let streamRequest = #"{"model":"up/gpt","stream":true,"messages":[{"role":"user","content":"Who was Lassie?"}]}"#
@@ -94,12 +117,7 @@ struct ObservabilityTests {
         let upstream = try await MockUpstream.start(
             .sse(try Fixtures.text("openai_text_response_streaming.txt")),
             .json(#"{"error":{"message":"bad request","type":"invalid_request_error"}}"#, status: 400))
-        var telemetry = TelemetrySettings()
-        telemetry.otlpEndpoint = collector.url("/v1/traces")
-        telemetry.otlpProtocol = "http/json"
-        let tracing = try #require(try Telemetry.makeTracing(telemetry, environment: [:], logger: Logger(label: "test")))
-        let tracingGroup = ServiceGroup(configuration: .init(services: [tracing.service], logger: Logger(label: "otel")))
-        let tracingTask = Task { try await tracingGroup.run() }
+        let tracing = try CollectorTracing.start(exportingTo: collector)
         let server = try await RunningServer.start(configuration: configuration(upstream), tracer: tracing.tracer)
 
         let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -112,8 +130,7 @@ struct ObservabilityTests {
         _ = try await server.records(2)
         await server.stop()
         // Shutting the exporter down flushes every finished span.
-        await tracingGroup.triggerGracefulShutdown()
-        try await tracingTask.value
+        try await tracing.flush()
 
         let spans = ExportedSpan.all(in: collector.requests)
         let inTrace = spans.filter { $0.traceID == traceID }
@@ -222,12 +239,7 @@ struct ObservabilityTests {
         let upstream = try await MockUpstream.start(.json(echo, status: 401), .json(clientEcho, status: 401),
                                                     .sse(try Fixtures.text("openai_text_response_streaming.txt")))
         let collector = try await MockUpstream.start(.json("{}"))
-        var telemetry = TelemetrySettings()
-        telemetry.otlpEndpoint = collector.url("/v1/traces")
-        telemetry.otlpProtocol = "http/json"
-        let tracing = try #require(try Telemetry.makeTracing(telemetry, environment: [:], logger: Logger(label: "test")))
-        let tracingGroup = ServiceGroup(configuration: .init(services: [tracing.service], logger: Logger(label: "otel")))
-        let tracingTask = Task { try await tracingGroup.run() }
+        let tracing = try CollectorTracing.start(exportingTo: collector)
         let logs = CapturedLogs()
         var configuration = configuration(upstream, key: secret)
         configuration.tracePayloads = true
@@ -266,8 +278,7 @@ struct ObservabilityTests {
         await server.stop()
         await writer.flush()
         try await store.close()
-        await tracingGroup.triggerGracefulShutdown()
-        try await tracingTask.value
+        try await tracing.flush()
 
         let stored = [databasePath, databasePath + "-wal"]
             .compactMap { FileManager.default.contents(atPath: $0) }

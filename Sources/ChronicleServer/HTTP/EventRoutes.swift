@@ -41,7 +41,8 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         if events.contains(where: { if case .runStart = $0 { return true } else { return false } }) {
             var metadata = RequestOptions()
             try ChronicleHeaders.merge(request.headers, into: &metadata)
-            events = events.map { Self.merge(metadata.metadata, into: $0) }
+            let trace = Self.traceContext(HTTPField.Name("traceparent").flatMap { request.headers[$0] })
+            events = events.map { Self.merge(metadata.metadata, trace: trace, into: $0) }
         }
         gateway.recordEvents(events)
         return Response(status: .accepted, headers: [.contentType: "application/json"],
@@ -49,10 +50,26 @@ struct EventRoutes<Context: RequestContext>: Sendable {
     }
 
 
+    /// The trace and parent span ids of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if valid.
+    static func traceContext(_ header: String?) -> (traceID: String, spanID: String)? {
+        guard let parts = header?.trimmingCharacters(in: .whitespaces).lowercased().split(separator: "-"),
+              parts.count >= 4, parts[1].count == 32, parts[2].count == 16,
+              parts[1].allSatisfy(\.isHexDigit), parts[2].allSatisfy(\.isHexDigit),
+              parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16)
+        else { return nil }
+        return (String(parts[1]), String(parts[2]))
+    }
+
     /// Header metadata merged into a `run:start` (reference §10.3): application and environment fill gaps;
     /// the other header fields and extra-meta keys are written into `info`.
-    static func merge(_ metadata: RequestMetadata, into event: WorkflowEvent) -> WorkflowEvent {
+    static func merge(_ metadata: RequestMetadata, trace: (traceID: String, spanID: String)? = nil,
+                      into event: WorkflowEvent) -> WorkflowEvent {
         guard case .runStart(var start) = event else { return event }
+        // A run started inside a traced request joins that trace unless the event names its own.
+        if start.traceID == nil, start.spanID == nil, let trace {
+            start.traceID = trace.traceID
+            start.spanID = trace.spanID
+        }
         start.application = start.application ?? metadata.application
         start.environment = start.environment ?? metadata.environment
         var info = start.info ?? [:]

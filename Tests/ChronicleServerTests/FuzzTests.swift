@@ -11,9 +11,11 @@ struct FuzzTests {
         let target = try #require(Fuzzing.targets(fixtures: Fixtures.directory).first { $0.name == name })
         // Stream inputs are whole recorded streams (tens of events each), so fewer of them.
         let count = name.hasPrefix("request") || name.hasPrefix("event") ? 3000 : 150
-        let report = Fuzzing.run(target, count: count, seed: 0x5EED)
+        // Only a hang fails here: a debug build on a loaded machine makes per-input timings meaningless
+        // (fuzz/run.sh holds release builds to a second per input).
+        let report = Fuzzing.run(target, count: count, seed: 0x5EED, slowLimit: .seconds(60))
         #expect(report.problems.isEmpty, "\(report.problems.prefix(5))")
         #expect(report.inputs == count)
-        #expect(report.accepted + report.rejected == report.inputs - report.problems.count)
+        #expect(report.accepted + report.rejected == report.inputs)
     }
 }

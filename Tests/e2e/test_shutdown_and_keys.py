@@ -105,7 +105,7 @@ def upstream():
 def test_gateway_keys_through_the_sdk(upstream):
     with tempfile.TemporaryDirectory() as directory:
         process, port = start(directory, upstream.server_port,
-                              {"CHRONICLE_GATEWAY_KEYS": "team-a:chr-test-key-0123456789"})
+                              {"CHRONICLE_GATEWAY_KEYS": "team-a:chr-test-key-0123456789", "CHRONICLE_LOG": "info"})
         try:
             base = f"http://127.0.0.1:{port}/v1"
             with pytest.raises(openai.AuthenticationError) as denied:

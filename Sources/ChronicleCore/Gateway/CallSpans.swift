@@ -113,6 +113,6 @@ enum CallSpans {
     }
 
     static func json(_ value: some Encodable) -> String? {
-        (try? JSONCoding.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+        try? JSONCoding.encodeToString(value)
     }
 }

@@ -28,8 +28,9 @@ public final class Gateway: Sendable {
     private let randomChoice: @Sendable (Int) -> Int
     private let tracer: (any Tracer)?
     private let metrics: GatewayMetrics?
-    private let redactor: SecretRedactor
     private let tracePayloads: Bool
+    /// Where finished calls go; built once, not per call.
+    private let reporter: CallReporter
 
     init(builder: Builder) throws {
         let httpClient: HTTPClient
@@ -58,7 +59,8 @@ public final class Gateway: Sendable {
             if let key = try? provider.key.resolve(providerName: provider.name) { redactor.add([key]) }
             redactor.add(provider.headers.values)
         }
-        self.redactor = redactor
+        reporter = CallReporter(sink: builder.logSink, metrics: metrics, logger: builder.logger, redactor: redactor,
+                                tracePayloads: tracePayloads)
 
         var registry = Registry()
         // Explicit providers, then configured ones, then built-ins; a later one never replaces an earlier
@@ -363,10 +365,6 @@ public final class Gateway: Sendable {
                 throw failure
             }
         }
-    }
-
-    private var reporter: CallReporter {
-        CallReporter(sink: logSink, metrics: metrics, logger: logger, redactor: redactor, tracePayloads: tracePayloads)
     }
 
     /// Reports a call that got no answer. Its overhead is measured up to now: the error response the caller

@@ -211,10 +211,12 @@ EOF
     problem=$(python3 - "$out" "$CONFIG" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-# A debug smoke run may finish no slow stream inside a one-second window; errors still fail it.
+# A debug smoke run may finish no slow stream inside a one-second window, nor open every stream in time;
+# errors still fail it.
 needs_completions = sys.argv[2] != "debug"
 if r["mode"] == "open_streams":
-    if r["streams_opened"] < r["streams_requested"] or r["streams_failed_after_open"] > 0:
+    # In debug, opening 1,000 streams may outlast the open timeout; a stream cut after opening still fails.
+    if (needs_completions and r["streams_opened"] < r["streams_requested"]) or r["streams_failed_after_open"] > 0:
         print(f'{r["streams_opened"]}/{r["streams_requested"]} streams opened, {r["streams_failed_after_open"]} cut')
 elif r["errors"] > 0 or (needs_completions and r["requests"] == 0):
     print(f'{r["requests"]} requests, {r["errors_status"]} status errors {r["status_counts"]}, {r["errors_connection"]} connection errors')

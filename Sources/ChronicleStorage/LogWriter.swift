@@ -73,6 +73,8 @@ public final class LogWriter: LogSink, Service {
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
         var busy = false
         var statistics = Statistics()
+        /// How many times the writer went to wait for a signal (a spinning writer shows here).
+        var waits = 0
 
         mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
             if let waiter {
@@ -103,6 +105,9 @@ public final class LogWriter: LogSink, Service {
             return statistics
         }
     }
+
+    /// How many times the writer has waited for records to become due.
+    var waitCount: Int { state.withLockedValue { $0.waits } }
 
     // MARK: Request path
 
@@ -200,12 +205,15 @@ public final class LogWriter: LogSink, Service {
     private func waitForSignal(until deadline: ContinuousClock.Instant?) async {
         let timer: Task<Void, Never>? = deadline.map { deadline in
             Task { [weak self] in
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                // A cancelled timer must not wake the writer: that signal would make its next wait return
+                // at once, which starts a timer that is cancelled in turn, and the writer spins.
+                do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return }
                 self?.wake()
             }
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLockedValue { state -> Bool in
+                state.waits += 1
                 if state.signalled || state.shuttingDown {
                     state.signalled = false
                     return true

@@ -135,6 +135,31 @@ struct LogWriterTests {
         await db.close()
     }
 
+    /// Records waiting for their flush deadline leave the writer asleep: a cancelled deadline timer once
+    /// woke it, which made it spin (creating and cancelling timers) until the deadline passed.
+    @Test func writerSleepsUntilDue() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        let store = FlakyStore(db.store)
+        let running = RunningWriter.start(store) {
+            $0.batchSize = 10
+            $0.flushInterval = .seconds(60)
+        }
+        for round in 0..<5 {
+            for index in 0..<11 { running.writer.record(event(index: round * 11 + index)) }
+            try await Task.sleep(for: .milliseconds(40))
+        }
+        #expect(try await eventually { store.batches.count == 5 })
+        let settled = running.writer.waitCount
+        try await Task.sleep(for: .milliseconds(200))
+        // Five rounds need a handful of waits each; a spinning writer waits thousands of times.
+        #expect(settled < 100)
+        #expect(running.writer.waitCount - settled <= 2, "the writer stays asleep while nothing is due")
+        await running.writer.flush()
+        #expect(store.storedIDs.count == 55)
+        try await running.stop()
+        await db.close()
+    }
+
     /// A record the database refuses does not take its neighbours down; it is stored as an error note.
     @Test func poisonedRecordIsIsolated() async throws {
         let db = try await TestDatabase.make(.sqlite)

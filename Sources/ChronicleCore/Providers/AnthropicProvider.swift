@@ -75,10 +75,10 @@ public struct AnthropicProvider: ChatModelProvider {
         ])
     }
 
-    private func streamEvents(_ response: HTTPClientResponse, requestedModel: String, idleTimeout: Duration)
+    private func streamEvents(_ response: UpstreamResponse, requestedModel: String, idleTimeout: Duration)
         -> ChatEventStream
     {
-        ChatEventStream.decoding(response, clock: transport.clock, idleTimeout: idleTimeout,
+        ChatEventStream.decoding(response, idleTimeout: idleTimeout,
                                  decoder: ServerSentEventDecoder(AnthropicStreamState(requestedModel: requestedModel)))
     }
 }

@@ -65,7 +65,7 @@ public struct GeminiProvider: ChatModelProvider {
             let reply = collector.collected
             return ChatEventStream(events: [.single(reply), .responseInfo(ResponseInfo(model: reply.model ?? model))])
         }
-        return ChatEventStream.decoding(response, clock: transport.clock, idleTimeout: request.streamIdleTimeout,
+        return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
                                         decoder: ServerSentEventDecoder(state))
     }
 }

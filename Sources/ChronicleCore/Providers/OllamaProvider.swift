@@ -70,7 +70,7 @@ public struct OllamaProvider: ChatModelProvider {
                 .single(reply), .responseInfo(ResponseInfo(model: reply.model ?? model, meta: OllamaConversion.durations(line))),
             ])
         }
-        return ChatEventStream.decoding(response, clock: transport.clock, idleTimeout: request.streamIdleTimeout,
+        return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
                                         decoder: OllamaStreamDecoder(state: OllamaStreamState(model: model, created: sentAt)))
     }
 }
@@ -81,25 +81,21 @@ struct OllamaStreamDecoder: ResponseStreamDecoder {
     var state: OllamaStreamState
     var done = false
 
-    mutating func decode(_ bytes: ByteBufferView) throws(ProviderError) -> [ChatStreamEvent] {
+    mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
         let split: [[UInt8]]
         do {
             split = try lines.split(bytes)
         } catch {
             throw ProviderError(kind: .parsingResponse, message: "A streamed line is too large")
         }
-        var events: [ChatStreamEvent] = []
         for line in split where !done { events += try handle(line) }
-        return events
     }
 
-    mutating func finish() throws(ProviderError) -> [ChatStreamEvent] {
-        var events: [ChatStreamEvent] = []
-        if let rest = lines.finish(), !done { events = try handle(rest) }
+    mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
+        if let rest = lines.finish(), !done { events += try handle(rest) }
         guard done else {
             throw ProviderError(kind: .connectionClosed, message: "Ollama's stream ended before it was done")
         }
-        return events
     }
 
     mutating func handle(_ line: [UInt8]) throws(ProviderError) -> [ChatStreamEvent] {

@@ -158,7 +158,7 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         httpHeaders.add(name: "accept", value: body.isStreaming ? "text/event-stream" : "application/json")
         for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
 
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         do {
             response = try await transport.post(
                 url: request.overrideURL ?? url, headers: httpHeaders, body: payload, timeout: request.timeout)
@@ -192,11 +192,11 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         ])
     }
 
-    private func streamEvents(_ response: HTTPClientResponse, requestedModel: String, idleTimeout: Duration)
+    private func streamEvents(_ response: UpstreamResponse, requestedModel: String, idleTimeout: Duration)
         -> ChatEventStream
     {
         ChatEventStream.decoding(
-            response, clock: transport.clock, idleTimeout: idleTimeout,
+            response, idleTimeout: idleTimeout,
             decoder: ServerSentEventDecoder(OpenAIStreamHandler(
                 requestedModel: requestedModel, usageInXGroq: transforms.usageInXGroq)))
     }

@@ -22,25 +22,18 @@ public struct UpstreamHTTPClient: Sendable {
     ///
     /// - Throws: ``ProviderError`` for connection failures, a timeout, or a non-2xx status (body included).
     public func post(url: String, headers: HTTPHeaders, body: ByteBuffer, timeout: Duration) async throws(ProviderError)
-        -> HTTPClientResponse
+        -> UpstreamResponse
     {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers = headers
-        request.headers.replaceOrAdd(name: "content-type", value: "application/json")
-        request.headers.replaceOrAdd(name: "user-agent", value: userAgent)
-        request.body = .bytes(body)
-        let client = httpClient
-        let prepared = request
-        let response: HTTPClientResponse
+        var headers = headers
+        headers.replaceOrAdd(name: "content-type", value: "application/json")
+        headers.replaceOrAdd(name: "user-agent", value: userAgent)
+        let request: HTTPClient.Request
         do {
-            response = try await withTimeout(timeout, clock: clock) {
-                // The race above enforces `timeout`; this deadline only backs it up.
-                try await client.execute(prepared, deadline: .now() + .seconds(Int64(timeout.milliseconds / 1000) + 5))
-            }
+            request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body))
         } catch {
             throw Self.mapTransportError(error, timeout: timeout)
         }
+        let response = try await UpstreamExchange.send(request, client: httpClient, clock: clock, timeout: timeout)
         guard (200..<300).contains(Int(response.status.code)) else {
             let status = Int(response.status.code)
             let retryAfter = RateLimitHeaders.retryAfter(from: response.headers)
@@ -51,17 +44,19 @@ public struct UpstreamHTTPClient: Sendable {
     }
 
     /// Reads a whole response body, failing if it grows past `limit` or stalls for `idleTimeout`.
-    public func readBody(_ response: HTTPClientResponse, limit: Int? = nil, idleTimeout: Duration) async throws(ProviderError)
+    public func readBody(_ response: UpstreamResponse, limit: Int? = nil, idleTimeout: Duration) async throws(ProviderError)
         -> ByteBuffer
     {
         let limit = limit ?? maxResponseSize
-        var reader = BodyReader(body: response.body, clock: clock, idleTimeout: idleTimeout)
-        var collected = ByteBuffer()
-        while var part = try await reader.next() {
+        guard var collected = try await response.body.next(idleTimeout: idleTimeout) else { return ByteBuffer() }
+        while var part = try await response.body.next(idleTimeout: idleTimeout) {
             guard collected.readableBytes + part.readableBytes <= limit else {
                 throw ProviderError(kind: .parsingResponse, message: "Provider response is larger than \(limit) bytes")
             }
             collected.writeBuffer(&part)
+        }
+        guard collected.readableBytes <= limit else {
+            throw ProviderError(kind: .parsingResponse, message: "Provider response is larger than \(limit) bytes")
         }
         return collected
     }
@@ -102,46 +97,6 @@ public struct UpstreamHTTPClient: Sendable {
 extension HTTPClientError {
     fileprivate var shortDescription: String {
         String(describing: self).replacingOccurrences(of: "HTTPClientError.", with: "")
-    }
-}
-
-/// Reads a response body part by part, failing when the upstream stays silent longer than the idle timeout.
-struct BodyReader {
-    private let box: IteratorBox
-    private let clock: any GatewayClock
-    private let idleTimeout: Duration
-
-    init(body: HTTPClientResponse.Body, clock: any GatewayClock, idleTimeout: Duration) {
-        self.box = IteratorBox(body.makeAsyncIterator())
-        self.clock = clock
-        self.idleTimeout = idleTimeout
-    }
-
-    mutating func next() async throws(ProviderError) -> ByteBuffer? {
-        let box = self.box
-        do {
-            return try await withTimeout(idleTimeout, clock: clock) { try await box.next() }
-        } catch let error as TimeoutError {
-            _ = error
-            throw ProviderError(kind: .timeout, message: "Provider stream was silent for \(idleTimeout.milliseconds) ms")
-        } catch let error as ProviderError {
-            throw error
-        } catch is CancellationError {
-            throw ProviderError(kind: .cancelled)
-        } catch let error as HTTPClientError where error == .cancelled {
-            throw ProviderError(kind: .cancelled)
-        } catch {
-            throw ProviderError(kind: .connectionClosed, message: "Provider connection failed mid-response: \(error)")
-        }
-    }
-
-    /// Holds the body iterator so a timeout race can pull from it in a child task.
-    // @unchecked Sendable: `next()` is only ever called from one `withTimeout` child at a time, and
-    // `withTimeout` awaits that child before returning, so calls never overlap.
-    final class IteratorBox: @unchecked Sendable {
-        private var iterator: HTTPClientResponse.Body.AsyncIterator
-        init(_ iterator: HTTPClientResponse.Body.AsyncIterator) { self.iterator = iterator }
-        func next() async throws -> ByteBuffer? { try await iterator.next() }
     }
 }
 

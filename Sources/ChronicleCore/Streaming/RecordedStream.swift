@@ -42,9 +42,9 @@ public enum RecordedStream {
         var events: [ChatStreamEvent] = []
         for part in parts {
             let buffer = ByteBuffer(bytes: part)
-            events += try decoder.decode(buffer.readableBytesView)
+            try decoder.decode(buffer.readableBytesView, into: &events)
         }
-        events += try decoder.finish()
+        try decoder.finish(into: &events)
         return events
     }
 }

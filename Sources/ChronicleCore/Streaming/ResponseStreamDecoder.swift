@@ -4,23 +4,25 @@ import NIOCore
 /// Turns a provider's streamed response body into chat events, whatever its framing (SSE, NDJSON,
 /// AWS event-stream). One decoder per response.
 protocol ResponseStreamDecoder: Sendable {
-    /// The events that `bytes`, the next part of the body, completes.
-    mutating func decode(_ bytes: ByteBufferView) throws(ProviderError) -> [ChatStreamEvent]
-    /// The events due when the body ends (usually the `responseInfo`); throws if it ended too early.
-    mutating func finish() throws(ProviderError) -> [ChatStreamEvent]
+    /// Appends the events that `bytes`, the next part of the body, completes. Events appended before a
+    /// throw stay in `events` (an upstream error after a chunk in the same read must not swallow the chunk).
+    mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError)
+    /// Appends the events due when the body ends (usually the `responseInfo`); throws if it ended too early.
+    mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError)
 }
 
 extension ChatEventStream {
     /// A pull-based stream over a response body: a part is read only when the consumer wants the next
     /// event, so buffering stays bounded and dropping the stream cancels the upstream request.
-    static func decoding(_ response: HTTPClientResponse, clock: any GatewayClock, idleTimeout: Duration,
+    static func decoding(_ response: UpstreamResponse, idleTimeout: Duration,
                          decoder: some ResponseStreamDecoder) -> ChatEventStream {
         ChatEventStream {
-            var reader = BodyReader(body: response.body, clock: clock, idleTimeout: idleTimeout)
+            let body = response.body
             var decoder = decoder
             var pending: [ChatStreamEvent] = []
             var pendingIndex = 0
             var finished = false
+            var failure: ProviderError?
             return {
                 while true {
                     if pendingIndex < pending.count {
@@ -29,12 +31,18 @@ extension ChatEventStream {
                     }
                     pending.removeAll(keepingCapacity: true)
                     pendingIndex = 0
+                    // Events decoded before a failure go out first, then the failure.
+                    if let failure { throw failure }
                     if finished { return nil }
-                    if let buffer = try await reader.next() {
-                        pending = try decoder.decode(buffer.readableBytesView)
-                    } else {
-                        finished = true
-                        pending = try decoder.finish()
+                    do throws(ProviderError) {
+                        if let buffer = try await body.next(idleTimeout: idleTimeout) {
+                            try decoder.decode(buffer.readableBytesView, into: &pending)
+                        } else {
+                            finished = true
+                            try decoder.finish(into: &pending)
+                        }
+                    } catch {
+                        failure = error
                     }
                 }
             }
@@ -58,26 +66,23 @@ struct ServerSentEventDecoder<Handler: ServerSentEventHandler>: ResponseStreamDe
         self.handler = handler
     }
 
-    mutating func decode(_ bytes: ByteBufferView) throws(ProviderError) -> [ChatStreamEvent] {
-        let events: [ServerSentEvent]
+    mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
+        let parsed: [ServerSentEvent]
         do {
-            events = try parser.parse(bytes)
+            parsed = try parser.parse(bytes)
         } catch {
             throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
         }
-        var result: [ChatStreamEvent] = []
-        for event in events {
-            if let converted = try handler.handle(event) { result.append(converted) }
+        for event in parsed {
+            if let converted = try handler.handle(event) { events.append(converted) }
         }
-        return result
     }
 
-    mutating func finish() throws(ProviderError) -> [ChatStreamEvent] {
-        var result: [ChatStreamEvent] = []
+    mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
         for event in parser.finish() {
-            if let converted = try handler.handle(event) { result.append(converted) }
+            if let converted = try handler.handle(event) { events.append(converted) }
         }
-        return result + (try handler.finish())
+        events += try handler.finish()
     }
 }
 

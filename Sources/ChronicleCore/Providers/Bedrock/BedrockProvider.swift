@@ -82,7 +82,7 @@ public struct BedrockProvider: ChatModelProvider {
                 .single(reply), .responseInfo(ResponseInfo(model: model, meta: value["additionalModelResponseFields"])),
             ])
         }
-        return ChatEventStream.decoding(response, clock: transport.clock, idleTimeout: request.streamIdleTimeout,
+        return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
                                         decoder: BedrockStreamDecoder(state: state))
     }
 }
@@ -92,25 +92,23 @@ struct BedrockStreamDecoder: ResponseStreamDecoder {
     var frames = EventStreamDecoder()
     var state: BedrockState
 
-    mutating func decode(_ bytes: ByteBufferView) throws(ProviderError) -> [ChatStreamEvent] {
+    mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
         let messages: [EventStreamMessage]
         do {
             messages = try frames.decode(bytes)
         } catch {
             throw ProviderError(kind: .parsingResponse, message: "Bad event-stream frame: \(error)")
         }
-        var events: [ChatStreamEvent] = []
         for message in messages {
             if let chunk = try state.handle(message) { events.append(.chunk(chunk)) }
         }
-        return events
     }
 
-    mutating func finish() throws(ProviderError) -> [ChatStreamEvent] {
+    mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
         if frames.hasPartialFrame {
             throw ProviderError(kind: .connectionClosed, message: "Bedrock's stream ended inside a frame")
         }
-        return [.responseInfo(ResponseInfo(model: state.model, meta: state.additionalFields))]
+        events.append(.responseInfo(ResponseInfo(model: state.model, meta: state.additionalFields)))
     }
 }
 

@@ -24,7 +24,8 @@ struct StoredServer {
         var configuration = LogWriter.Configuration()
         configuration.flushInterval = .milliseconds(20)
         var logger = Logger(label: "writer")
-        logger.logLevel = .critical
+        // Warnings show why a record did not reach the database (a failed or spilled batch).
+        logger.logLevel = .warning
         let writer = LogWriter(store: store, configuration: configuration, logger: logger)
         var providers: [CustomProviderConfig] = []
         if let upstream { providers.append(CustomProviderConfig(name: "up", url: upstream.url(), prefix: "up/")) }

@@ -280,8 +280,8 @@ struct SecurityTests {
     @Test func slowHeadersAreCut() async throws {
         let upstream = try await MockUpstream.start(try Self.okReply())
         var security = SecuritySettings()
-        security.limits.headerReadTimeout = .milliseconds(300)
-        security.limits.bodyReadTimeout = .milliseconds(300)
+        security.limits.headerReadTimeout = .seconds(1)
+        security.limits.bodyReadTimeout = .seconds(1)
         let server = try await RunningServer.start(configuration: configuration(upstream), security: security)
         let headersOnly = try await RawClient.connect(port: server.port)
         try await headersOnly.send("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-slow: ")

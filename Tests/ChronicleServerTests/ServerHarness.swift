@@ -74,6 +74,9 @@ struct RunningServer {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         request.headers.add(name: "content-type", value: "application/json")
+        // No keep-alive: test servers come and go on recycled ports, and a pooled connection to a stopped
+        // server that is still draining would carry this request to the wrong server.
+        request.headers.add(name: "connection", value: "close")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))

@@ -88,6 +88,61 @@ struct ChatServerTests {
         await upstream.stop()
     }
 
+    /// OpenAI-format chunks are relayed as the upstream sent them (not decoded and re-encoded): byte for
+    /// byte after the first, which only gains `meta`; a chunk spread over several `data:` lines, which
+    /// cannot be relayed as is, is encoded onto one line.
+    @Test func streamRelaysUpstreamBytes() async throws {
+        let fixture = try Fixtures.text("openai_tools_response_streaming.txt")
+        let upstreamPayloads = sseEvents(fixture).map(\.data)
+        let multiLine = #"data: {"id":"c2","object":"chat.completion.chunk","created":5,"model":"m","#
+            + "\ndata: " + #""choices":[{"index":0,"delta":{"content":"tail"}}]}"# + "\n\n"
+        let text = fixture.replacingOccurrences(of: "data: [DONE]", with: multiLine + "data: [DONE]")
+        let upstream = try await MockUpstream.start(.sse(text))
+        let server = try await server(upstream)
+        let response = try await server.send(
+            "/v1/chat/completions", body: #"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+        #expect(response.status == 200)
+        let relayed = sseEvents(response.body).map(\.data)
+        let expected = upstreamPayloads.filter { $0 != "[DONE]" }
+        // The fixture ends with a usage-only chunk the client did not ask for: it is recorded, not relayed.
+        let forwarded = expected.filter { !$0.contains(#""choices":[]"#) }
+        #expect(relayed.count == forwarded.count + 2)
+        #expect(Array(relayed.dropFirst().prefix(forwarded.count - 1)) == Array(forwarded.dropFirst()))
+        var first = try JSONCoding.decode(JSONValue.self, from: Array(relayed[0].utf8))
+        #expect(first["meta"]?["provider"] == "up")
+        if case .object(var members) = first { members["meta"] = nil; first = .object(members) }
+        #expect(first == (try JSONCoding.decode(JSONValue.self, from: Array(forwarded[0].utf8))))
+        let tail = try JSONCoding.decode(JSONValue.self, from: Array(relayed[forwarded.count].utf8))
+        #expect(tail["choices"]?.arrayValue?.first?["delta"]?["content"] == "tail")
+        #expect(relayed.last == "[DONE]")
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// A complete OpenAI-format response is relayed as it came with `meta` appended; one that carries its
+    /// own `meta` (a gateway behind the gateway) is encoded again, so the client sees one `meta`, ours.
+    @Test func responseRelaysUpstreamBytes() async throws {
+        let fixture = try Fixtures.text("openai_text_response_nonstreaming.json")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let nested = #"{"id":"n","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"meta":{"provider":"inner"}}"#
+        let upstream = try await MockUpstream.start(.json(fixture), .json(nested))
+        let server = try await server(upstream)
+        let request = #"{"model":"up/m","messages":[{"role":"user","content":"hi"}]}"#
+        let plain = try await server.send("/v1/chat/completions", body: request)
+        #expect(plain.status == 200)
+        #expect(plain.body.hasPrefix(String(fixture.dropLast())), "the upstream's bytes, then meta")
+        var decoded = try JSONCoding.decode(JSONValue.self, from: Array(plain.body.utf8))
+        #expect(decoded["meta"]?["provider"] == "up")
+        if case .object(var members) = decoded { members["meta"] = nil; decoded = .object(members) }
+        #expect(decoded == (try JSONCoding.decode(JSONValue.self, from: Array(fixture.utf8))))
+        let wrapped = try await server.send("/v1/chat/completions", body: request)
+        let wrappedJSON = try JSONCoding.decode(JSONValue.self, from: Array(wrapped.body.utf8))
+        #expect(wrappedJSON["meta"]?["provider"] == "up")
+        #expect(wrapped.body.components(separatedBy: #""meta""#).count == 2, "one meta member")
+        await server.stop()
+        await upstream.stop()
+    }
+
     /// Bad bodies get JSON errors that say what is wrong.
     @Test func badBodies() async throws {
         let upstream = try await MockUpstream.start(.json("{}"))

@@ -174,7 +174,7 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
             return streamEvents(response, requestedModel: requestedModel, idleTimeout: request.streamIdleTimeout)
         }
         let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
-        let decoded: ChatResponse
+        var decoded: ChatResponse
         do {
             decoded = try JSONCoding.decode(ChatResponse.self, from: bytes.readableBytesView)
         } catch {
@@ -187,6 +187,7 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
             throw ProviderError(kind: .generic, status: Int(response.status.code), body: .object(["error": error]),
                                 message: error["message"]?.stringValue)
         }
+        if WireJSON.isForwardable(bytes.readableBytesView) { decoded.wireJSON = Array(bytes.readableBytesView) }
         return ChatEventStream(events: [
             .single(decoded), .responseInfo(ResponseInfo(model: decoded.model ?? requestedModel)),
         ])
@@ -228,6 +229,8 @@ struct OpenAIStreamHandler: ServerSentEventHandler {
             let data = try? JSONCoding.encode(usage)
         {
             chunk.usage = try? JSONCoding.decode(Usage.self, from: data)
+        } else if WireJSON.isForwardable(event.data) {
+            chunk.wireJSON = event.data
         }
         if providerModel == nil { providerModel = chunk.model }
         return .chunk(chunk)

@@ -83,11 +83,17 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
             let stream = try await gateway.send(request, options: options, timing: timing)
             return (stream, try await stream.collect())
         }
-        let data = try JSONCoding.encode(WithMeta(value: collected.response, meta: collected.requestInfo))
+        let responseBody: ByteBuffer
+        if let wire = collected.response.wireJSON,
+           let spliced = try WireBody.splicing(collected.requestInfo, into: wire) {
+            responseBody = spliced
+        } else {
+            responseBody = ByteBuffer(bytes: try JSONCoding.encode(WithMeta(value: collected.response, meta: collected.requestInfo)))
+        }
         let overhead = stream.complete()
         return Response(
             status: .ok, headers: [.contentType: "application/json", .chronicleOverhead: Self.formatOverhead(overhead)],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            body: ResponseBody(byteBuffer: responseBody))
     }
 
     /// Milliseconds with microsecond resolution: the overhead is usually well under a millisecond.
@@ -99,6 +105,37 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
 
     static func tooLarge(_ limit: Int) -> APIError {
         APIError(status: 413, kind: "body_too_large", message: "Request body is larger than the limit of \(limit) bytes")
+    }
+}
+
+/// An upstream's JSON object relayed as it came, with Chronicle's `meta` added as its last member.
+enum WireBody {
+    /// `prefix`, the object with `"meta":` spliced before its closing brace, `suffix`; `nil` if `wire` does
+    /// not end with an object's closing brace.
+    static func splicing(_ meta: RequestInfo?, into wire: [UInt8], prefix: String = "", suffix: String = "") throws
+        -> ByteBuffer?
+    {
+        let isBlank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
+        guard let close = wire.lastIndex(where: { !isBlank($0) }), wire[close] == UInt8(ascii: "}") else { return nil }
+        var buffer = ByteBuffer()
+        guard let meta else {
+            buffer.reserveCapacity(prefix.utf8.count + wire.count + suffix.utf8.count)
+            buffer.writeString(prefix)
+            buffer.writeBytes(wire)
+            buffer.writeString(suffix)
+            return buffer
+        }
+        let encodedMeta = try JSONCoding.encode(meta)
+        buffer.reserveCapacity(prefix.utf8.count + wire.count + encodedMeta.count + suffix.utf8.count + 8)
+        buffer.writeString(prefix)
+        buffer.writeBytes(wire[..<close])
+        // `{}` has no member for `meta` to follow.
+        let isEmptyObject = wire[..<close].last(where: { !isBlank($0) }) == UInt8(ascii: "{")
+        buffer.writeString(isEmptyObject ? #""meta":"# : #","meta":"#)
+        buffer.writeBytes(encodedMeta)
+        buffer.writeString("}")
+        buffer.writeString(suffix)
+        return buffer
     }
 }
 
@@ -176,7 +213,7 @@ enum ServerSentEvents {
                 case .single(let response):
                     chunk = ChatChunk(response: response)
                 }
-                let encoded = try encodeEvent(WithMeta(value: chunk, meta: meta))
+                let encoded = try wireEvent(chunk, meta: meta) ?? encodeEvent(WithMeta(value: chunk, meta: meta))
                 meta = nil
                 // Waiting for the writer is waiting on the client, not the gateway's own time.
                 await timing.waiting { await events.send(encoded) }
@@ -196,6 +233,14 @@ enum ServerSentEvents {
         }
         if !Task.isCancelled { await events.send(done) }
         events.finish()
+    }
+
+    /// The chunk's upstream bytes as an SSE event (`meta` spliced in when given), or `nil` when the chunk
+    /// must be encoded: no upstream bytes, or bytes that cannot go on one `data:` line.
+    static func wireEvent(_ chunk: ChatChunk, meta: RequestInfo?) throws -> ByteBuffer? {
+        guard let wire = chunk.wireJSON, !wire.contains(UInt8(ascii: "\n")), !wire.contains(UInt8(ascii: "\r"))
+        else { return nil }
+        return try WireBody.splicing(meta, into: wire, prefix: "data: ", suffix: "\n\n")
     }
 
     static func encodeEvent(_ value: some Encodable) throws -> ByteBuffer {

@@ -6,7 +6,6 @@ import ChronicleStorage
 import Logging
 import NIOCore
 import ServiceLifecycle
-import UnixSignals
 import Tracing
 
 /// Builds the Chronicle HTTP application around a ``Gateway``.
@@ -68,7 +67,7 @@ public enum ChronicleApplication {
         services: [any Service] = [],
         logger: Logger = Logger(label: "chronicle"),
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-    ) -> ChronicleService<some ApplicationProtocol> {
+    ) -> some ApplicationProtocol {
         let limits = access.settings.limits
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionGuardHandler(
@@ -77,33 +76,13 @@ public enum ChronicleApplication {
             idleTimeout: TimeAmount(limits.idleTimeout),
             // Over the parser's limit the connection is closed; between our limit and it, a JSON 431.
             httpDecoderConfiguration: .init(maxHeaderListSize: limits.maxHeaderSize + 64 * 1024))
-        return ChronicleService(app: Application(
+        return Application(
             router: makeRouter(gateway: gateway, access: access, options: options),
             server: .http1(configuration: http1),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "chronicle"),
-            // CPU-heavy background work (the log writer encodes whole batches) stays off the event loops.
-            services: services.map { GlobalExecutorService(base: $0) },
+            services: services,
             onServerRunning: onServerRunning,
-            logger: logger))
-    }
-}
-
-/// The gateway's HTTP application as a service: every connection's task runs on its channel's event loop
-/// (``EventLoopAffineExecutor``), not on Swift Concurrency's global pool.
-public struct ChronicleService<App: ApplicationProtocol>: Service {
-    public let app: App
-
-    public func run() async throws {
-        try await withTaskExecutorPreference(EventLoopAffineExecutor(group: app.eventLoopGroup)) {
-            try await app.run()
-        }
-    }
-
-    /// Runs until one of `gracefulShutdownSignals` arrives, then shuts down gracefully.
-    public func runService(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
-        let group = ServiceGroup(configuration: .init(
-            services: [self], gracefulShutdownSignals: gracefulShutdownSignals, logger: app.logger))
-        try await group.run()
+            logger: logger)
     }
 }
 

@@ -316,11 +316,20 @@ public enum JSONCoding {
         try decoder.decode(type, from: Data(data))
     }
 
+    /// Encodes with ``StreamingJSONEncoder``, or Foundation's encoder for what it cannot write in one pass.
     public static func encode(_ value: some Encodable) throws -> Data {
-        try encoder.encode(value)
+        Data(try encodeBytes(value))
+    }
+
+    public static func encodeBytes(_ value: some Encodable) throws -> [UInt8] {
+        do {
+            return try StreamingJSONEncoder.encode(value)
+        } catch is StreamingJSONEncoder.Unsupported {
+            return Array(try encoder.encode(value))
+        }
     }
 
     static func encodeToString(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try encodeBytes(value), as: UTF8.self)
     }
 }

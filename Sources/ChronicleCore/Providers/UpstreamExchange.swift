@@ -20,13 +20,39 @@ public final class UpstreamBody: Sendable {
     }
 
     deinit {
-        exchange.abandon()
+        // Once a reader exists, its lifetime decides: the stream's iterator may outlive this response.
+        if !exchange.hasReader { exchange.abandon() }
     }
 
     /// The bytes that arrived since the last call (several network reads may be merged), or `nil` at the end.
     ///
     /// - Throws: ``ProviderError`` `.timeout` if nothing arrives within `idleTimeout`, `.cancelled` if the task
     ///   is cancelled, `.connectionClosed` if the connection fails mid-body.
+    public func next(idleTimeout: Duration) async throws(ProviderError) -> ByteBuffer? {
+        try await exchange.nextPart(idleTimeout: idleTimeout)
+    }
+
+    /// A reader that cancels the request when it is dropped unfinished, even while the response (and so
+    /// this body) is still referenced: for a stream whose consumer may stop part-way.
+    public func reader() -> UpstreamBodyReader {
+        exchange.state.withLockedValue { $0.hasReader = true }
+        return UpstreamBodyReader(exchange: exchange)
+    }
+}
+
+/// Reads an ``UpstreamBody``; dropping it unfinished cancels the upstream request.
+public final class UpstreamBodyReader: Sendable {
+    private let exchange: UpstreamExchange
+
+    init(exchange: UpstreamExchange) {
+        self.exchange = exchange
+    }
+
+    deinit {
+        exchange.abandon()
+    }
+
+    /// See ``UpstreamBody/next(idleTimeout:)``.
     public func next(idleTimeout: Duration) async throws(ProviderError) -> ByteBuffer? {
         try await exchange.nextPart(idleTimeout: idleTimeout)
     }
@@ -43,7 +69,7 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
     /// Buffered, unread body bytes past which reading from the upstream pauses.
     static let highWaterMark = 256 * 1024
 
-    private struct State {
+    fileprivate struct State {
         var task: HTTPClient.Task<Void>?
         var head: HTTPResponseHead?
         var headWaiter: CheckedContinuation<HTTPResponseHead, any Error>?
@@ -54,13 +80,17 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
         /// Completed when the consumer takes the buffer, to resume reading from the upstream.
         var demand: EventLoopPromise<Void>?
         var ended = false
+        /// Whether an ``UpstreamBodyReader`` owns cancelling the request when dropped.
+        var hasReader = false
         /// The first terminal failure: a timeout, a cancellation, or the transport's error.
         var failure: (any Error)?
     }
 
     let eventLoop: any EventLoop
     private let clock: any GatewayClock
-    private let state = NIOLockedValueBox(State())
+    fileprivate let state = NIOLockedValueBox(State())
+
+    fileprivate var hasReader: Bool { state.withLockedValue { $0.hasReader } }
 
     private init(eventLoop: any EventLoop, clock: any GatewayClock) {
         self.eventLoop = eventLoop

@@ -17,7 +17,9 @@ extension ChatEventStream {
     static func decoding(_ response: UpstreamResponse, idleTimeout: Duration,
                          decoder: some ResponseStreamDecoder) -> ChatEventStream {
         ChatEventStream {
-            let body = response.body
+            // The reader, not the response the stream keeps, ties the upstream request to this iteration:
+            // a consumer that stops part-way cancels it at once.
+            let body = response.body.reader()
             var decoder = decoder
             var pending: [ChatStreamEvent] = []
             var pendingIndex = 0

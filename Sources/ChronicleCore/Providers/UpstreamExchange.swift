@@ -197,9 +197,22 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
 
     /// Ends the exchange with `error` unless it already ended: wakes whoever waits and cancels the upstream.
     private func fail(_ error: any Error) {
-        let taken = state.withLockedValue { state -> State? in
+        // Bytes that arrived before a transport failure stay buffered: handed out first, then the failure.
+        guard let taken = end({ $0.failure = error }) else { return }
+        taken.headTimer?.cancel()
+        taken.idleTimer?.cancel()
+        taken.headWaiter?.resume(throwing: error)
+        taken.bodyWaiter?.resume(throwing: error)
+        taken.demand?.succeed()
+        taken.task?.cancel()
+    }
+
+    /// Marks the exchange ended with `mark` and takes whoever waits on it (waiters, timers, the task), unless
+    /// it had already ended.
+    private func end(_ mark: (inout State) -> Void) -> State? {
+        state.withLockedValue { state -> State? in
             guard state.failure == nil, !state.ended else { return nil }
-            state.failure = error
+            mark(&state)
             let taken = state
             state.task = nil
             state.headWaiter = nil
@@ -207,16 +220,8 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
             state.bodyWaiter = nil
             state.idleTimer = nil
             state.demand = nil
-            // Bytes that arrived before a transport failure are still handed out, then the failure.
             return taken
         }
-        guard let taken else { return }
-        taken.headTimer?.cancel()
-        taken.idleTimer?.cancel()
-        taken.headWaiter?.resume(throwing: error)
-        taken.bodyWaiter?.resume(throwing: error)
-        taken.demand?.succeed()
-        taken.task?.cancel()
     }
 
     private static func mapBodyError(_ error: any Error) -> ProviderError {
@@ -281,20 +286,10 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        let taken = state.withLockedValue { state -> State? in
-            guard state.failure == nil, !state.ended else { return nil }
-            state.ended = true
-            let taken = state
-            state.task = nil
-            state.headWaiter = nil
-            state.headTimer = nil
-            state.bodyWaiter = nil
-            state.idleTimer = nil
-            return taken
-        }
-        guard let taken else { return }
+        guard let taken = end({ $0.ended = true }) else { return }
         taken.headTimer?.cancel()
         taken.idleTimer?.cancel()
+        taken.demand?.succeed()
         // A response always has a head before it finishes; this only guards against a broken transport.
         taken.headWaiter?.resume(throwing: HTTPClientError.remoteConnectionClosed)
         taken.bodyWaiter?.resume(returning: nil)

@@ -148,6 +148,6 @@ public struct EventRow: Sendable, Codable, Hashable {
     }
 
     static func json(_ value: some Encodable) -> String? {
-        (try? JSONCoding.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+        try? JSONCoding.encodeToString(value)
     }
 }

@@ -89,7 +89,7 @@ public struct ChatResponse: Sendable, Hashable {
     /// The response's JSON exactly as an OpenAI-format upstream sent it, when it can be forwarded as is
     /// (see ``ChatChunk/wireJSON``). Whoever changes a response must clear it. Neither encoded nor part of
     /// equality.
-    public var wireJSON: [UInt8]?
+    @NotCompared public var wireJSON: [UInt8]? = nil
 
     public init(id: String? = nil, created: Int64 = 0, model: String? = nil, systemFingerprint: String? = nil,
                 choices: [ChatChoice] = [], usage: Usage? = nil, unknownFields: [String: JSONValue] = [:]) {
@@ -103,24 +103,6 @@ public struct ChatResponse: Sendable, Hashable {
     }
 
     static let knownKeys: Set<String> = ["id", "object", "created", "model", "system_fingerprint", "choices", "usage", "meta"]
-}
-
-extension ChatResponse {
-    public static func == (lhs: ChatResponse, rhs: ChatResponse) -> Bool {
-        lhs.id == rhs.id && lhs.created == rhs.created && lhs.model == rhs.model
-            && lhs.systemFingerprint == rhs.systemFingerprint && lhs.choices == rhs.choices && lhs.usage == rhs.usage
-            && lhs.unknownFields == rhs.unknownFields
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(id)
-        hasher.combine(created)
-        hasher.combine(model)
-        hasher.combine(systemFingerprint)
-        hasher.combine(choices)
-        hasher.combine(usage)
-        hasher.combine(unknownFields)
-    }
 }
 
 extension ChatResponse: Codable {
@@ -195,7 +177,7 @@ public struct ChatChunk: Sendable, Hashable {
     /// The chunk's JSON exactly as an OpenAI-format upstream sent it, when it can be forwarded as is: the
     /// server relays these bytes instead of encoding the chunk again. Whoever changes a chunk must clear
     /// it. Neither encoded nor part of equality.
-    public var wireJSON: [UInt8]?
+    @NotCompared public var wireJSON: [UInt8]? = nil
 
     public init(id: String? = nil, created: Int64 = 0, model: String? = nil, systemFingerprint: String? = nil,
                 choices: [ChunkChoice] = [], usage: Usage? = nil, unknownFields: [String: JSONValue] = [:]) {
@@ -218,24 +200,6 @@ public struct ChatChunk: Sendable, Hashable {
             },
             usage: response.usage, unknownFields: response.unknownFields
         )
-    }
-}
-
-extension ChatChunk {
-    public static func == (lhs: ChatChunk, rhs: ChatChunk) -> Bool {
-        lhs.id == rhs.id && lhs.created == rhs.created && lhs.model == rhs.model
-            && lhs.systemFingerprint == rhs.systemFingerprint && lhs.choices == rhs.choices && lhs.usage == rhs.usage
-            && lhs.unknownFields == rhs.unknownFields
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(id)
-        hasher.combine(created)
-        hasher.combine(model)
-        hasher.combine(systemFingerprint)
-        hasher.combine(choices)
-        hasher.combine(usage)
-        hasher.combine(unknownFields)
     }
 }
 
@@ -329,7 +293,7 @@ public enum JSONCoding {
         }
     }
 
-    static func encodeToString(_ value: some Encodable) throws -> String {
+    public static func encodeToString(_ value: some Encodable) throws -> String {
         String(decoding: try encodeBytes(value), as: UTF8.self)
     }
 }

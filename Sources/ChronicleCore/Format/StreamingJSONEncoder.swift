@@ -27,6 +27,7 @@ private final class JSONOutput {
     var bytes: [UInt8] = []
     /// Set by any operation the one-pass writer cannot honour; the result is then discarded.
     var unsupported = false
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     func encodeValue<T: Encodable>(_ value: T) throws {
         // Type comparisons, not dynamic casts: this runs for every value. Each bit cast is to `T` itself.
@@ -92,10 +93,9 @@ private final class JSONOutput {
                 case 0x08: write("\\b")
                 case 0x0C: write("\\f")
                 default:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
                     write("\\u00")
-                    bytes.append(hex[Int(byte >> 4)])
-                    bytes.append(hex[Int(byte & 0x0F)])
+                    bytes.append(Self.hexDigits[Int(byte >> 4)])
+                    bytes.append(Self.hexDigits[Int(byte & 0x0F)])
                 }
             }
             if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }

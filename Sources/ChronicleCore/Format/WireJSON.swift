@@ -21,3 +21,17 @@ enum WireJSON {
         return false
     }
 }
+
+/// A stored property that takes no part in its owner's synthesized equality and hash: the upstream's
+/// bytes kept beside the value decoded from them.
+@propertyWrapper
+public struct NotCompared<Value: Sendable>: Sendable, Hashable {
+    public var wrappedValue: Value
+
+    public init(wrappedValue: Value) {
+        self.wrappedValue = wrappedValue
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { true }
+    public func hash(into hasher: inout Hasher) {}
+}

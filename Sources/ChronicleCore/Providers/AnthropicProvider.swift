@@ -42,7 +42,7 @@ public struct AnthropicProvider: ChatModelProvider {
         let converted = try AnthropicConversion.request(body)
         let payload: ByteBuffer
         do {
-            payload = ByteBuffer(bytes: try JSONCoding.encode(converted))
+            payload = ByteBuffer(bytes: try JSONCoding.encodeBytes(converted))
         } catch {
             throw ProviderError(kind: .transformingRequest, message: "Could not encode the request: \(error)")
         }

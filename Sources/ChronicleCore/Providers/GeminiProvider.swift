@@ -37,7 +37,7 @@ public struct GeminiProvider: ChatModelProvider {
         var body = request.body
         body.stripModelPrefix(stripModelPrefix)
         let model = body.model ?? ""
-        let payload = ByteBuffer(bytes: try JSONCoding.encode(try GeminiConversion.request(body)))
+        let payload = ByteBuffer(bytes: try JSONCoding.encodeBytes(try GeminiConversion.request(body)))
         var httpHeaders = HTTPHeaders()
         if let apiKey { httpHeaders.add(name: "x-goog-api-key", value: apiKey) }
         for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }

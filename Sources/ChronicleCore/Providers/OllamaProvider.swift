@@ -40,7 +40,7 @@ public struct OllamaProvider: ChatModelProvider {
         }
         let payload: ByteBuffer
         do {
-            payload = ByteBuffer(bytes: try JSONCoding.encode(try OllamaConversion.request(body)))
+            payload = ByteBuffer(bytes: try JSONCoding.encodeBytes(try OllamaConversion.request(body)))
         } catch let error as ProviderError {
             throw error
         } catch {

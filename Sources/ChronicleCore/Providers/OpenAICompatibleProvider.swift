@@ -140,7 +140,7 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         let requestedModel = body.model ?? ""
         let payload: ByteBuffer
         do {
-            payload = ByteBuffer(bytes: try JSONCoding.encode(body))
+            payload = ByteBuffer(bytes: try JSONCoding.encodeBytes(body))
         } catch {
             throw ProviderError(kind: .transformingRequest, message: "Could not encode the request: \(error)")
         }

@@ -48,17 +48,15 @@ public struct UpstreamHTTPClient: Sendable {
         -> ByteBuffer
     {
         let limit = limit ?? maxResponseSize
-        guard var collected = try await response.body.next(idleTimeout: idleTimeout) else { return ByteBuffer() }
-        while var part = try await response.body.next(idleTimeout: idleTimeout) {
-            guard collected.readableBytes + part.readableBytes <= limit else {
+        // The first part is kept as is: most bodies arrive in one.
+        var collected = try await response.body.next(idleTimeout: idleTimeout) ?? ByteBuffer()
+        while true {
+            guard collected.readableBytes <= limit else {
                 throw ProviderError(kind: .parsingResponse, message: "Provider response is larger than \(limit) bytes")
             }
+            guard var part = try await response.body.next(idleTimeout: idleTimeout) else { return collected }
             collected.writeBuffer(&part)
         }
-        guard collected.readableBytes <= limit else {
-            throw ProviderError(kind: .parsingResponse, message: "Provider response is larger than \(limit) bytes")
-        }
-        return collected
     }
 
     /// The error body as JSON, or as a JSON string when it is not JSON.

@@ -88,7 +88,7 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
            let spliced = try WireBody.splicing(collected.requestInfo, into: wire) {
             responseBody = spliced
         } else {
-            responseBody = ByteBuffer(bytes: try JSONCoding.encode(WithMeta(value: collected.response, meta: collected.requestInfo)))
+            responseBody = ByteBuffer(bytes: try JSONCoding.encodeBytes(WithMeta(value: collected.response, meta: collected.requestInfo)))
         }
         let overhead = stream.complete()
         return Response(
@@ -125,7 +125,7 @@ enum WireBody {
             buffer.writeString(suffix)
             return buffer
         }
-        let encodedMeta = try JSONCoding.encode(meta)
+        let encodedMeta = try JSONCoding.encodeBytes(meta)
         buffer.reserveCapacity(prefix.utf8.count + wire.count + encodedMeta.count + suffix.utf8.count + 8)
         buffer.writeString(prefix)
         buffer.writeBytes(wire[..<close])
@@ -238,13 +238,13 @@ enum ServerSentEvents {
     /// The chunk's upstream bytes as an SSE event (`meta` spliced in when given), or `nil` when the chunk
     /// must be encoded: no upstream bytes, or bytes that cannot go on one `data:` line.
     static func wireEvent(_ chunk: ChatChunk, meta: RequestInfo?) throws -> ByteBuffer? {
-        guard let wire = chunk.wireJSON, !wire.contains(UInt8(ascii: "\n")), !wire.contains(UInt8(ascii: "\r"))
+        guard let wire = chunk.wireJSON, !wire.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") })
         else { return nil }
         return try WireBody.splicing(meta, into: wire, prefix: "data: ", suffix: "\n\n")
     }
 
     static func encodeEvent(_ value: some Encodable) throws -> ByteBuffer {
-        let data = try JSONCoding.encode(value)
+        let data = try JSONCoding.encodeBytes(value)
         var buffer = ByteBuffer()
         buffer.reserveCapacity(data.count + 8)
         buffer.writeString("data: ")

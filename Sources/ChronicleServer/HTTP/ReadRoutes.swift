@@ -41,7 +41,7 @@ struct ReadRoutes<Context: RequestContext>: Sendable {
 
     static func json(_ value: JSONValue) throws -> Response {
         Response(status: .ok, headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONCoding.encode(value))))
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONCoding.encodeBytes(value))))
     }
 
     /// Reads filters from the query string; a bad value is a 400 naming the parameter.

@@ -99,7 +99,10 @@ public struct EventRow: Sendable, Codable, Hashable {
         organizationID = call.options.internalMetadata.organizationID
         projectID = call.options.internalMetadata.projectID
         userID = call.options.internalMetadata.userID
-        chatRequest = Self.json(call.request) ?? Self.null
+        switch call.request {
+        case .typed(let request): chatRequest = Self.json(request) ?? Self.null
+        case .wire(let request): chatRequest = request.recordedJSON
+        }
         chatResponse = call.response.flatMap(Self.json) ?? Self.null
         error = call.error.flatMap(Self.json) ?? Self.null
         provider = call.provider

@@ -57,6 +57,29 @@ struct ChatServerTests {
         await upstream.stop()
     }
 
+    /// The upstream receives the client's bytes as they were sent, with only Chronicle's own members left out
+    /// (no decoding and encoding on the way; only the white space between top-level members is not kept),
+    /// and the call records that request.
+    @Test func requestForwardedAsSent() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
+        let server = try await server(upstream)
+        let body = #"{ "model" : "up/gpt","metadata":{"application":"app"}, "messages":[{"role":"user","content":"Who was Lassie?\u00e9", "x_extra": [1, 2.50]}],"temperature":0.70,"service_tier":"flex"}"#
+        let response = try await server.json("/v1/chat/completions", body: body)
+        #expect(response.status == 200)
+        let sent = try #require(upstream.requests.first)
+        #expect(String(decoding: sent.body, as: UTF8.self)
+            == #"{"model" : "up/gpt","messages":[{"role":"user","content":"Who was Lassie?\u00e9", "x_extra": [1, 2.50]}],"temperature":0.70,"service_tier":"flex"}"#)
+        let record = try #require(try await server.records(1).first)
+        #expect(record.options.metadata.application == "app")
+        guard case .wire(let recorded) = record.request else {
+            Issue.record("the call should hold the client's bytes")
+            return
+        }
+        #expect(recorded.recordedJSON == String(decoding: sent.body, as: UTF8.self))
+        await server.stop()
+        await upstream.stop()
+    }
+
     /// A stream: `meta` on the first chunk only, chunks as they came, `[DONE]` last; the gateway's own usage
     /// request is not forwarded unless the client asked.
     @Test(arguments: [false, true])

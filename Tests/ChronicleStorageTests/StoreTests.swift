@@ -44,7 +44,7 @@ func sampleCall(id: UUID = .v7(), streamed: Bool = false) -> CallLogRecord {
                      unknownFields: ["prompt_tokens_details": ["cached_tokens": 4],
                                      "completion_tokens_details": ["reasoning_tokens": 2]]))
     return CallLogRecord(
-        id: id, timestamp: Date(), request: request,
+        id: id, timestamp: Date(), request: .typed(request),
         options: RequestOptions(apiKey: "sk-secret-never-stored", metadata: RequestMetadata(application: "app", environment: "dev", userID: "u1")),
         provider: "groq", model: "groq/llama3", response: response, responseMeta: ["load_duration": 5], error: nil,
         upstreamLatency: .milliseconds(120), totalLatency: .milliseconds(125), overhead: .microseconds(250),

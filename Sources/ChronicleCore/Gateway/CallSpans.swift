@@ -8,9 +8,10 @@ enum CallSpans {
     static let attemptSpanName = "llm.attempt"
 
     /// Attributes known when the call arrives.
-    static func recordStart(_ span: any Span, id: UUID, request: ChatRequest, options: RequestOptions,
+    static func recordStart(_ span: any Span, id: UUID, request callRequest: CallRequest, options: RequestOptions,
                             tracePayloads: Bool) {
-        guard span.isRecording else { return }
+        // A request kept as bytes is decoded only for a span that records its attributes.
+        guard span.isRecording, let request = try? callRequest.typed() else { return }
         span.updateAttributes { attributes in
             attributes["llm.item_id"] = id.uuidString.lowercased()
             attributes["gen_ai.operation.name"] = "chat"

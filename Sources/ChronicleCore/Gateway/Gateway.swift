@@ -186,8 +186,9 @@ public final class Gateway: Sendable {
         let randomOrder: Bool
     }
 
-    /// Resolves the choices for a request (reference §4, with longest-prefix default routing).
-    func resolve(_ request: ChatRequest, options: RequestOptions) throws(LookupError) -> Route {
+    /// Resolves the choices for a request: explicit `models`, then an alias, then a forced provider, then the
+    /// provider with the longest matching model prefix.
+    func resolve(_ request: CallRequest, options: RequestOptions) throws(LookupError) -> Route {
         // A snapshot: copying the registry is cheap (copy-on-write) and keeps the lock out of resolution.
         let registry = self.registry.withLockedValue { $0 }
         do {
@@ -247,6 +248,20 @@ public final class Gateway: Sendable {
     public func send(_ request: ChatRequest, options: RequestOptions = RequestOptions(), timing: CallTiming? = nil)
         async throws -> ChatStream
     {
+        try await send(call: .typed(request), options: options, timing: timing)
+    }
+
+    /// Sends an OpenAI-format request kept as the client's bytes (see ``WireChatRequest``): OpenAI-format
+    /// upstreams receive those bytes with only the model replaced; other providers get it decoded.
+    public func send(wire request: WireChatRequest, options: RequestOptions = RequestOptions(),
+                     timing: CallTiming? = nil) async throws -> ChatStream {
+        try await send(call: .wire(request), options: options, timing: timing)
+    }
+
+    /// Sends a typed or wire request; see ``send(_:options:timing:)``.
+    public func send(call request: CallRequest, options: RequestOptions = RequestOptions(), timing: CallTiming? = nil)
+        async throws -> ChatStream
+    {
         let timing = timing ?? CallTiming()
         let id = UUID.v7()
         let timestamp = Date()
@@ -256,8 +271,12 @@ public final class Gateway: Sendable {
         CallSpans.recordStart(requestSpan, id: id, request: request, options: options, tracePayloads: tracePayloads)
         metrics?.started(streaming: request.isStreaming)
         if logger.logLevel <= .trace {
-            logger.trace("request", metadata: ["call.id": "\(id.uuidString.lowercased())",
-                                                "body": "\(CallSpans.json(request) ?? "")"])
+            let body: String
+            switch request {
+            case .typed(let typed): body = CallSpans.json(typed) ?? ""
+            case .wire(let wire): body = wire.recordedJSON  // without Chronicle's members, which may hold a key
+            }
+            logger.trace("request", metadata: ["call.id": "\(id.uuidString.lowercased())", "body": "\(body)"])
         }
         let route: Route
         do {
@@ -282,11 +301,11 @@ public final class Gateway: Sendable {
         var random = SystemRandomNumberGenerator()
         let timeout = options.timeout ?? defaultTimeout
         let reporter = self.reporter
+        // Decoded once, and only if some choice's provider translates the request.
+        var typedRequest: ChatRequest?
 
         while true {
             let choice = route.choices[choiceIndex]
-            var body = request
-            body.model = choice.model
             let attemptSpan = tracer.startSpan(CallSpans.attemptSpanName, context: requestSpan.context, ofKind: .client)
             if attemptSpan.isRecording {
                 attemptSpan.updateAttributes { attributes in
@@ -299,9 +318,17 @@ public final class Gateway: Sendable {
             let attemptStart = ContinuousClock.now
             do {
                 let apiKey = try choice.key?.resolve(providerName: choice.provider.name)
-                let events = try await choice.provider.send(
-                    ProviderRequest(body: body, apiKey: apiKey, overrideURL: options.overrideURL, timeout: timeout,
-                                    streamIdleTimeout: streamIdleTimeout))
+                var providerRequest = ProviderRequest(
+                    body: ChatRequest(model: choice.model, messages: [], stream: request.isStreaming), apiKey: apiKey,
+                    overrideURL: options.overrideURL, timeout: timeout, streamIdleTimeout: streamIdleTimeout)
+                if case .wire(let wire) = request, choice.provider.forwardsWire(wire) {
+                    providerRequest.wire = wire
+                } else {
+                    if typedRequest == nil { typedRequest = try Self.decodeForTranslation(request) }
+                    providerRequest.body = typedRequest ?? providerRequest.body
+                    providerRequest.body.model = choice.model
+                }
+                let events = try await choice.provider.send(providerRequest)
                 timing.addWaiting(ContinuousClock.now - attemptStart)
                 attempts.append(AttemptRecord(provider: choice.provider.name, model: choice.model, errorKind: nil,
                                               status: 200, message: nil,
@@ -367,9 +394,20 @@ public final class Gateway: Sendable {
         }
     }
 
+    /// The typed request for a provider that translates it. The server's scan only keeps requests the
+    /// decoder accepts, so a failure here is the gateway's, not the client's.
+    private static func decodeForTranslation(_ request: CallRequest) throws(ProviderError) -> ChatRequest {
+        do {
+            return try request.typed()
+        } catch {
+            throw ProviderError(kind: .transformingRequest,
+                                message: "Could not decode the request for this provider: \(describeDecodingError(error))")
+        }
+    }
+
     /// Reports a call that got no answer. Its overhead is measured up to now: the error response the caller
     /// renders next is not included.
-    private func reportFailure(id: UUID, timestamp: Date, timing: CallTiming, request: ChatRequest,
+    private func reportFailure(id: UUID, timestamp: Date, timing: CallTiming, request: CallRequest,
                                options: RequestOptions, error: GatewayError, provider: String?, model: String?,
                                attempts: [AttemptRecord], retries: Int, rateLimited: Bool, span: any Span) {
         timing.markCompleted()

@@ -7,8 +7,8 @@ public struct CallLogRecord: Sendable {
     public var id: UUID
     /// When the gateway received the call.
     public var timestamp: Date
-    /// The request as the client sent it (model string unmodified).
-    public var request: ChatRequest
+    /// The request as the client sent it (model string unmodified): typed, or the client's bytes.
+    public var request: CallRequest
     /// Routing options and metadata. Encoding them never includes API keys.
     public var options: RequestOptions
     /// The provider that answered, or the last one tried.
@@ -37,7 +37,7 @@ public struct CallLogRecord: Sendable {
     /// Every attempt, failed ones included.
     public var attempts: [AttemptRecord]
 
-    public init(id: UUID, timestamp: Date, request: ChatRequest, options: RequestOptions, provider: String? = nil,
+    public init(id: UUID, timestamp: Date, request: CallRequest, options: RequestOptions, provider: String? = nil,
                 model: String? = nil, response: ChatResponse? = nil, responseMeta: JSONValue? = nil,
                 error: CallError? = nil, upstreamLatency: Duration? = nil, totalLatency: Duration,
                 overhead: Duration? = nil, numRetries: Int = 0, wasRateLimited: Bool = false, streamed: Bool = false,

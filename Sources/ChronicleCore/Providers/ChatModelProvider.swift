@@ -14,10 +14,15 @@ public protocol ChatModelProvider: Sendable {
     /// Sends one attempt. Returns once the provider has accepted the request (response headers received);
     /// errors before that throw ``ProviderError`` and may be retried, errors while streaming end the stream.
     func send(_ request: ProviderRequest) async throws -> ChatEventStream
+    /// Whether this provider sends `request` upstream as the client's bytes (``ProviderRequest/wire``)
+    /// rather than a typed ``ProviderRequest/body``. Providers that translate the request say no.
+    func forwardsWire(_ request: WireChatRequest) -> Bool
 }
 
 extension ChatModelProvider {
     public var label: String { name }
+
+    public func forwardsWire(_ request: WireChatRequest) -> Bool { false }
 
     /// The length of the longest routing prefix `model` starts with, or `nil` if none matches.
     public func routingPrefixMatch(for model: String) -> Int? {
@@ -27,8 +32,11 @@ extension ChatModelProvider {
 
 /// One attempt's input.
 public struct ProviderRequest: Sendable {
-    /// The request, with `model` set to the chosen model string (prefix not yet stripped).
+    /// The request, with `model` set to the chosen model string (prefix not yet stripped). When ``wire`` is
+    /// set, only `model` and `stream` are filled in: the request is the wire bytes.
     public var body: ChatRequest
+    /// The client's bytes, for a provider whose ``ChatModelProvider/forwardsWire(_:)`` accepted them.
+    public var wire: WireChatRequest?
     /// The key chosen for this attempt; the provider's own key is used when `nil`.
     public var apiKey: String?
     /// Replaces the provider's endpoint URL.

@@ -56,6 +56,18 @@ public struct OpenAIRequestTransforms: Sendable, Hashable {
         self.usageInXGroq = usageInXGroq
     }
 
+    /// Whether a request kept as bytes can be forwarded with only its model replaced and members removed:
+    /// not when message names must be folded into content or a top-level `system` moved into the messages.
+    func canForward(_ request: WireChatRequest) -> Bool {
+        (supportsMessageName || !request.hasMessageNames) && !(systemInMessages && request.hasSystem)
+    }
+
+    /// The model name sent upstream for the model string `model`.
+    func upstreamModel(_ model: String) -> String {
+        if let stripModelPrefix, model.hasPrefix(stripModelPrefix) { return String(model.dropFirst(stripModelPrefix.count)) }
+        return model
+    }
+
     /// Applies the transforms to a request before it is encoded.
     public func apply(to request: inout ChatRequest) {
         request.stripModelPrefix(stripModelPrefix)
@@ -133,16 +145,30 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         self.transport = transport
     }
 
+    public func forwardsWire(_ request: WireChatRequest) -> Bool {
+        transforms.canForward(request)
+    }
+
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         let apiKey = try request.apiKey ?? key.resolve(providerName: name)
-        var body = request.body
-        transforms.apply(to: &body)
-        let requestedModel = body.model ?? ""
+        let requestedModel: String
+        let isStreaming: Bool
         let payload: ByteBuffer
-        do {
-            payload = ByteBuffer(bytes: try JSONCoding.encodeBytes(body))
-        } catch {
-            throw ProviderError(kind: .transformingRequest, message: "Could not encode the request: \(error)")
+        if let wire = request.wire {
+            requestedModel = transforms.upstreamModel(request.body.model ?? "")
+            isStreaming = wire.isStreaming
+            payload = wire.upstreamBody(model: requestedModel, requestStreamUsage: transforms.requestStreamUsage,
+                                        removing: transforms.unsupportedFields)
+        } else {
+            var body = request.body
+            transforms.apply(to: &body)
+            requestedModel = body.model ?? ""
+            isStreaming = body.isStreaming
+            do {
+                payload = ByteBuffer(bytes: try JSONCoding.encodeBytes(body))
+            } catch {
+                throw ProviderError(kind: .transformingRequest, message: "Could not encode the request: \(error)")
+            }
         }
 
         var httpHeaders = HTTPHeaders()
@@ -155,7 +181,7 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
             url = try Self.azureURL(base: base, apiVersion: apiVersion, deployment: requestedModel, provider: name)
             if let apiKey { httpHeaders.add(name: "api-key", value: apiKey) }
         }
-        httpHeaders.add(name: "accept", value: body.isStreaming ? "text/event-stream" : "application/json")
+        httpHeaders.add(name: "accept", value: isStreaming ? "text/event-stream" : "application/json")
         for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
 
         let response: UpstreamResponse

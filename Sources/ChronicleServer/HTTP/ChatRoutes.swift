@@ -61,17 +61,23 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Self.tooLarge(maxBodySize)
         }
-        var body = try RequestDecoding.chatBody(bytes, headers: request.headers)
-        try policy.check(&body.options, request: body.request)
-        body.options.internalMetadata.gatewayKey = context.gatewayKeyName
+        let (call, decodedOptions) = try RequestDecoding.chatCall(bytes, headers: request.headers)
+        var options = decodedOptions
+        let messageCount: Int
+        switch call {
+        case .typed(let typed): messageCount = typed.messages.count
+        case .wire(let wire): messageCount = wire.messageCount
+        }
+        try policy.check(&options, messageCount: messageCount)
+        options.internalMetadata.gatewayKey = context.gatewayKeyName
 
-        let (gateway, request, options) = (self.gateway, body.request, body.options)
+        let gateway = self.gateway
         let channel = context.clientChannel
-        if request.isStreaming {
-            let stream = try await ClientDisconnect.cancelling(on: channel) {
-                try await gateway.send(request, options: options, timing: timing)
+        if call.isStreaming {
+            let stream = try await ClientDisconnect.cancelling(on: channel) { [options] in
+                try await gateway.send(call: call, options: options, timing: timing)
             }
-            let includeUsage = request.streamOptions?["include_usage"]?.boolValue ?? false
+            let includeUsage = call.includesStreamUsage
             // A stream's header can only tell the overhead before its first byte; the stored value covers
             // the whole stream.
             return ServerSentEvents.response(
@@ -79,8 +85,8 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
                 overheadHeader: Self.formatOverhead(timing.overhead),
                 watch: channel.flatMap(ClientDisconnect.watch(for:)), logger: context.logger)
         }
-        let (stream, collected) = try await ClientDisconnect.cancelling(on: channel) {
-            let stream = try await gateway.send(request, options: options, timing: timing)
+        let (stream, collected) = try await ClientDisconnect.cancelling(on: channel) { [options] in
+            let stream = try await gateway.send(call: call, options: options, timing: timing)
             return (stream, try await stream.collect())
         }
         let responseBody: ByteBuffer

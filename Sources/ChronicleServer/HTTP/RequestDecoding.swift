@@ -6,7 +6,23 @@ import NIOCore
 /// How request bodies become typed values, and how bad ones become 4xx errors. Public so that the fuzzer
 /// drives exactly what the routes run.
 public enum RequestDecoding {
-    /// A chat request body with its options, `x-chronicle-*` headers merged in.
+    /// A chat request as the route hands it to the gateway: the client's bytes with what the gateway needs
+    /// scanned out (``WireChatRequest``), or, when the scan cannot vouch for the body, decoded in full, which
+    /// either accepts it or names what is wrong. `x-chronicle-*` headers are merged into the options.
+    /// - Throws: ``APIError``: 400 for malformed JSON or a wrong shape (naming the field), 422 for bad headers.
+    public static func chatCall(_ bytes: ByteBuffer, headers: HTTPFields = [:]) throws(APIError)
+        -> (request: CallRequest, options: RequestOptions)
+    {
+        guard let (wire, scannedOptions) = WireChatRequest.scan(bytes) else {
+            let body = try chatBody(bytes, headers: headers)
+            return (.typed(body.request), body.options)
+        }
+        var options = scannedOptions
+        try mergeHeaders(headers, into: &options)
+        return (.wire(wire), options)
+    }
+
+    /// A chat request body decoded in full with its options, `x-chronicle-*` headers merged in.
     /// - Throws: ``APIError``: 400 for malformed JSON or a wrong shape (naming the field), 422 for bad headers.
     public static func chatBody(_ bytes: ByteBuffer, headers: HTTPFields = [:]) throws(APIError) -> ProxyRequestBody {
         var body: ProxyRequestBody
@@ -20,14 +36,18 @@ public enum RequestDecoding {
         } catch {
             throw APIError.badRequest("invalid_request", "Invalid request body: \(error)")
         }
+        try mergeHeaders(headers, into: &body.options)
+        return body
+    }
+
+    private static func mergeHeaders(_ headers: HTTPFields, into options: inout RequestOptions) throws(APIError) {
         do {
-            try ChronicleHeaders.merge(headers, into: &body.options)
+            try ChronicleHeaders.merge(headers, into: &options)
         } catch let error as APIError {
             throw error
         } catch {
             throw APIError(status: 422, kind: "invalid_proxy_headers", message: "\(error)")
         }
-        return body
     }
 
     /// One workflow event, or a `{"events": [...]}` batch.

@@ -16,10 +16,10 @@ struct RequestPolicy: Sendable {
 
     init() {}
 
-    func check(_ options: inout RequestOptions, request: ChatRequest) throws(APIError) {
-        if request.messages.count > maxMessages {
+    func check(_ options: inout RequestOptions, messageCount: Int) throws(APIError) {
+        if messageCount > maxMessages {
             throw APIError(status: 413, kind: "too_many_messages",
-                           message: "The request has \(request.messages.count) messages, over the limit of \(maxMessages)")
+                           message: "The request has \(messageCount) messages, over the limit of \(maxMessages)")
         }
         if let url = options.overrideURL, !overrideURL.allows(url) {
             throw APIError(

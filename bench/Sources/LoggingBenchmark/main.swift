@@ -42,7 +42,7 @@ func sampleRecord() -> LogEntry {
         choices: [ChatChoice(message: ChatMessage(role: "assistant", content: .text(String(repeating: "Paris. ", count: 20))))],
         usage: Usage(promptTokens: 60, completionTokens: 40, totalTokens: 100))
     return .call(CallLogRecord(
-        id: .v7(), timestamp: Date(), request: request,
+        id: .v7(), timestamp: Date(), request: .typed(request),
         options: RequestOptions(metadata: RequestMetadata(application: "bench", environment: "bench", userID: "user-1")),
         provider: "groq", model: "groq/llama-3.1-8b-instant", response: response,
         upstreamLatency: .milliseconds(120), totalLatency: .milliseconds(121), overhead: .microseconds(80)))

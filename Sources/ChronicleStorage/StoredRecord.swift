@@ -93,7 +93,7 @@ public struct EventRow: Sendable, Codable, Hashable {
 
     init(_ call: CallLogRecord) {
         let metadata = call.options.metadata
-        let usage = call.response?.usage
+        let usage = call.usage
         id = call.id
         eventType = "chronicle_llm_request"
         organizationID = call.options.internalMetadata.organizationID
@@ -103,10 +103,14 @@ public struct EventRow: Sendable, Codable, Hashable {
         case .typed(let request): chatRequest = Self.json(request) ?? Self.null
         case .wire(let request): chatRequest = request.recordedJSON
         }
-        chatResponse = call.response.flatMap(Self.json) ?? Self.null
+        if case .response(let bytes) = call.relayedResponse {
+            chatResponse = String(decoding: bytes, as: UTF8.self)
+        } else {
+            chatResponse = call.response.flatMap(Self.json) ?? Self.null
+        }
         error = call.error.flatMap(Self.json) ?? Self.null
         provider = call.provider
-        model = call.response?.model ?? call.model ?? call.request.model
+        model = call.responseModel ?? call.model ?? call.request.model
         application = metadata.application
         environment = metadata.environment
         requestOrganizationID = metadata.organizationID

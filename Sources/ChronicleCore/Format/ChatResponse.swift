@@ -90,6 +90,9 @@ public struct ChatResponse: Sendable, Hashable {
     /// (see ``ChatChunk/wireJSON``). Whoever changes a response must clear it. Neither encoded nor part of
     /// equality.
     @NotCompared public var wireJSON: [UInt8]? = nil
+    /// Set when only `id`, `created`, `model` and `usage` were read from ``wireJSON`` (a relayed response):
+    /// `choices` is then empty, and ``decoded()`` reads the rest.
+    @NotCompared public internal(set) var isSummary = false
 
     public init(id: String? = nil, created: Int64 = 0, model: String? = nil, systemFingerprint: String? = nil,
                 choices: [ChatChoice] = [], usage: Usage? = nil, unknownFields: [String: JSONValue] = [:]) {
@@ -178,6 +181,11 @@ public struct ChatChunk: Sendable, Hashable {
     /// server relays these bytes instead of encoding the chunk again. Whoever changes a chunk must clear
     /// it. Neither encoded nor part of equality.
     @NotCompared public var wireJSON: [UInt8]? = nil
+    /// Set when only `id`, `created`, `model` and `usage` were read from ``wireJSON`` (a relayed chunk):
+    /// `choices` is then empty, ``isUsageOnly`` still tells a usage chunk, and ``decoded()`` reads the rest.
+    @NotCompared public internal(set) var isSummary = false
+    /// For a summary: whether the upstream's chunk has choices.
+    @NotCompared var summaryHasChoices = false
 
     public init(id: String? = nil, created: Int64 = 0, model: String? = nil, systemFingerprint: String? = nil,
                 choices: [ChunkChoice] = [], usage: Usage? = nil, unknownFields: [String: JSONValue] = [:]) {

@@ -13,8 +13,10 @@ public struct ResponseCollector: Sendable {
 
     public init() {}
 
-    /// Adds one streamed chunk.
+    /// Adds one streamed chunk (a relayed chunk's summary is decoded in full first).
     public mutating func add(_ chunk: ChatChunk) {
+        // A summary that does not decode still counts; its content is lost, as a malformed chunk's would be.
+        let chunk = chunk.isSummary ? (try? chunk.decoded()) ?? chunk : chunk
         chunkCount += 1
         if response.id == nil { response.id = chunk.id }
         if response.created == 0 { response.created = chunk.created }

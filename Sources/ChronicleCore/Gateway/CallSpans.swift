@@ -71,6 +71,7 @@ enum CallSpans {
             }
             attributes["llm.status_code"] = record.httpStatus
             attributes["http.response.status_code"] = record.httpStatus
+            // A relayed answer is decoded only for a span that records it.
             if let response = record.response {
                 attributes["llm.response.model"] = response.model
                 attributes["gen_ai.response.model"] = response.model

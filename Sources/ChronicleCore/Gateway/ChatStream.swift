@@ -101,9 +101,16 @@ public struct CollectedResponse: Sendable, Hashable {
 /// Collects a call's response as it streams and reports the call exactly once: the record to the sink,
 /// metrics, the spans and the per-call log line.
 final class CallRecorder: Sendable {
-    private struct State {
+    fileprivate struct State {
         var record: CallLogRecord
         var collector = ResponseCollector()
+        /// Relayed chunks, kept as bytes and decoded when the call is stored (``CallLogRecord/relayedResponse``).
+        var relayedChunks: [[UInt8]] = []
+        var relayedSingle: [UInt8]?
+        /// What was read from the relayed answer: id, model, usage.
+        var relayedSummary: ChatResponse?
+        /// Set once a chunk arrives that is not a summary: from then on every chunk is folded as it comes.
+        var foldsEveryChunk = false
         var finished = false
         var reported = false
         var firstEventAt: ContinuousClock.Instant?
@@ -152,7 +159,14 @@ final class CallRecorder: Sendable {
             if !managedByCaller { state.consumerResumedAt = now }
             guard recordsResponse else { return }
             switch event {
-            case .chunk(let chunk): state.collector.add(chunk)
+            case .chunk(let chunk) where chunk.isSummary && !state.foldsEveryChunk:
+                state.keepRelayed(chunk)
+            case .chunk(let chunk):
+                state.foldRelayedChunks()
+                state.collector.add(chunk)
+            case .single(let response) where response.isSummary:
+                state.relayedSingle = response.wireJSON
+                state.relayedSummary = response
             case .single(let response): state.collector.add(response)
             case .responseInfo(let info): state.record.responseMeta = info.meta
             case .requestInfo: break
@@ -160,7 +174,7 @@ final class CallRecorder: Sendable {
         }
         if reporter.logger.logLevel <= .trace, case .chunk(let chunk) = event {
             reporter.logger.trace("chunk", metadata: ["call.id": "\(state.withLockedValue { $0.record.id })",
-                                                      "chunk": "\(CallSpans.json(chunk) ?? "")"])
+                                                      "chunk": "\(CallSpans.json((try? chunk.decoded()) ?? chunk) ?? "")"])
         }
     }
 
@@ -174,6 +188,13 @@ final class CallRecorder: Sendable {
             var record = state.record
             if state.collector.chunkCount > 0 { record.response = state.collector.collected }
             record.chunkCount = state.collector.chunkCount
+            if let single = state.relayedSingle {
+                record.setRelayed(.response(single), summary: state.relayedSummary)
+                record.chunkCount = 1
+            } else if !state.relayedChunks.isEmpty {
+                record.setRelayed(.chunks(state.relayedChunks), summary: state.relayedSummary)
+                record.chunkCount = state.relayedChunks.count
+            }
             record.upstreamLatency = now - attemptStartedAt
             if let error {
                 let error = reporter.redactor.redact(error, also: clientAPIKey)
@@ -220,6 +241,34 @@ final class CallRecorder: Sendable {
     }
 }
 
+extension CallRecorder.State {
+    /// Keeps a relayed chunk's bytes and merges what was read from it into the summary.
+    mutating func keepRelayed(_ chunk: ChatChunk) {
+        guard let bytes = chunk.wireJSON else { return }
+        relayedChunks.append(bytes)
+        if relayedSummary == nil {
+            var summary = ChatResponse(id: chunk.id, created: chunk.created, model: chunk.model)
+            summary.isSummary = true
+            relayedSummary = summary
+        }
+        if let usage = chunk.usage {
+            if relayedSummary?.usage == nil { relayedSummary?.usage = Usage() }
+            relayedSummary?.usage?.merge(usage)
+        }
+    }
+
+    /// Folds the relayed chunks kept so far, when a chunk that is not a summary joins them.
+    mutating func foldRelayedChunks() {
+        foldsEveryChunk = true
+        for bytes in relayedChunks {
+            guard let chunk = try? JSONCoding.decode(ChatChunk.self, from: bytes) else { continue }
+            collector.add(chunk)
+        }
+        relayedChunks = []
+        relayedSummary = nil
+    }
+}
+
 /// Where a finished call goes: the log sink, metrics, its span and one log line.
 struct CallReporter: Sendable {
     let sink: (any LogSink)?
@@ -232,7 +281,7 @@ struct CallReporter: Sendable {
     var needsResponse: Bool { sink != nil || tracePayloads || metrics != nil }
 
     func report(_ record: CallLogRecord, span: any Span, timeToFirstToken: Duration?) {
-        let usage = record.response?.usage
+        let usage = record.usage
         metrics?.finished(GatewayMetrics.FinishedCall(
             provider: record.provider, model: record.model, status: record.httpStatus, errorKind: record.error?.kind,
             streaming: record.streamed, total: record.totalLatency, upstream: record.upstreamLatency,

@@ -15,8 +15,25 @@ public struct CallLogRecord: Sendable {
     public var provider: String?
     /// The model string of the winning (or last) choice, before prefix stripping.
     public var model: String?
-    /// The collected response; partial if the stream failed or was cancelled.
-    public var response: ChatResponse?
+    /// The collected response; partial if the stream failed or was cancelled. An answer relayed as the
+    /// upstream sent it (``relayedResponse``) is decoded from its bytes on each read: storage reads it
+    /// once, off the request path; ``usage`` and ``responseModel`` are read without decoding.
+    public var response: ChatResponse? {
+        get { fullResponse() }
+        set {
+            responseSummary = newValue
+            relayedResponse = nil
+        }
+    }
+    /// The response as collected, or, for a relayed answer, what the gateway read from it: id, model, usage.
+    public internal(set) var responseSummary: ChatResponse?
+    /// An OpenAI-format answer relayed as the upstream sent it, kept as its bytes.
+    public internal(set) var relayedResponse: RelayedResponse?
+
+    /// The response's token usage, read without decoding a relayed answer.
+    public var usage: Usage? { responseSummary?.usage }
+    /// The model the provider says answered, read without decoding a relayed answer.
+    public var responseModel: String? { responseSummary?.model }
     /// Provider-specific response metadata.
     public var responseMeta: JSONValue?
     public var error: CallError?
@@ -48,7 +65,7 @@ public struct CallLogRecord: Sendable {
         self.options = options
         self.provider = provider
         self.model = model
-        self.response = response
+        self.responseSummary = response
         self.responseMeta = responseMeta
         self.error = error
         self.upstreamLatency = upstreamLatency
@@ -60,6 +77,45 @@ public struct CallLogRecord: Sendable {
         self.httpStatus = httpStatus
         self.chunkCount = chunkCount
         self.attempts = attempts
+    }
+}
+
+/// An OpenAI-format answer kept as the upstream's bytes.
+public enum RelayedResponse: Sendable, Hashable {
+    /// A complete response's JSON.
+    case response([UInt8])
+    /// Each streamed chunk's JSON, in order.
+    case chunks([[UInt8]])
+}
+
+extension CallLogRecord {
+    /// Keeps a relayed answer's bytes, with what was read from them.
+    mutating func setRelayed(_ relayed: RelayedResponse, summary: ChatResponse?) {
+        relayedResponse = relayed
+        responseSummary = summary
+    }
+
+    /// The whole response: the collected one, or decoded and folded from ``relayedResponse``. Decoding a
+    /// relayed stream costs as much as the chunks are long: storage calls it off the request path, spans
+    /// only when they record.
+    func fullResponse() -> ChatResponse? {
+        let response = responseSummary
+        switch relayedResponse {
+        case nil:
+            return response
+        case .response(let bytes):
+            guard var decoded = try? JSONCoding.decode(ChatResponse.self, from: bytes) else { return response }
+            decoded.wireJSON = bytes
+            return decoded
+        case .chunks(let chunks):
+            var collector = ResponseCollector()
+            for bytes in chunks {
+                // A chunk that does not decode is skipped, as the typed path would have failed on it.
+                guard let chunk = try? JSONCoding.decode(ChatChunk.self, from: bytes) else { continue }
+                collector.add(chunk)
+            }
+            return collector.chunkCount > 0 ? collector.collected : response
+        }
     }
 }
 

@@ -195,11 +195,17 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
             return ChatEventStream(events: [.single(recovered), .responseInfo(ResponseInfo(model: requestedModel))])
         }
 
+        // A request relayed as bytes gets its answer relayed as bytes: only a summary is read from it here.
+        let relaysWire = request.wire != nil
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
         if contentType.hasPrefix("text/event-stream") {
-            return streamEvents(response, requestedModel: requestedModel, idleTimeout: request.streamIdleTimeout)
+            return streamEvents(response, requestedModel: requestedModel, idleTimeout: request.streamIdleTimeout,
+                                relaysWire: relaysWire)
         }
         let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
+        if relaysWire, let summary = ChatResponse.summary(of: Array(bytes.readableBytesView)) {
+            return ChatEventStream(events: [.single(summary), .responseInfo(ResponseInfo(model: summary.model ?? requestedModel))])
+        }
         var decoded: ChatResponse
         do {
             decoded = try JSONCoding.decode(ChatResponse.self, from: bytes.readableBytesView)
@@ -219,13 +225,13 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         ])
     }
 
-    private func streamEvents(_ response: UpstreamResponse, requestedModel: String, idleTimeout: Duration)
-        -> ChatEventStream
+    private func streamEvents(_ response: UpstreamResponse, requestedModel: String, idleTimeout: Duration,
+                              relaysWire: Bool) -> ChatEventStream
     {
         ChatEventStream.decoding(
             response, idleTimeout: idleTimeout,
             decoder: ServerSentEventDecoder(OpenAIStreamHandler(
-                requestedModel: requestedModel, usageInXGroq: transforms.usageInXGroq)))
+                requestedModel: requestedModel, usageInXGroq: transforms.usageInXGroq, relaysWire: relaysWire)))
     }
 }
 
@@ -233,11 +239,14 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
 struct OpenAIStreamHandler: ServerSentEventHandler {
     let requestedModel: String
     let usageInXGroq: Bool
+    /// Chunks are relayed as they came, so only a summary of each is read (``ChatChunk/summary(of:)``).
+    let relaysWire: Bool
     var providerModel: String?
 
-    init(requestedModel: String, usageInXGroq: Bool) {
+    init(requestedModel: String, usageInXGroq: Bool, relaysWire: Bool = false) {
         self.requestedModel = requestedModel
         self.usageInXGroq = usageInXGroq
+        self.relaysWire = relaysWire
     }
 
     mutating func handle(_ event: ServerSentEvent) throws(ProviderError) -> ChatStreamEvent? {
@@ -247,6 +256,10 @@ struct OpenAIStreamHandler: ServerSentEventHandler {
                                 message: body["message"]?.stringValue ?? body["error"]?["message"]?.stringValue)
         }
         if event.data.elementsEqual("[DONE]".utf8) { return nil }
+        if relaysWire, let summary = ChatChunk.summary(of: event.data) {
+            if providerModel == nil { providerModel = summary.model }
+            return .chunk(summary)
+        }
         var chunk = try decodeStreamedJSON(ChatChunk.self, event.data)
         if chunk.choices.isEmpty, let error = chunk.unknownFields["error"] {
             throw ProviderError(kind: .generic, body: .object(["error": error]), message: error["message"]?.stringValue)

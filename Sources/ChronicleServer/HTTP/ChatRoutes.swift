@@ -94,7 +94,8 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
            let spliced = try WireBody.splicing(collected.requestInfo, into: wire) {
             responseBody = spliced
         } else {
-            responseBody = ByteBuffer(bytes: try JSONCoding.encodeBytes(WithMeta(value: collected.response, meta: collected.requestInfo)))
+            responseBody = ByteBuffer(bytes: try JSONCoding.encodeBytes(
+                WithMeta(value: try collected.response.decoded(), meta: collected.requestInfo)))
         }
         let overhead = stream.complete()
         return Response(
@@ -212,14 +213,15 @@ enum ServerSentEvents {
                     continue
                 case .chunk(let streamed):
                     // Usage the gateway asked for on its own account is recorded, not forwarded.
-                    if streamed.choices.isEmpty, streamed.usage != nil, !forwardUsageOnlyChunks {
+                    if streamed.isUsageOnly, !forwardUsageOnlyChunks {
                         continue
                     }
                     chunk = streamed
                 case .single(let response):
-                    chunk = ChatChunk(response: response)
+                    chunk = ChatChunk(response: try response.decoded())
                 }
-                let encoded = try wireEvent(chunk, meta: meta) ?? encodeEvent(WithMeta(value: chunk, meta: meta))
+                let encoded = try wireEvent(chunk, meta: meta)
+                    ?? encodeEvent(WithMeta(value: try chunk.decoded(), meta: meta))
                 meta = nil
                 // Waiting for the writer is waiting on the client, not the gateway's own time.
                 await timing.waiting { await events.send(encoded) }

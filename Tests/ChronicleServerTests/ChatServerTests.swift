@@ -59,7 +59,7 @@ struct ChatServerTests {
 
     /// The upstream receives the client's bytes as they were sent, with only Chronicle's own members left out
     /// (no decoding and encoding on the way; only the white space between top-level members is not kept),
-    /// and the call records that request.
+    /// and the call records that request, and the answer as the upstream sent it.
     @Test func requestForwardedAsSent() async throws {
         let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
         let server = try await server(upstream)
@@ -76,6 +76,11 @@ struct ChatServerTests {
             return
         }
         #expect(recorded.recordedJSON == String(decoding: sent.body, as: UTF8.self))
+        // The answer is kept as the upstream's bytes, and reads back whole.
+        let answer = try Fixtures.text("openai_text_response_nonstreaming.json")
+        #expect(record.relayedResponse == .response(Array(answer.utf8)))
+        #expect(record.response == (try JSONCoding.decode(ChatResponse.self, from: Array(answer.utf8))))
+        #expect(record.usage?.totalTokens == 112)
         await server.stop()
         await upstream.stop()
     }

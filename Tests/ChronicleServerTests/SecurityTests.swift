@@ -315,6 +315,8 @@ struct SecurityTests {
         #expect(record.error?.kind == "cancelled")
         for _ in 0..<300 where upstream.streamOutcomes.cancelled == 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(upstream.streamOutcomes.cancelled == 1)
+        // The upstream is aborted as soon as the client goes; the stalled write fails a moment later.
+        for _ in 0..<300 where server.access.inFlight != 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(server.access.inFlight == 0)
         await client.close()
         await server.stop()

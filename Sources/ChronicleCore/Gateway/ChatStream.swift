@@ -61,6 +61,13 @@ public struct ChatStream: AsyncSequence, Sendable {
     @discardableResult
     public func complete() -> Duration { recorder.complete() }
 
+    /// Ends the upstream request now, from any task: a consumer waiting for the next event gets a
+    /// cancellation error, and the call is recorded as cancelled. For a server whose client went away while
+    /// the upstream is silent.
+    public func abortUpstream() {
+        upstream.abort()
+    }
+
     /// Records the call as cancelled now, keeping what arrived: for a consumer that stops reading because
     /// its own client went away. Dropping the stream has the same effect, later.
     public func cancel() {

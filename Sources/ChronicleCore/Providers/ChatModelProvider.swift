@@ -119,10 +119,22 @@ public struct ResponseInfo: Sendable, Hashable {
 public struct ChatEventStream: AsyncSequence, Sendable {
     public typealias Element = ChatStreamEvent
     private let makeNext: @Sendable () -> (() async throws -> ChatStreamEvent?)
+    private let abortUpstream: @Sendable () -> Void
 
-    /// - Parameter makeNext: called once per iteration; returns the function producing each next event.
-    public init(_ makeNext: @escaping @Sendable () -> (() async throws -> ChatStreamEvent?)) {
+    /// - Parameters:
+    ///   - makeNext: called once per iteration; returns the function producing each next event.
+    ///   - abort: ends the upstream request at once, so that a waiting `next()` fails with
+    ///     ``ProviderErrorKind/cancelled``; called from any task.
+    public init(_ makeNext: @escaping @Sendable () -> (() async throws -> ChatStreamEvent?),
+                abort: @escaping @Sendable () -> Void = {}) {
         self.makeNext = makeNext
+        self.abortUpstream = abort
+    }
+
+    /// Ends the upstream request now (its client went away): a reader waiting for the next event gets a
+    /// ``ProviderErrorKind/cancelled`` error instead of waiting for an upstream that may stay silent.
+    public func abort() {
+        abortUpstream()
     }
 
     /// A stream of the given events.

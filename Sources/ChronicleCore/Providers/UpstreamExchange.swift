@@ -32,6 +32,11 @@ public final class UpstreamBody: Sendable {
         try await exchange.nextPart(idleTimeout: idleTimeout)
     }
 
+    /// Ends the request now: a reader waiting for the next part gets ``ProviderErrorKind/cancelled``.
+    public func abort() {
+        exchange.abandon()
+    }
+
     /// A reader that cancels the request when it is dropped unfinished, even while the response (and so
     /// this body) is still referenced: for a stream whose consumer may stop part-way.
     public func reader() -> UpstreamBodyReader {

@@ -48,6 +48,8 @@ extension ChatEventStream {
                     }
                 }
             }
+        } abort: {
+            response.body.abort()
         }
     }
 }

@@ -4,7 +4,6 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Logging
-import AsyncAlgorithms
 
 /// The request body: a chat request with Chronicle's options beside it (reference §2.1).
 public struct ProxyRequestBody: Decodable, Sendable {
@@ -166,8 +165,10 @@ struct WithMeta<Value: Encodable>: Encodable {
 enum ServerSentEvents {
     static let done = ByteBuffer(string: "data: [DONE]\n\n")
 
-    /// The response: a reader task pulls the upstream and encodes events; this task writes them. The split
-    /// lets a client disconnect (``ConnectionWatch``) cancel the upstream even while it is silent.
+    /// The response: this task pulls the upstream, encodes each event and writes it, so a slow client slows
+    /// the upstream read instead of growing a buffer, with no hand-over between tasks per event. A watcher
+    /// (``ConnectionWatch``) aborts the upstream when the client disconnects, even while the upstream is
+    /// silent and nothing is being written.
     static func response(for stream: ChatStream, forwardUsageOnlyChunks: Bool, overheadHeader: String,
                          watch: ConnectionWatch?, logger: Logger) -> Response {
         let headers: HTTPFields = [
@@ -177,36 +178,34 @@ enum ServerSentEvents {
         ]
         let timing = stream.timing
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            // A rendezvous channel: the reader waits for each event to be taken, so a slow client slows the
-            // upstream read instead of growing a buffer.
-            let events = AsyncThrowingChannel<ByteBuffer, any Error>()
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await relay(stream, forwardUsageOnlyChunks: forwardUsageOnlyChunks, into: events, logger: logger)
-                }
                 if let watch {
                     group.addTask {
                         await watch.waitForDisconnect()
-                        events.fail(ClientDisconnect.Disconnected())
+                        // Cancelled when the relay ended first: nothing to abort then.
+                        if !Task.isCancelled { stream.abortUpstream() }
                     }
                 }
                 defer { group.cancelAll() }
-                for try await event in events {
-                    try await writer.write(event)
-                }
+                try await relay(stream, forwardUsageOnlyChunks: forwardUsageOnlyChunks, to: &writer, logger: logger)
             }
             try await timing.waiting { try await writer.finish(nil) }
             stream.complete()
         })
     }
 
-    /// Encodes the stream's events as SSE into `events`, then `event: error` if it failed, then `[DONE]`.
-    static func relay(_ stream: ChatStream, forwardUsageOnlyChunks: Bool,
-                      into events: AsyncThrowingChannel<ByteBuffer, any Error>, logger: Logger) async {
+    /// Writes the stream's events as SSE, then `event: error` if it failed, then `[DONE]`. A failed write
+    /// (the client went away) records the call as cancelled and ends the relay by throwing.
+    static func relay(_ stream: ChatStream, forwardUsageOnlyChunks: Bool, to writer: inout some ResponseBodyWriter,
+                      logger: Logger) async throws {
         let timing = stream.timing
         var meta: RequestInfo? = stream.requestInfo
-        do {
-            for try await event in stream {
+        var failure: ByteBuffer?
+        var iterator = stream.makeAsyncIterator()
+        while true {
+            let encoded: ByteBuffer
+            do {
+                guard let event = try await iterator.next() else { break }
                 let chunk: ChatChunk
                 switch event {
                 case .requestInfo, .responseInfo:
@@ -220,27 +219,39 @@ enum ServerSentEvents {
                 case .single(let response):
                     chunk = ChatChunk(response: try response.decoded())
                 }
-                let encoded = try wireEvent(chunk, meta: meta)
+                encoded = try wireEvent(chunk, meta: meta)
                     ?? encodeEvent(WithMeta(value: try chunk.decoded(), meta: meta))
-                meta = nil
-                // Waiting for the writer is waiting on the client, not the gateway's own time.
-                await timing.waiting { await events.send(encoded) }
-                if Task.isCancelled {
-                    stream.cancel()
-                    return events.finish()
+            } catch let error as ProviderError {
+                if error.kind != .cancelled {
+                    logger.warning("stream failed", metadata: ["error.kind": "\(error.kind.rawValue)"])
+                    failure = errorEvent(error)
                 }
+                break
+            } catch {
+                stream.cancel()
+                logger.warning("stream failed", metadata: ["error": "\(type(of: error))"])
+                break
             }
-        } catch let error as ProviderError {
-            if error.kind != .cancelled {
-                logger.warning("stream failed", metadata: ["error.kind": "\(error.kind.rawValue)"])
-                await events.send(errorEvent(error))
-            }
+            meta = nil
+            try await write(encoded, to: &writer, stream: stream)
+        }
+        if let failure { try await write(failure, to: &writer, stream: stream) }
+        try await write(done, to: &writer, stream: stream)
+    }
+
+    /// Writes one event; waiting for the client is not the gateway's time. A client that went away gets
+    /// the call recorded as cancelled.
+    private static func write(_ event: ByteBuffer, to writer: inout some ResponseBodyWriter, stream: ChatStream)
+        async throws
+    {
+        let start = ContinuousClock.now
+        defer { stream.timing.addWaiting(ContinuousClock.now - start) }
+        do {
+            try await writer.write(event)
         } catch {
             stream.cancel()
-            logger.warning("stream failed", metadata: ["error": "\(type(of: error))"])
+            throw error
         }
-        if !Task.isCancelled { await events.send(done) }
-        events.finish()
     }
 
     /// The chunk's upstream bytes as an SSE event (`meta` spliced in when given), or `nil` when the chunk

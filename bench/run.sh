@@ -53,14 +53,9 @@ if (( $(ulimit -n) < 4096 )); then
 fi
 
 # One build for everything: gateway, mock, load generator, floor (and the other bench targets).
-BUILD_FLAGS=()
-# A debug build with tests compiles the gateway's modules with other settings than one without, so a plain
-# `swift build` after the test build (`swift build --build-tests`) would build the whole gateway again.
-# With the same flag, a smoke run after the tests compiles only the bench tools.
-[[ $CONFIG == debug ]] && BUILD_FLAGS+=(--build-tests)
 if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
     log "building ($CONFIG, $SCRATCH)…"
-    CHRONICLE_BENCH=1 swift build -c "$CONFIG" --scratch-path "$SCRATCH" "${BUILD_FLAGS[@]}" >&2 || die "build failed"
+    CHRONICLE_BENCH=1 swift build -c "$CONFIG" --scratch-path "$SCRATCH" >&2 || die "build failed"
 fi
 TOOLS=(chronicle ChronicleMock ChronicleLoad)
 [[ $MODE == peers ]] && TOOLS+=(ChronicleFloor)

@@ -190,4 +190,17 @@ if ProcessInfo.processInfo.environment["CHRONICLE_BENCH"] != nil {
             swiftSettings: swiftSettings
         )
     )
+    // The floor of the side-by-side benchmark (bench/run.sh peers): a bare relay with no JSON work or logging.
+    package.targets.append(
+        .executableTarget(
+            name: "ChronicleFloor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "bench/Sources/ChronicleFloor",
+            swiftSettings: swiftSettings
+        )
+    )
 }

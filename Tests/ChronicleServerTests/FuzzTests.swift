@@ -1,4 +1,4 @@
-import ChronicleTesting
+import ChronicleFuzzing
 import Foundation
 import Testing
 

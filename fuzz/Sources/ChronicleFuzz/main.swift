@@ -1,8 +1,8 @@
-import ChronicleTesting
+import ChronicleFuzzing
 import Foundation
 
 // `chronicle-fuzz [--inputs N] [--seed S] [--target NAME] [--fixtures DIR]`: runs the seeded mutation
-// fuzzer (ChronicleTesting.Fuzzing) over every decoder that sees untrusted bytes. Exits 1 on any finding.
+// fuzzer (ChronicleFuzzing.Fuzzing) over every decoder that sees untrusted bytes. Exits 1 on any finding.
 var inputs = 100_000
 var seed: UInt64 = 0xC4A0_11C1E
 var only: String?

@@ -123,9 +123,9 @@ public enum Fuzzing {
 
     /// A recorded stream cut into short seeds: its first `head` events, then `width` consecutive later events,
     /// then its last event, so that every seed still opens and ends like a stream (decoders reject a stream
-    /// cut short) and together they cover all of it. Whole
-    /// recordings run to 90 KB, and a debug build (what CI fuzzes) decodes well under a megabyte a second;
-    /// short seeds buy tens of thousands of inputs per target instead of hundreds.
+    /// cut short) and together they cover all of it. Whole recordings run to 90 KB, and a debug build (what
+    /// CI fuzzes) decodes well under a megabyte a second: short seeds buy tens of thousands of inputs per
+    /// target instead of hundreds.
     static func windows(of stream: [UInt8], separator: [UInt8], head: Int = 2, width: Int = 4) -> [[UInt8]] {
         var events: [ArraySlice<UInt8>] = []
         var start = 0

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ChronicleStorage", targets: ["ChronicleStorage"]),
         .library(name: "ChronicleServer", targets: ["ChronicleServer"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
+        .library(name: "ChronicleFuzzing", targets: ["ChronicleFuzzing"]),
         .executable(name: "chronicle", targets: ["chronicle"]),
         .executable(name: "chronicle-fuzz", targets: ["ChronicleFuzz"]),
     ],
@@ -90,14 +91,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Test doubles shipped as a product: mock upstreams that replay recorded provider traffic.
+        // Test doubles shipped as a product: mock upstreams that replay recorded provider traffic, and the
+        // manual clock. Not the server: a library user takes these without TOMLKit, swift-otel or storage.
+        // MockUpstream is a Hummingbird application (Hummingbird alone, not ChronicleServer).
         .target(
             name: "ChronicleTesting",
             dependencies: [
                 "ChronicleCore",
-                "ChronicleServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The seeded mutation fuzzer of the decoders that see untrusted bytes, the server's request decoding
+        // among them (hence its own product, apart from ChronicleTesting).
+        .target(
+            name: "ChronicleFuzzing",
+            dependencies: [
+                "ChronicleCore",
+                "ChronicleServer",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -114,7 +131,7 @@ let package = Package(
         // The seeded mutation fuzzer's command line (`fuzz/run.sh`).
         .executableTarget(
             name: "ChronicleFuzz",
-            dependencies: ["ChronicleTesting"],
+            dependencies: ["ChronicleFuzzing"],
             path: "fuzz/Sources/ChronicleFuzz",
             swiftSettings: swiftSettings
         ),
@@ -139,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "ChronicleServerTests",
             dependencies: [
-                "ChronicleServer", "ChronicleStorage", "ChronicleTesting",
+                "ChronicleServer", "ChronicleStorage", "ChronicleTesting", "ChronicleFuzzing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "OTel", package: "swift-otel"),

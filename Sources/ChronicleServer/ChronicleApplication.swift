@@ -104,6 +104,10 @@ public struct UsageTap: LogSink {
         }
         next?.record(entry)
     }
+
+    public func flush(deadline: ContinuousClock.Instant) async -> Bool {
+        await next?.flush(deadline: deadline) ?? true
+    }
 }
 
 /// `GET /v1/models`: the aliases and the models they name, in OpenAI's list format.

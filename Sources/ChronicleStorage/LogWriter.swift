@@ -136,6 +136,24 @@ public final class LogWriter: LogSink, Service {
         }
     }
 
+    /// ``flush()`` bounded by `deadline`: whether everything recorded so far was written or spilled in time.
+    /// Records are written by the writer's task, so `run()` must be running for a non-empty queue to drain.
+    @discardableResult
+    public func flush(deadline: ContinuousClock.Instant) async -> Bool {
+        let waiter = NIOLockedValueBox<CheckedContinuation<Bool, Never>?>(nil)
+        let finish: @Sendable (Bool) -> Void = { flushed in
+            waiter.withLockedValue { waiter in defer { waiter = nil }; return waiter }?.resume(returning: flushed)
+        }
+        var racers: [Task<Void, Never>] = []
+        let flushed = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            waiter.withLockedValue { $0 = continuation }
+            racers = [Task { await self.flush(); finish(true) },
+                      Task { try? await Task.sleep(until: deadline, clock: .continuous); finish(false) }]
+        }
+        for racer in racers { racer.cancel() }
+        return flushed
+    }
+
     // MARK: Writer task
 
     public func run() async throws {

@@ -25,7 +25,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The port to listen on (env PORT; default 9782).")
     var port: Int?
 
-    @Option(help: "A SQLite path or sqlite:// URL, or a postgres:// URL (env DATABASE_URL; default ./chronicle.db).")
+    @Option(help: "A SQLite path or sqlite:// URL (relative to the working directory), or a postgres:// URL (env DATABASE_URL; default ./chronicle.db).")
     var db: String?
 
     @Flag(name: .customLong("no-dotenv"), help: "Do not load .env files.")

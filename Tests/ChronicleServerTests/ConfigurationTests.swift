@@ -1,5 +1,6 @@
 import ChronicleCore
 import ChronicleServer
+import ChronicleStorage
 import Foundation
 import Testing
 
@@ -68,7 +69,7 @@ struct ConfigurationTests {
         }
     }
 
-    /// Flags beat environment beat files, with or without .env (gap 8); URLs are not path-joined (gap 7).
+    /// Flags beat environment beat files, with or without .env; server URLs are not path-joined.
     @Test func precedence() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-config-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -117,6 +118,150 @@ struct ConfigurationTests {
                                             currentDirectory: "/", homeDirectory: "/nonexistent")
         #expect(empty.port == 9782)
         #expect(empty.host == "127.0.0.1")
+    }
+
+    /// Later files win by one rule: a scalar a later file sets replaces the earlier value, `false` and `0`
+    /// included; a provider, alias, API key or gateway key replaces the earlier one of its name in place;
+    /// other lists concatenate.
+    @Test func laterFilesWin() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-precedence-\(UUID())")
+        let inner = root.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: inner, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try """
+            trace_payloads = true
+            log_to_database = true
+            retention_days = 30
+            default_timeout = "30s"
+            [security]
+            allow_client_provider_keys = true
+            cors_origins = ["https://a.example"]
+            [[providers]]
+            name = "shared"
+            url = "http://outer.example/v1/chat/completions"
+            [[providers]]
+            name = "outer-only"
+            url = "http://outer-only.example/v1/chat/completions"
+            [[aliases]]
+            name = "fast"
+            models = [{ model = "outer-model", provider = "openai" }]
+            [[api_keys]]
+            name = "team"
+            source = "literal"
+            value = "outer-value"
+            [[gateway_keys]]
+            name = "app"
+            key = "outer-gateway-key-0123456789"
+            """.write(to: root.appendingPathComponent("chronicle.toml"), atomically: true, encoding: .utf8)
+        try """
+            trace_payloads = false
+            log_to_database = false
+            retention_days = 0
+            [security]
+            allow_client_provider_keys = false
+            cors_origins = ["https://b.example"]
+            [[providers]]
+            name = "shared"
+            url = "http://inner.example/v1/chat/completions"
+            [[aliases]]
+            name = "fast"
+            models = [{ model = "inner-model", provider = "groq" }]
+            [[api_keys]]
+            name = "team"
+            source = "literal"
+            value = "inner-value"
+            [[gateway_keys]]
+            name = "app"
+            key = "inner-gateway-key-0123456789"
+            """.write(to: inner.appendingPathComponent("chronicle.toml"), atomically: true, encoding: .utf8)
+
+        let settings = try ServerSettings.load(
+            overrides: .init(loadDotenv: false), environment: { _ in nil }, currentDirectory: inner.path,
+            homeDirectory: root.appendingPathComponent("home").path)
+        #expect(settings.configFiles.count == 2)
+        #expect(settings.gateway.providers.map(\.name) == ["shared", "outer-only"])
+        #expect(settings.gateway.providers.first?.url == "http://inner.example/v1/chat/completions")
+        #expect(settings.gateway.aliases == [AliasConfig(name: "fast", models: [AliasModel(model: "inner-model", provider: "groq")])])
+        #expect(settings.gateway.apiKeys == [APIKeyConfig(name: "team", source: "literal", value: "inner-value")])
+        #expect(settings.gateway.tracePayloads == false)
+        #expect(settings.gateway.defaultTimeout == .seconds(30))
+        #expect(settings.logToDatabase == false)
+        #expect(settings.storage.retentionDays == 0)
+        #expect(settings.security.allowClientProviderKeys == false)
+        #expect(settings.security.corsOrigins == ["https://a.example", "https://b.example"])
+        #expect(settings.security.gatewayKeys.map(\.name) == ["app"])
+        #expect(settings.security.gatewayKeys.first?.digest == KeyDigest(of: "inner-gateway-key-0123456789"))
+    }
+
+    /// A gateway key in `CHRONICLE_GATEWAY_KEYS` replaces a file's key of the same name (the environment
+    /// beats files); two keys of one name within one source are still refused.
+    @Test func environmentGatewayKeyReplacesFileKey() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-keys-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("chronicle.toml")
+        try """
+            [[gateway_keys]]
+            name = "team"
+            key = "file-key-0123456789"
+            requests_per_minute = 5
+            [[gateway_keys]]
+            name = "other"
+            key = "other-key-0123456789"
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let env: @Sendable (String) -> String? = { ["CHRONICLE_GATEWAY_KEYS": "team:env-key-0123456789"][$0] }
+        let settings = try ServerSettings.load(overrides: .init(configPath: config.path, loadDotenv: false), environment: env)
+        #expect(settings.security.gatewayKeys.map(\.name) == ["team", "other"])
+        #expect(settings.security.gatewayKeys.first?.digest == KeyDigest(of: "env-key-0123456789"))
+        #expect(settings.security.gatewayKeys.first?.requestsPerMinute == nil)
+
+        let twice: @Sendable (String) -> String? = { ["CHRONICLE_GATEWAY_KEYS": "a:key-one-0123456789,a:key-two-0123456789"][$0] }
+        #expect(throws: ConfigurationError.self) {
+            try ServerSettings.load(overrides: .init(configPath: config.path, loadDotenv: false), environment: twice)
+        }
+        try """
+            [[gateway_keys]]
+            name = "team"
+            key = "file-key-0123456789"
+            [[gateway_keys]]
+            name = "team"
+            key = "file-key-9876543210"
+            """.write(to: config, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigurationError.self) {
+            try ServerSettings.load(overrides: .init(configPath: config.path, loadDotenv: false), environment: { _ in nil })
+        }
+    }
+
+    /// Relative SQLite paths in a file, bare or in a `sqlite:` / `sqlite://` URL, and `spill_dir` are relative to
+    /// the file; the same values from the environment or a flag stay relative to the working directory.
+    @Test(arguments: [("data/x.db", "{dir}/data/x.db"), ("sqlite://data/x.db", "sqlite://{dir}/data/x.db"),
+                      ("sqlite:x.db?mode=rwc", "sqlite:{dir}/x.db?mode=rwc"), ("sqlite:///abs/x.db", "sqlite:///abs/x.db"),
+                      ("/abs/x.db", "/abs/x.db"), ("sqlite::memory:", "sqlite::memory:"),
+                      ("postgres://u@h/db", "postgres://u@h/db")])
+    func fileRelativePaths(value: String, expected: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-paths-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("chronicle.toml")
+        try "database = \"\(value)\"\nspill_dir = \"spill\"\n".write(to: config, atomically: true, encoding: .utf8)
+
+        let settings = try ServerSettings.load(overrides: .init(configPath: config.path, loadDotenv: false),
+                                               environment: { _ in nil }, currentDirectory: "/elsewhere")
+        #expect(settings.database == expected.replacingOccurrences(of: "{dir}", with: directory.path))
+        #expect(settings.storage.spillDirectory == directory.appendingPathComponent("spill").path)
+        if expected.contains("{dir}") {
+            guard case .sqlite(let path) = try DatabaseLocation(settings.database ?? "") else {
+                Issue.record("not a SQLite location"); return
+            }
+            #expect(path.hasPrefix(directory.path + "/"))
+        }
+
+        let env: @Sendable (String) -> String? = { ["DATABASE_URL": value][$0] }
+        let fromEnv = try ServerSettings.load(overrides: .init(configPath: config.path, loadDotenv: false), environment: env)
+        #expect(fromEnv.database == value)
+        let fromFlag = try ServerSettings.load(
+            overrides: .init(configPath: config.path, database: value, loadDotenv: false), environment: { _ in nil })
+        #expect(fromFlag.database == value)
     }
 
     /// A missing explicit config is an error naming the path.

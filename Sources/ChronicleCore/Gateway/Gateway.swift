@@ -52,7 +52,7 @@ public final class Gateway: Sendable {
         randomChoice = builder.randomChoice
         tracer = builder.tracer
         metrics = builder.metricsFactory.map { GatewayMetrics(factory: $0) }
-        tracePayloads = configuration.tracePayloads
+        tracePayloads = configuration.tracePayloads ?? false
         var redactor = builder.redactor ?? SecretRedactor.fromEnvironment()
         redactor.add(configuration.apiKeys.compactMap { key in (try? key.key.resolve(providerName: key.name)) ?? nil })
         for provider in configuration.providers {
@@ -167,9 +167,19 @@ public final class Gateway: Sendable {
     /// The configured aliases, sorted by name.
     public var aliases: [AliasConfig] { registry.withLockedValue { $0.aliases.values.sorted { $0.name < $1.name } } }
 
-    /// Closes the upstream HTTP client if the gateway created it. Log sinks are shut down by their owners.
-    public func shutdown() async throws {
-        if ownsHTTPClient { try await transport.httpClient.shutdown() }
+    /// Closes the upstream HTTP client if the gateway created it, then flushes the log sink, so that the last
+    /// calls' records are written (or spilled) before this returns; it waits at most `flushTimeout` for them.
+    /// The sink itself (a `LogWriter`'s task, say) stays its owner's to stop.
+    public func shutdown(flushTimeout: Duration = .seconds(10)) async throws {
+        var closeError: (any Error)?
+        if ownsHTTPClient {
+            do { try await transport.httpClient.shutdown() } catch { closeError = error }
+        }
+        if let logSink, await !logSink.flush(deadline: .now + flushTimeout) {
+            logger.warning("log records were still unwritten at the shutdown deadline",
+                           metadata: ["flush_timeout": "\(flushTimeout)"])
+        }
+        if let closeError { throw closeError }
     }
 
     // MARK: Resolution
@@ -478,13 +488,13 @@ extension Gateway {
 
         public func withAlias(_ alias: AliasConfig) -> Builder {
             var copy = self
-            copy.configuration.aliases.append(alias)
+            copy.configuration.aliases = ConfigurationPrecedence.mergeNamed(copy.configuration.aliases, [alias], name: \.name)
             return copy
         }
 
         public func withAPIKey(_ key: APIKeyConfig) -> Builder {
             var copy = self
-            copy.configuration.apiKeys.append(key)
+            copy.configuration.apiKeys = ConfigurationPrecedence.mergeNamed(copy.configuration.apiKeys, [key], name: \.name)
             return copy
         }
 

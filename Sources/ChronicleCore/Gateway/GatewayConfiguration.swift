@@ -12,12 +12,13 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var streamIdleTimeout: Duration?
     public var userAgent: String?
     public var retry: RetryOptions?
-    /// Whether spans carry prompt and completion text (`llm.prompts`, `llm.completions`); off by default.
-    public var tracePayloads: Bool
+    /// Whether spans carry prompt and completion text (`llm.prompts`, `llm.completions`); off when nil.
+    /// Optional so that a later configuration can turn it off again.
+    public var tracePayloads: Bool?
 
     public init(providers: [CustomProviderConfig] = [], aliases: [AliasConfig] = [], apiKeys: [APIKeyConfig] = [],
                 defaultTimeout: Duration? = nil, streamIdleTimeout: Duration? = nil, userAgent: String? = nil,
-                retry: RetryOptions? = nil, tracePayloads: Bool = false) {
+                retry: RetryOptions? = nil, tracePayloads: Bool? = nil) {
         self.tracePayloads = tracePayloads
         self.providers = providers
         self.aliases = aliases
@@ -28,16 +29,17 @@ public struct GatewayConfiguration: Sendable, Hashable {
         self.retry = retry
     }
 
-    /// Appends `other`'s lists and takes its scalars where set (later configuration files win).
+    /// Lays `other`, a later configuration, over this one (``ConfigurationPrecedence``): its providers,
+    /// aliases and keys replace those of the same name, and each scalar it sets replaces this one's.
     public mutating func merge(_ other: GatewayConfiguration) {
-        providers += other.providers
-        aliases += other.aliases
-        apiKeys += other.apiKeys
+        providers = ConfigurationPrecedence.mergeNamed(providers, other.providers, name: \.name)
+        aliases = ConfigurationPrecedence.mergeNamed(aliases, other.aliases, name: \.name)
+        apiKeys = ConfigurationPrecedence.mergeNamed(apiKeys, other.apiKeys, name: \.name)
         defaultTimeout = other.defaultTimeout ?? defaultTimeout
         streamIdleTimeout = other.streamIdleTimeout ?? streamIdleTimeout
         userAgent = other.userAgent ?? userAgent
         retry = other.retry ?? retry
-        tracePayloads = tracePayloads || other.tracePayloads
+        tracePayloads = other.tracePayloads ?? tracePayloads
     }
 }
 

@@ -166,6 +166,17 @@ public enum LogEntry: Sendable {
 /// called on the request path.
 public protocol LogSink: Sendable {
     func record(_ entry: LogEntry)
+
+    /// Writes (or otherwise secures) everything recorded so far before returning, giving up at `deadline`.
+    /// Returns whether everything was secured in time. ``Gateway/shutdown(flushTimeout:)`` calls this so that
+    /// a library user who shuts down loses no records. The default has nothing to flush.
+    @discardableResult
+    func flush(deadline: ContinuousClock.Instant) async -> Bool
+}
+
+extension LogSink {
+    @discardableResult
+    public func flush(deadline: ContinuousClock.Instant) async -> Bool { true }
 }
 
 /// Keeps every entry in memory; for tests and embedders that inspect calls themselves.

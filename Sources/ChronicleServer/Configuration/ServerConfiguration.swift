@@ -64,7 +64,7 @@ public struct ConfigFile: Sendable, Decodable {
             streamIdleTimeout: try c.decodeIfPresent(ConfigDuration.self, forKey: .streamIdleTimeout)?.duration,
             userAgent: try c.decodeIfPresent(String.self, forKey: .userAgent),
             retry: try c.decodeIfPresent(RetryOptions.self, forKey: .retry),
-            tracePayloads: try c.decodeIfPresent(Bool.self, forKey: .tracePayloads) ?? false)
+            tracePayloads: try c.decodeIfPresent(Bool.self, forKey: .tracePayloads))
         gatewayKeys = try c.decodeIfPresent([GatewayKeyConfig.FileValues].self, forKey: .gatewayKeys) ?? []
         security = try c.decodeIfPresent(SecuritySettings.FileValues.self, forKey: .security)
         limits = try c.decodeIfPresent(SecuritySettings.LimitValues.self, forKey: .limits)
@@ -138,8 +138,9 @@ public struct ServerSettings: Sendable {
         }
     }
 
-    /// Finds and merges configuration (reference §12.2–12.3, gaps 7–9 fixed): flags beat environment
-    /// variables, which beat configuration files, whether or not `.env` files are loaded.
+    /// Finds and merges configuration by one rule (``ConfigurationPrecedence``): files in the order read,
+    /// then environment variables, then flags, each later source winning, whether or not `.env` files are
+    /// loaded. Relative database and spill paths in a file are relative to that file.
     public static func load(
         overrides: Overrides,
         environment: @Sendable (String) -> String? = { getenv($0).map { String(cString: $0) } },
@@ -214,23 +215,28 @@ public struct ServerSettings: Sendable {
         if let port = overrides.port { settings.port = port }
         if let database = overrides.database { settings.database = database }
 
-        // Keys may name variables that `.env` files set, so they are resolved last.
+        // Keys may name variables that `.env` files set, so they are resolved last. A key replaces an
+        // earlier source's key of the same name; two of one name in one source are a mistake.
         for (path, file) in parsed {
             do {
                 if let security = file.security { try settings.security.apply(security, environment: env) }
-                settings.security.gatewayKeys += try file.gatewayKeys.map { try $0.resolve(environment: env) }
+                let keys = try file.gatewayKeys.map { try $0.resolve(environment: env) }
+                try GatewayKeyConfig.checkUniqueNames(keys)
+                settings.security.gatewayKeys = ConfigurationPrecedence.mergeNamed(
+                    settings.security.gatewayKeys, keys, name: \.name)
             } catch let error as ConfigurationError {
                 throw ConfigurationError("\(path): \(error.description)")
             }
         }
         if let list = env("CHRONICLE_GATEWAY_KEYS") {
-            settings.security.gatewayKeys += GatewayKeyConfig.parseEnvironmentList(list)
+            let keys = GatewayKeyConfig.parseEnvironmentList(list)
+            do { try GatewayKeyConfig.checkUniqueNames(keys) } catch let error as ConfigurationError {
+                throw ConfigurationError("CHRONICLE_GATEWAY_KEYS: \(error.description)")
+            }
+            settings.security.gatewayKeys = ConfigurationPrecedence.mergeNamed(
+                settings.security.gatewayKeys, keys, name: \.name)
         }
         if let admin = env("CHRONICLE_ADMIN_KEY") { settings.security.adminKeyDigest = KeyDigest(of: admin) }
-        let names = settings.security.gatewayKeys.map(\.name)
-        if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
-            throw ConfigurationError("Two gateway keys are named \"\(duplicate)\"; names identify keys in logs")
-        }
         if overrides.allowUnauthenticated { settings.security.allowUnauthenticated = true }
         return settings
     }
@@ -281,12 +287,23 @@ public struct ServerSettings: Sendable {
         }
     }
 
-    /// A relative SQLite path is taken relative to its configuration file; URLs are left alone (gap 7).
+    /// A relative SQLite path in a configuration file, bare or in a `sqlite:` / `sqlite://` URL, is taken
+    /// relative to the file's directory, so a file means the same database wherever Chronicle starts.
+    /// Other URLs are left alone.
     static func resolveDatabase(_ value: String, relativeTo directory: String) -> String {
-        if value.contains("://") || value.hasPrefix("/") || value.hasPrefix("sqlite:") || value == ":memory:" {
-            return value
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        for scheme in ["sqlite://", "sqlite:"] where trimmed.hasPrefix(scheme) {
+            return scheme + resolvePath(String(trimmed.dropFirst(scheme.count)), relativeTo: directory)
         }
-        return (directory as NSString).appendingPathComponent(value)
+        if trimmed.contains("://") { return value }
+        return resolvePath(trimmed, relativeTo: directory)
+    }
+
+    /// `path` joined to `directory` unless it is absolute, home-relative, empty or SQLite's `:memory:`.
+    static func resolvePath(_ path: String, relativeTo directory: String) -> String {
+        if path.isEmpty || path.hasPrefix("/") || path.hasPrefix(":memory:") { return path }
+        if path.hasPrefix("~") { return (path as NSString).expandingTildeInPath }
+        return (directory as NSString).appendingPathComponent(path)
     }
 }
 
@@ -351,7 +368,7 @@ public struct StorageSettings: Sendable, Equatable {
         if let value = values.flushInterval { flushInterval = value }
         if let value = values.maxBufferedRecords { maxBufferedRecords = max(1, value) }
         if let value = values.spillDirectory {
-            spillDirectory = value.hasPrefix("/") ? value : (directory as NSString).appendingPathComponent(value)
+            spillDirectory = ServerSettings.resolvePath(value, relativeTo: directory)
         }
         if let value = values.maxConnections { maxConnections = max(1, value) }
     }

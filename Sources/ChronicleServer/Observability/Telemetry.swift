@@ -75,7 +75,8 @@ enum Telemetry {
         try validate(environment: env)
 
         var configuration = OTel.Configuration.default
-        configuration.serviceName = settings.serviceName ?? env("CHRONICLE_OTEL_SERVICE_NAME") ?? "chronicle"
+        // The environment beats the file, as everywhere (``ConfigurationPrecedence``).
+        configuration.serviceName = env("CHRONICLE_OTEL_SERVICE_NAME") ?? settings.serviceName ?? "chronicle"
         configuration.metrics.enabled = false
         configuration.logs.enabled = false
         configuration.traces.enabled = true

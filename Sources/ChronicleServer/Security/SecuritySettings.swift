@@ -85,6 +85,14 @@ public struct GatewayKeyConfig: Sendable, Hashable {
         }
     }
 
+    /// Names identify keys in logs and in the database, so one source may not name two keys alike.
+    static func checkUniqueNames(_ keys: [GatewayKeyConfig]) throws {
+        var seen = Set<String>()
+        for key in keys where !seen.insert(key.name).inserted {
+            throw ConfigurationError("Two gateway keys are named \"\(key.name)\"; names identify keys in logs")
+        }
+    }
+
     /// `CHRONICLE_GATEWAY_KEYS`: comma-separated `name:key` pairs (a bare key is named `key-N`).
     static func parseEnvironmentList(_ text: String) -> [GatewayKeyConfig] {
         text.split(separator: ",").enumerated().compactMap { index, item in
@@ -203,14 +211,15 @@ public struct SecuritySettings: Sendable {
             }
             adminKeyDigest = digest
         }
+        // Unnamed lists from several files are concatenated (``ConfigurationPrecedence``).
         if let list = values.overrideURLAllowList {
             for entry in list where OverrideURLPolicy.parse(entry) == nil {
                 throw ConfigurationError("[security]: override_url_allowlist entry \"\(entry)\" is not an http(s) URL")
             }
-            overrideURLAllowList = list
+            overrideURLAllowList += list.filter { !overrideURLAllowList.contains($0) }
         }
         if let value = values.allowClientProviderKeys { allowClientProviderKeys = value }
-        if let origins = values.corsOrigins { corsOrigins = origins }
+        if let origins = values.corsOrigins { corsOrigins += origins.filter { !corsOrigins.contains($0) } }
     }
 
     mutating func apply(_ values: LimitValues) throws {

@@ -83,6 +83,7 @@ public enum Fuzzing {
         }
         let streams = { (prefix: String) in
             ["text", "tools"].map { file("\(prefix)_\($0)_response_streaming.txt") }.filter { !$0.isEmpty }
+                .flatMap { windows(of: $0, separator: sseSeparator(of: $0)) }
         }
         return [
             Target(name: "request-body", seeds: requestSeeds + ["openai_text.json", "openai_tools.json", "groq_tools.json"]
@@ -113,10 +114,47 @@ public enum Fuzzing {
             },
             streamTarget("sse-openai", .openAI, seeds: streams("openai") + streams("groq")),
             streamTarget("sse-anthropic", .anthropic, seeds: streams("anthropic")),
-            streamTarget("ndjson-ollama", .ollama, seeds: [file("ollama_text_response_streaming.txt")].filter { !$0.isEmpty }),
+            streamTarget("ndjson-ollama", .ollama, seeds: [file("ollama_text_response_streaming.txt")].filter { !$0.isEmpty }
+                .flatMap { windows(of: $0, separator: Array("\n".utf8)) }),
             streamTarget("sse-gemini", .gemini, seeds: geminiSeeds),
             streamTarget("eventstream-bedrock", .bedrock, seeds: [bedrockSeed]),
         ]
+    }
+
+    /// A recorded stream cut into short seeds: its first `head` events, then `width` consecutive later events,
+    /// then its last event, so that every seed still opens and ends like a stream (decoders reject a stream
+    /// cut short) and together they cover all of it. Whole recordings run to 90 KB, and a debug build (what
+    /// CI fuzzes) decodes well under a megabyte a second: short seeds buy tens of thousands of inputs per
+    /// target instead of hundreds.
+    static func windows(of stream: [UInt8], separator: [UInt8], head: Int = 2, width: Int = 4) -> [[UInt8]] {
+        var events: [ArraySlice<UInt8>] = []
+        var start = 0
+        var index = 0
+        while index + separator.count <= stream.count {
+            if stream[index..<index + separator.count].elementsEqual(separator) {
+                index += separator.count
+                events.append(stream[start..<index])
+                start = index
+            } else {
+                index += 1
+            }
+        }
+        if start < stream.count { events.append(stream[start...]) }
+        guard events.count > head + width + 1 else { return [stream] }
+        let opening = events.prefix(head).flatMap { $0 }
+        let closing = events.count - 1
+        return stride(from: head, to: closing, by: width).map { first in
+            opening + events[first..<min(closing, first + width)].flatMap { $0 } + events[closing]
+        }
+    }
+
+    /// The blank line that ends an event in a recorded SSE stream, as the recording writes it.
+    static func sseSeparator(of stream: [UInt8]) -> [UInt8] {
+        let crlf = Array("\r\n\r\n".utf8)
+        let hasCRLF = stream.count >= crlf.count && (0...(stream.count - crlf.count)).contains { offset in
+            stream[offset..<offset + crlf.count].elementsEqual(crlf)
+        }
+        return hasCRLF ? crlf : Array("\n\n".utf8)
     }
 
     static func streamTarget(_ name: String, _ format: RecordedStream.Format, seeds: [[UInt8]]) -> Target {

@@ -34,9 +34,9 @@ struct ConfigurationPrecedenceTests {
             .withAlias(AliasConfig(name: "fast", models: [AliasModel(model: "new", provider: "p")]))
             .build()
         #expect(gateway.providerNames == ["p"])
-        let route = try gateway.resolve(ChatRequest(model: "two/m", messages: []), options: RequestOptions())
+        let route = try gateway.resolve(.typed(ChatRequest(model: "two/m", messages: [])), options: RequestOptions())
         #expect(route.choices.map(\.provider.name) == ["p"])
-        #expect(throws: LookupError.self) { try gateway.resolve(ChatRequest(model: "one/m", messages: []), options: RequestOptions()) }
+        #expect(throws: LookupError.self) { try gateway.resolve(.typed(ChatRequest(model: "one/m", messages: [])), options: RequestOptions()) }
         #expect(gateway.aliases.map(\.models) == [[AliasModel(model: "new", provider: "p")]])
     }
 }

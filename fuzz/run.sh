@@ -3,7 +3,7 @@
 # AWS event-stream) with a seeded mutation fuzzer: 100,000 inputs per target by default, the targets in
 # parallel, one per processor.
 #   fuzz/run.sh                         # 100k inputs each, release build
-#   FUZZ_INPUTS=20000 FUZZ_CONFIG=debug FUZZ_TIMEOUT=180 fuzz/run.sh   # what CI runs (all seven targets), reusing the test build
+#   FUZZ_INPUTS=20000 FUZZ_CONFIG=debug FUZZ_TIMEOUT=180 fuzz/run.sh   # what CI runs (every target), reusing the test build
 #   FUZZ_SEED=42 fuzz/run.sh --target sse-openai      # replay another seed, one target
 # Exit status 1 means a finding (printed with the input); a crash or hang kills the run (timeout).
 set -euo pipefail

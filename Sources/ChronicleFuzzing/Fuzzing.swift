@@ -89,7 +89,16 @@ public enum Fuzzing {
             Target(name: "request-body", seeds: requestSeeds + ["openai_text.json", "openai_tools.json", "groq_tools.json"]
                 .map(file).filter { !$0.isEmpty }) { input, _ in
                 do {
-                    _ = try RequestDecoding.chatBody(ByteBuffer(bytes: input))
+                    // What the route runs: the one-pass scan, or the full decoder when the scan declines.
+                    let (call, options) = try RequestDecoding.chatCall(ByteBuffer(bytes: input))
+                    guard case .wire(let wire) = call else { return .accepted }
+                    // The scan must never accept what the full decoder refuses, nor read it differently.
+                    guard let full = try? RequestDecoding.chatBody(ByteBuffer(bytes: input)) else {
+                        return .problem("the scan accepted a body the decoder refuses")
+                    }
+                    guard full.request.model == wire.model, full.request.isStreaming == wire.isStreaming,
+                          full.request.messages.count == wire.messageCount, full.options == options
+                    else { return .problem("the scan and the decoder disagree") }
                     return .accepted
                 } catch let error as APIError {
                     let status = Int(error.status.code)
@@ -98,6 +107,23 @@ public enum Fuzzing {
                 } catch {
                     return .problem("unexpected error \(error)")
                 }
+            },
+            Target(name: "relayed-answer", seeds: relayedAnswerSeeds(streams("openai") + [file("openai_tools_response_nonstreaming.json")])) { input, _ in
+                // A relayed chunk's summary must agree with the full decoder on every member but the choices,
+                // whose contents are relayed as sent and checked only when the call is stored.
+                guard let summary = ChatChunk.summary(of: input) else { return .rejected }
+                guard var object = (try? JSONCoding.decode(JSONValue.self, from: input))?.objectValue else {
+                    return .problem("the summary accepted bytes that are not a JSON object")
+                }
+                let hasChoices = object["choices"]?.arrayValue?.isEmpty == false
+                object["choices"] = []
+                guard let members = try? JSONCoding.encodeBytes(JSONValue.object(object)),
+                      let decoded = try? JSONCoding.decode(ChatChunk.self, from: members)
+                else { return .problem("the summary accepted a chunk the decoder refuses") }
+                guard summary.id == decoded.id, summary.model == decoded.model, summary.created == decoded.created,
+                      summary.usage == decoded.usage, summary.isUsageOnly == (!hasChoices && decoded.usage != nil)
+                else { return .problem("the summary and the decoder disagree") }
+                return .accepted
             },
             Target(name: "event-payload", seeds: eventSeeds) { input, random in
                 let batch = random.next() % 2 == 0
@@ -119,6 +145,18 @@ public enum Fuzzing {
             streamTarget("sse-gemini", .gemini, seeds: geminiSeeds),
             streamTarget("eventstream-bedrock", .bedrock, seeds: [bedrockSeed]),
         ]
+    }
+
+    /// The JSON of each `data:` line of recorded streams, and whole recorded responses, as seeds.
+    static func relayedAnswerSeeds(_ sources: [[UInt8]]) -> [[UInt8]] {
+        sources.flatMap { source -> [[UInt8]] in
+            let lines = source.split(separator: UInt8(ascii: "\n"))
+            let data = lines.compactMap { line -> [UInt8]? in
+                guard line.starts(with: Array("data: {".utf8)) else { return nil }
+                return Array(line.dropFirst(6))
+            }
+            return data.isEmpty ? [source] : data
+        }
     }
 
     /// A recorded stream cut into short seeds: its first `head` events, then `width` consecutive later events,

@@ -66,6 +66,7 @@ import Testing
             #"{\#(head),"choices":[],"usage":{"prompt_tokens":"many"}}"#,
             #"{"id":"c1","object":"chat.completion.chunk","created":1.5,"model":"m","choices":[]}"#,
             #"{\#(head),"id":"c2","choices":[]}"#, #"{\#(head),"choices":[]"#, "[]",
+            #"{\#(head),"system_fingerprint":[1],"choices":[]}"#,
         ]
         for text in declined { #expect(ChatChunk.summary(of: Array(text.utf8)) == nil, "\(text)") }
         #expect(ChatChunk.summary(of: Array(#"{\#(head),"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#.utf8))?

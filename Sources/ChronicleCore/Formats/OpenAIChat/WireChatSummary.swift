@@ -1,6 +1,8 @@
 /// What the gateway reads from an OpenAI-format response or stream chunk that it relays as the upstream
 /// sent it: its id, time, model, usage and whether it has choices. One scan, no decoding into types; the
-/// choices are read later, off the request path, when the call is stored.
+/// choices are read later, off the request path, when the call is stored. Their contents are the
+/// upstream's business: they reach the client as sent, and a choice that does not decode is left out of
+/// the stored response.
 struct WireChatSummary: Equatable {
     var id: String
     var created: Int64
@@ -45,6 +47,10 @@ struct WireChatSummary: Equatable {
                             throw JSONScanner.Malformed(offset: value.range.lowerBound)
                         }
                         created = seconds
+                    } else if scanner.stringEquals(key, "system_fingerprint") {
+                        guard value.kind == .string || value.kind == .null else {
+                            throw JSONScanner.Malformed(offset: value.range.lowerBound)
+                        }
                     } else if scanner.stringEquals(key, "object") {
                         guard value.kind == .string, !hasObject else { throw JSONScanner.Malformed(offset: value.range.lowerBound) }
                         hasObject = true
@@ -79,7 +85,7 @@ struct WireChatSummary: Equatable {
 extension ChatChunk {
     /// A chunk relayed as the upstream sent it (`bytes`), with only what ``WireChatSummary`` reads filled
     /// in; `nil` when the bytes need the full decoder.
-    static func summary(of bytes: [UInt8]) -> ChatChunk? {
+    public static func summary(of bytes: [UInt8]) -> ChatChunk? {
         guard let summary = WireChatSummary.scan(bytes) else { return nil }
         var chunk = ChatChunk(id: summary.id, created: summary.created, model: summary.model, usage: summary.usage)
         chunk.wireJSON = bytes
@@ -105,7 +111,7 @@ extension ChatChunk {
 extension ChatResponse {
     /// A response relayed as the upstream sent it (`bytes`), with only what ``WireChatSummary`` reads
     /// filled in; `nil` when the bytes need the full decoder.
-    static func summary(of bytes: [UInt8]) -> ChatResponse? {
+    public static func summary(of bytes: [UInt8]) -> ChatResponse? {
         guard let summary = WireChatSummary.scan(bytes), summary.hasChoices else { return nil }
         var response = ChatResponse(id: summary.id, created: summary.created, model: summary.model, usage: summary.usage)
         response.wireJSON = bytes

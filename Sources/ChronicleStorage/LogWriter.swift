@@ -409,12 +409,12 @@ private struct WriterLoop {
                     .recordNanoseconds((ContinuousClock.now - start).nanoseconds)
             }
         }
-        try await withTimeout(configuration.writeTimeout, clock: SystemClock()) { try await store.write(records) }
+        try await withAbandoningTimeout(configuration.writeTimeout) { try await store.write(records) }
     }
 
     func databaseIsUp() async -> Bool {
         let store = writer.store
-        return (try? await withTimeout(configuration.writeTimeout, clock: SystemClock()) { try await store.ping() }) != nil
+        return (try? await withAbandoningTimeout(configuration.writeTimeout) { try await store.ping() }) != nil
     }
 
     /// The database is up but refused the batch: store records one by one, replacing refused payloads.

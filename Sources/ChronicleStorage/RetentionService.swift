@@ -53,8 +53,12 @@ public final class RetentionService: Service {
     public var statistics: Statistics { counters.withLockedValue { $0 } }
 
     public func run() async throws {
-        guard configuration.retentionDays > 0 else { return }
         do {
+            guard configuration.retentionDays > 0 else {
+                // Returning early would end the whole service group; keeping everything means idling.
+                try await gracefulShutdown()
+                return
+            }
             try await cancelWhenGracefulShutdown {
                 while true {
                     _ = try await self.runPass()

@@ -10,7 +10,8 @@ import Testing
 final class FlakyStore: LogStore {
     struct Refused: Error {}
     let inner: any LogStore
-    private let state = NIOLockedValueBox((down: false, batches: [[UUID]](), refuseNotes: false, held: false))
+    private let state = NIOLockedValueBox((down: false, batches: [[UUID]](), refuseNotes: false, held: false,
+                                           hung: false))
 
     init(_ inner: any LogStore) { self.inner = inner }
 
@@ -27,15 +28,29 @@ final class FlakyStore: LogStore {
         get { state.withLockedValue { $0.held } }
         set { state.withLockedValue { $0.held = newValue } }
     }
+    /// While set, writes and pings hang and ignore cancellation, like a client waiting on a dead connection.
+    var isHung: Bool {
+        get { state.withLockedValue { $0.hung } }
+        set { state.withLockedValue { $0.hung = newValue } }
+    }
     var batches: [[UUID]] { state.withLockedValue { $0.batches } }
+
+    private func hangWhileHung() async {
+        // An unstructured task's value is awaited without passing cancellation on.
+        await Task.detached { [state] in
+            while state.withLockedValue({ $0.hung }) { try? await Task.sleep(for: .milliseconds(2)) }
+        }.value
+    }
     var storedIDs: [UUID] { batches.flatMap { $0 } }
 
     func migrate() async throws { try await inner.migrate() }
     func ping() async throws {
+        await hangWhileHung()
         if isDown { throw Refused() }
     }
     func write(_ records: [StoredRecord]) async throws {
         while isHeld { try await Task.sleep(for: .milliseconds(2)) }
+        await hangWhileHung()
         if isDown { throw Refused() }
         for record in records {
             guard case .event(let row) = record, row.eventType == "poison" else { continue }
@@ -279,6 +294,32 @@ struct LogWriterTests {
         running.writer.record(event(index: 200))
         #expect(running.writer.statistics.queued + store.storedIDs.count == 201)
         #expect(running.writer.statistics.spilled == statistics.spilled)
+        try await running.stop()
+        await db.close()
+    }
+
+    /// A write that hangs and ignores cancellation counts as failed after `writeTimeout`: the writer retries
+    /// instead of stalling, and every record is stored once the database answers again.
+    @Test func hungWriteDoesNotStallTheWriter() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        let store = FlakyStore(db.store)
+        store.isHung = true
+        let running = RunningWriter.start(store) {
+            $0.batchSize = 5
+            $0.flushInterval = .milliseconds(10)
+            $0.maxBufferedRecords = 10
+            $0.writeTimeout = .milliseconds(50)
+            $0.spillPath = db.directory.appendingPathComponent("spill.jsonl").path
+        }
+        let entries = (0..<20).map { event(index: $0) }
+        for entry in entries { running.writer.record(entry) }
+        #expect(try await eventually { running.writer.statistics.failedBatches >= 2 })
+        store.isHung = false
+        #expect(try await eventually {
+            await running.writer.flush()
+            return Set(store.storedIDs).count == 20
+        })
+        #expect(try await db.scalar("SELECT CAST(count(*) AS text) FROM chronicle_events") == "20")
         try await running.stop()
         await db.close()
     }

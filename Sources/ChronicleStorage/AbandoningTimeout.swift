@@ -1,5 +1,12 @@
 import NIOConcurrencyHelpers
 
+/// Thrown by ``withAbandoningTimeout(_:operation:)``: no answer in time, which says nothing about whether
+/// the operation would have succeeded.
+struct TimedOut: Error, CustomStringConvertible {
+    let limit: Duration
+    var description: String { "no answer within \(limit)" }
+}
+
 /// Runs `operation` and waits for it at most `limit`; then it is cancelled and no longer waited for.
 ///
 /// Unlike a task-group timeout, which must wait for the cancelled operation to return, this returns on
@@ -32,7 +39,7 @@ func withAbandoningTimeout<T: Sendable>(
         let deadline = Task {
             do { try await Task.sleep(for: limit) } catch { return }
             work.cancel()
-            finish(.failure(StorageError("no answer from the database within \(limit)")))
+            finish(.failure(TimedOut(limit: limit)))
         }
         timer.withLockedValue { $0 = deadline }
     }

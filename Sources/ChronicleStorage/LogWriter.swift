@@ -386,7 +386,8 @@ private struct WriterLoop {
                 return true
             } catch {
                 writer.count { $0.failedBatches += 1 }
-                if await databaseIsUp() {
+                // Only an answer can refuse a record; a batch that timed out is retried whole.
+                if !(error is TimedOut), await databaseIsUp() {
                     await isolate(batch, firstError: error)
                     return true
                 }

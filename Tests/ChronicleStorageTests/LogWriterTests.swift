@@ -318,7 +318,7 @@ struct LogWriterTests {
         #expect(try await eventually {
             await running.writer.flush()
             return Set(store.storedIDs).count == 20
-        })
+        }, "\(running.writer.statistics) stored \(store.storedIDs.count) hung \(store.isHung)")
         #expect(try await db.scalar("SELECT CAST(count(*) AS text) FROM chronicle_events") == "20")
         try await running.stop()
         await db.close()

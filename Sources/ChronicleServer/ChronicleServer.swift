@@ -34,10 +34,11 @@ public enum ChronicleServer {
         if let tracing { builder = builder.withTracer(tracing.tracer) }
         if let metrics { builder = builder.withMetricsFactory(metrics.factory) }
         let gateway = try builder.build()
-        // Shut down in reverse: the server drains first, then the log writer, then the trace exporter.
+        // Shut down in reverse: the server drains first, then retention, the log writer, the trace exporter.
         var services: [any Service] = []
         if let tracing { services.append(tracing.service) }
         if let writer = storage.writer { services.append(writer) }
+        if let retention = storage.retention { services.append(retention) }
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
             options: .init(reader: storage.reader, tracer: tracing?.tracer ?? NoOpTracer(), metrics: metrics),
@@ -89,12 +90,16 @@ struct OpenedStorage {
     var writer: LogWriter?
     /// Reads for the read API; a second connection for SQLite, so reads never wait on the writer.
     var reader: (any LogReader)?
+    /// Deletes expired rows; with SQLite on a connection of its own, so that its deletes never run inside
+    /// one of the writer's transactions.
+    var retention: RetentionService?
     /// The PostgreSQL pool's task; it must outlive the writer, so it is not one of the application's services.
     var backgroundTask: Task<Void, Never>?
 
     func close() async {
         try? await store?.close()
         if let reader = reader as? SQLiteLogStore { try? await reader.close() }
+        if let retention = retention?.store as? SQLiteLogStore { try? await retention.close() }
     }
 
     static func open(settings: ServerSettings, metricsFactory: (any MetricsFactory)?, logger: Logger) async throws
@@ -107,6 +112,7 @@ struct OpenedStorage {
         let location = try DatabaseLocation(settings.database ?? "chronicle.db")
         let store: any LogStore
         let reader: any LogReader
+        let retentionStore: any LogStore
         var task: Task<Void, Never>?
         let spillDirectory: String
         let stem: String
@@ -114,6 +120,7 @@ struct OpenedStorage {
         case .sqlite(let path):
             store = try await SQLiteLogStore.open(path: path, logger: logger)
             reader = try await SQLiteLogStore.open(path: path, logger: logger)
+            retentionStore = try await SQLiteLogStore.open(path: path, logger: logger)
             spillDirectory = settings.storage.spillDirectory ?? (path as NSString).deletingLastPathComponent
             stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         case .postgres(let url):
@@ -121,6 +128,7 @@ struct OpenedStorage {
             task = Task { _ = try? await postgres.run() }
             store = postgres
             reader = postgres
+            retentionStore = postgres
             spillDirectory = settings.storage.spillDirectory ?? FileManager.default.currentDirectoryPath
             stem = "chronicle"
         }
@@ -136,12 +144,19 @@ struct OpenedStorage {
         configuration.batchSize = settings.storage.batchSize
         configuration.flushInterval = settings.storage.flushInterval
         configuration.maxBufferedRecords = settings.storage.maxBufferedRecords
-        configuration.retentionDays = settings.storage.retentionDays
         configuration.metricsFactory = metricsFactory
         let directory = spillDirectory.isEmpty ? "." : spillDirectory
         configuration.spillPath = (directory as NSString).appendingPathComponent("\(stem).spill.jsonl")
         configuration.deadLetterPath = (directory as NSString).appendingPathComponent("\(stem).deadletter.jsonl")
         let writer = LogWriter(store: store, configuration: configuration, logger: logger)
-        return OpenedStorage(store: store, writer: writer, reader: reader, backgroundTask: task)
+        var retention: RetentionService?
+        if settings.storage.retentionDays > 0 {
+            var retentionConfiguration = RetentionService.Configuration()
+            retentionConfiguration.retentionDays = settings.storage.retentionDays
+            retention = RetentionService(store: retentionStore, configuration: retentionConfiguration, logger: logger)
+        } else if let sqlite = retentionStore as? SQLiteLogStore {
+            try? await sqlite.close()
+        }
+        return OpenedStorage(store: store, writer: writer, reader: reader, retention: retention, backgroundTask: task)
     }
 }

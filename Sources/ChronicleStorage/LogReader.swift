@@ -118,8 +118,10 @@ extension TextRowFetcher {
     }
 
     /// Runs a filtered, cursor-paged, newest-first query over `table` ordered by `timeColumn`.
+    /// `conditions` are conditions with one bound value each: the closure gets the value's placeholder.
     func page(table: String, columns: [(String, ColumnKind)], timeColumn: String, filters: [(String, SQLValue)],
-              query: ListQuery, extraWhere: [String] = []) async throws -> Page {
+              query: ListQuery, extraWhere: [String] = [],
+              conditions bound: [(SQLValue, (String) -> String)] = []) async throws -> Page {
         var values: [SQLValue] = []
         func bind(_ value: SQLValue) -> String {
             values.append(value)
@@ -127,6 +129,7 @@ extension TextRowFetcher {
         }
         var conditions = extraWhere
         for (column, value) in filters { conditions.append("\(column) = \(bind(value))") }
+        for (value, condition) in bound { conditions.append(condition(bind(value))) }
         if let since = query.since { conditions.append("\(timeColumn) >= \(bind(.time(since)))") }
         if let until = query.until { conditions.append("\(timeColumn) < \(bind(.time(until)))") }
         if let text = query.cursor {
@@ -197,6 +200,13 @@ extension TextRowFetcher {
         if let value = query.userID { filters.append(("request_user_id", .text(value))) }
         if let value = query.runID { filters.append(("run_id", .uuid(value))) }
         var extra: [String] = []
+        var bound: [(SQLValue, (String) -> String)] = []
+        if let name = query.name {
+            // A call's name is its workflow's name or its run's name.
+            bound.append((.text(name), { placeholder in
+                "(workflow_name = \(placeholder) OR run_id IN (SELECT id FROM chronicle_runs WHERE name = \(placeholder)))"
+            }))
+        }
         if let status = query.status {
             switch status {
             case "error": extra.append("http_status >= 400")
@@ -205,7 +215,7 @@ extension TextRowFetcher {
             }
         }
         return try await page(table: "chronicle_events", columns: ReadColumns.callSummary, timeColumn: "created_at",
-                              filters: filters, query: query, extraWhere: extra)
+                              filters: filters, query: query, extraWhere: extra, conditions: bound)
     }
 
     func selectCall(id: UUID) async throws -> JSONValue? {

@@ -110,8 +110,9 @@ extension SQLDialect {
         return WorkflowStatement(sql: sql, values: values)
     }
 
-    /// The upsert for one workflow event (reference §10.2 with gaps 37–41 fixed). Events may arrive in any
-    /// order: an end, error, state or update before its start creates the row, and the start completes it.
+    /// The upsert for one workflow event. Events may arrive in any order: an end, error, state or update
+    /// before its start creates the row, and the start completes it. A run's and a step's status follow
+    /// event time (`updated_at`), not arrival: a late event older than the stored state leaves the status.
     func statement(for event: WorkflowEvent) -> WorkflowStatement {
         var values: [SQLValue] = []
         func p(_ value: SQLValue) -> String {
@@ -163,13 +164,15 @@ extension SQLDialect {
                 """
             return WorkflowStatement(sql: sql, values: values)
         case .stepStart(let start):
+            // A start never changes the status of a row an earlier-arriving event created.
+            let time = start.time ?? Date()
             let sql = """
                 INSERT INTO chronicle_steps (id, run_id, type, parent_step, name, input, status, tags, info, span_id,
-                  start_time)
+                  start_time, updated_at)
                 VALUES (\(p(.uuid(start.stepID))), \(p(.uuid(start.runID))), \(p(.text(start.type))),
                   \(p(.uuid(start.parentStep))), \(p(.text(start.name))), \(p(.jsonValue(start.input ?? .null))),
                   'started', \(p(.tags(start.tags))), \(p(.jsonObject(start.info))), \(p(.text(start.spanID))),
-                  \(p(.time(start.time ?? Date()))))
+                  \(p(.time(time))), \(p(.time(time))))
                 ON CONFLICT (id) DO UPDATE SET
                   type = CASE WHEN chronicle_steps.type = '' THEN excluded.type ELSE chronicle_steps.type END,
                   parent_step = COALESCE(chronicle_steps.parent_step, excluded.parent_step),
@@ -184,33 +187,46 @@ extension SQLDialect {
             return WorkflowStatement(sql: sql, values: values)
         case .stepEnd(let end):
             let time = end.time ?? Date()
+            let newer = "excluded.updated_at >= chronicle_steps.updated_at"
             let sql = """
-                INSERT INTO chronicle_steps (id, run_id, type, status, output, info, start_time, end_time)
+                INSERT INTO chronicle_steps (id, run_id, type, status, output, info, start_time, end_time, updated_at)
                 VALUES (\(p(.uuid(end.stepID))), \(p(.uuid(end.runID))), '', 'finished', \(p(.jsonValue(end.output))),
-                  \(p(.jsonObject(end.info))), \(p(.time(time))), \(p(.time(time))))
+                  \(p(.jsonObject(end.info))), \(p(.time(time))), \(p(.time(time))), \(p(.time(time))))
                 ON CONFLICT (id) DO UPDATE SET
-                  status = 'finished',
+                  status = CASE WHEN \(newer) THEN excluded.status ELSE chronicle_steps.status END,
                   output = excluded.output,
                   info = CASE WHEN excluded.info IS NULL THEN chronicle_steps.info
                     ELSE \(mergePatch("COALESCE(chronicle_steps.info, \(e))", "excluded.info")) END,
-                  end_time = excluded.end_time
+                  end_time = CASE WHEN \(newer) OR chronicle_steps.end_time IS NULL THEN excluded.end_time
+                    ELSE chronicle_steps.end_time END,
+                  updated_at = \(greatest)(chronicle_steps.updated_at, excluded.updated_at)
                 """
             return WorkflowStatement(sql: sql, values: values)
         case .stepError(let failure):
             let time = failure.time ?? Date()
+            let newer = "excluded.updated_at >= chronicle_steps.updated_at"
             let sql = """
-                INSERT INTO chronicle_steps (id, run_id, type, status, error, start_time, end_time)
+                INSERT INTO chronicle_steps (id, run_id, type, status, error, start_time, end_time, updated_at)
                 VALUES (\(p(.uuid(failure.stepID))), \(p(.uuid(failure.runID))), '', 'error',
-                  \(p(.jsonValue(failure.error))), \(p(.time(time))), \(p(.time(time))))
-                ON CONFLICT (id) DO UPDATE SET status = 'error', error = excluded.error, end_time = excluded.end_time
+                  \(p(.jsonValue(failure.error))), \(p(.time(time))), \(p(.time(time))), \(p(.time(time))))
+                ON CONFLICT (id) DO UPDATE SET
+                  status = CASE WHEN \(newer) THEN excluded.status ELSE chronicle_steps.status END,
+                  error = excluded.error,
+                  end_time = CASE WHEN \(newer) OR chronicle_steps.end_time IS NULL THEN excluded.end_time
+                    ELSE chronicle_steps.end_time END,
+                  updated_at = \(greatest)(chronicle_steps.updated_at, excluded.updated_at)
                 """
             return WorkflowStatement(sql: sql, values: values)
         case .stepState(let state):
+            let time = state.time ?? Date()
             let sql = """
-                INSERT INTO chronicle_steps (id, run_id, type, status, start_time)
+                INSERT INTO chronicle_steps (id, run_id, type, status, start_time, updated_at)
                 VALUES (\(p(.uuid(state.stepID))), \(p(.uuid(state.runID))), '', \(p(.text(state.state))),
-                  \(p(.time(state.time ?? Date()))))
-                ON CONFLICT (id) DO UPDATE SET status = excluded.status
+                  \(p(.time(time))), \(p(.time(time))))
+                ON CONFLICT (id) DO UPDATE SET
+                  status = CASE WHEN excluded.updated_at >= chronicle_steps.updated_at THEN excluded.status
+                    ELSE chronicle_steps.status END,
+                  updated_at = \(greatest)(chronicle_steps.updated_at, excluded.updated_at)
                 """
             return WorkflowStatement(sql: sql, values: values)
         case .event(let generic):

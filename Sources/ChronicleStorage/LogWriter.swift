@@ -7,15 +7,18 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 /// The logging pipeline: the request path enqueues, one writer task stores records in batches, and
-/// nothing is lost (gaps 30–32).
+/// nothing is lost.
 ///
 /// - A batch is written when it reaches `batchSize` records or its oldest record is `flushInterval` old.
-/// - A failed batch is retried with backoff while the database is down. Meanwhile records wait in memory
-///   up to `maxBufferedRecords`, then spill, in order, to an append-only file, replayed when the database
-///   is back (and at the next start).
+/// - At most `maxBufferedRecords` records wait in memory, whatever the database's state: past that bound
+///   records are appended to the spill file, and once spilling every later record follows them there until
+///   the writer has replayed the file, so that order is kept. The writer drains memory first (it holds the
+///   older records), then replays the spill.
+/// - A failed batch is retried with backoff while the database is down.
 /// - A record the database refuses is isolated from its batch, stored with its payload replaced by an
 ///   error note, or failing that appended to a dead-letter file, loudly.
-/// - Graceful shutdown writes (or spills) everything queued before `run()` returns.
+/// - Graceful shutdown writes everything queued before `run()` returns; if the database is down, the queue
+///   goes to the front of the spill file, replayed at the next start.
 public final class LogWriter: LogSink, Service {
     /// The histogram of batch write latencies.
     public static let batchWriteMetric = "chronicle_log_batch_write_seconds"
@@ -23,21 +26,17 @@ public final class LogWriter: LogSink, Service {
     public struct Configuration: Sendable {
         public var batchSize = 100
         public var flushInterval: Duration = .seconds(1)
-        /// Records kept in memory while the database is down before they spill to the file.
+        /// Records kept in memory before new ones go to the spill file.
         public var maxBufferedRecords = 10_000
-        /// The spill file; `nil` keeps everything in memory.
+        /// The spill file; `nil` keeps everything in memory, without bound.
         public var spillPath: String?
         /// Where refused records go when even their error note cannot be stored.
         public var deadLetterPath: String?
         /// A write (or health check) taking longer than this counts as failed: a database that accepts
-        /// no connections must not stall the pipeline, or memory would grow without bound.
+        /// no connections must not stall the pipeline.
         public var writeTimeout: Duration = .seconds(10)
         public var initialRetryDelay: Duration = .milliseconds(100)
         public var maxRetryDelay: Duration = .seconds(5)
-        /// Rows older than this many days are deleted in the background; 0 keeps everything.
-        public var retentionDays = 30
-        public var retentionInterval: Duration = .seconds(3600)
-        public var retentionBatchSize = 1000
         /// Where batch write latencies go (`chronicle_log_batch_write_seconds`); none by default.
         public var metricsFactory: (any MetricsFactory)?
 
@@ -54,9 +53,10 @@ public final class LogWriter: LogSink, Service {
         /// Records stored with their payload replaced by an error note.
         public var replacedRecords = 0
         public var deadLettered = 0
-        /// Records that could be neither stored nor spilled (kept in memory; reported loudly).
+        /// Records the spill file could not take: kept in memory past the bound, or lost at shutdown (loudly).
         public var spillFailures = 0
-        public var retentionDeleted = 0
+
+        public init() {}
     }
 
     private struct Queued {
@@ -67,6 +67,13 @@ public final class LogWriter: LogSink, Service {
 
     private struct State {
         var buffer = Deque<Queued>()
+        /// The spill file, if configured and readable; every access holds the lock.
+        var spill: SpillFile?
+        /// Set once memory is full (or the spill holds records from an earlier run): new records go to the
+        /// spill file until the writer has replayed it.
+        var spilling = false
+        /// Set while the spill file refuses appends, so that the failure is reported once, not per record.
+        var spillBroken = false
         var waiter: CheckedContinuation<Void, Never>?
         var signalled = false
         var shuttingDown = false
@@ -75,6 +82,8 @@ public final class LogWriter: LogSink, Service {
         var statistics = Statistics()
         /// How many times the writer went to wait for a signal (a spinning writer shows here).
         var waits = 0
+
+        var spillPending: Bool { !(spill?.isEmpty ?? true) }
 
         mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
             if let waiter {
@@ -90,18 +99,32 @@ public final class LogWriter: LogSink, Service {
     public let configuration: Configuration
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    private let spillOpenError: (any Error)?
 
     public init(store: any LogStore, configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "chronicle.log-writer")) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
+        // Opened here, not in `run()`, so that records arriving before the writer starts already queue
+        // behind what an earlier run left in the spill.
+        var spill: SpillFile?
+        var openError: (any Error)?
+        if let path = configuration.spillPath {
+            do { spill = try SpillFile(path: path) } catch { openError = error }
+        }
+        spillOpenError = openError
+        state.withLockedValue { state in
+            state.spill = spill
+            state.spilling = state.spillPending
+        }
     }
 
     public var statistics: Statistics {
         state.withLockedValue { state in
             var statistics = state.statistics
             statistics.queued = state.buffer.count
+            statistics.spillPending = state.spill?.unreadCount ?? 0
             return statistics
         }
     }
@@ -111,16 +134,41 @@ public final class LogWriter: LogSink, Service {
 
     // MARK: Request path
 
-    /// Enqueues an entry. Never blocks and never touches the database.
+    /// Enqueues an entry, or past the memory bound appends it to the spill file. Never touches the database.
     public func record(_ entry: LogEntry) {
         let queued = Queued(entry: entry, enqueuedAt: .now, wallTime: Date())
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        enum Outcome { case none, wake(CheckedContinuation<Void, Never>?), spillFailed(any Error) }
+        let outcome = state.withLockedValue { state -> Outcome in
+            var failure: (any Error)?
+            if let spill = state.spill, state.spilling || state.buffer.count >= configuration.maxBufferedRecords {
+                do {
+                    // Not synced here: the writer syncs the file before its next step, off the request path.
+                    try spill.append([StoredRecord(entry, now: queued.wallTime)], sync: false)
+                    state.spilling = true
+                    state.spillBroken = false
+                    state.statistics.spilled += 1
+                    return .wake(state.takeWaiter())
+                } catch {
+                    // Memory is the last place left: the record is kept past the bound rather than lost.
+                    state.statistics.spillFailures += 1
+                    if !state.spillBroken { failure = error }
+                    state.spillBroken = true
+                }
+            }
             state.buffer.append(queued)
+            if let failure { return .spillFailed(failure) }
             // Wake the writer when a batch is due or a deadline must be set.
-            guard state.buffer.count == 1 || state.buffer.count >= configuration.batchSize else { return nil }
-            return state.takeWaiter()
+            guard state.buffer.count == 1 || state.buffer.count >= configuration.batchSize else { return .none }
+            return .wake(state.takeWaiter())
         }
-        waiter?.resume()
+        switch outcome {
+        case .none: break
+        case .wake(let waiter): waiter?.resume()
+        case .spillFailed(let error):
+            logger.critical("cannot write the spill file; keeping log records in memory past the bound", metadata: [
+                "path": "\(configuration.spillPath ?? "")", "error": "\(error)",
+            ])
+        }
     }
 
     /// Waits until everything recorded so far is written or spilled.
@@ -157,18 +205,19 @@ public final class LogWriter: LogSink, Service {
     // MARK: Writer task
 
     public func run() async throws {
-        let spill = try configuration.spillPath.map { try SpillFile(path: $0) }
-        defer { spill?.close() }
-        if let spill, !spill.isEmpty {
-            logger.notice("replaying spilled log records", metadata: ["count": "\(spill.unreadCount)"])
+        if let spillOpenError { throw spillOpenError }
+        let pending = state.withLockedValue { $0.spill?.unreadCount ?? 0 }
+        if pending > 0 {
+            logger.notice("replaying spilled log records", metadata: ["count": "\(pending)"])
         }
-        var loop = WriterLoop(writer: self, spill: spill)
+        var loop = WriterLoop(writer: self)
         await withGracefulShutdownHandler {
             await loop.run()
         } onGracefulShutdown: {
             self.state.withLockedValue { $0.shuttingDown = true }
             self.wake()
         }
+        state.withLockedValue { $0.spill?.close() }
     }
 
     fileprivate func wake() {
@@ -176,42 +225,51 @@ public final class LogWriter: LogSink, Service {
         waiter?.resume()
     }
 
-    /// The next batch from memory, waiting for it to be due; `nil` when shutting down with nothing left.
-    fileprivate func nextBatch(spillPending: Bool) async -> [StoredRecord]? {
+    fileprivate enum Work {
+        /// A batch from memory.
+        case write([StoredRecord])
+        /// Memory is empty and the spill file holds records: replay its oldest batch.
+        case replay
+    }
+
+    /// The next thing to do, waiting for a batch to be due; `nil` when shutting down with nothing left.
+    fileprivate func nextWork() async -> Work? {
         while true {
-            enum Step { case take([Queued]), wait(ContinuousClock.Instant?), finished, replay }
+            enum Step { case work(Work), wait(ContinuousClock.Instant?), finished }
             let step = state.withLockedValue { state -> Step in
-                let due = state.buffer.count >= configuration.batchSize || state.shuttingDown
+                // Appends from the request path are not synced; do it before anything else happens.
+                state.spill?.synchronize()
+                // While spilling, memory holds the oldest records and takes no new ones: drain it now.
+                let due = state.buffer.count >= configuration.batchSize || state.shuttingDown || state.spilling
                     || state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval <= .now } == true
                     || !state.idleWaiters.isEmpty
-                // Spilled records are older than anything in memory: they go first (at shutdown the
-                // memory queue joins them in the spill instead, for the next start to replay).
-                if spillPending && !state.shuttingDown {
-                    state.busy = true
-                    return .replay
-                }
                 if !state.buffer.isEmpty && due {
                     let count = min(configuration.batchSize, state.buffer.count)
-                    let batch = Array(state.buffer.prefix(count))
+                    let batch = state.buffer.prefix(count).map { StoredRecord($0.entry, now: $0.wallTime) }
                     state.buffer.removeFirst(count)
                     state.busy = true
-                    return .take(batch)
+                    return .work(.write(batch))
                 }
                 if state.buffer.isEmpty {
-                    state.busy = false
+                    // Everything recorded is written or spilled.
                     let idle = state.idleWaiters
                     state.idleWaiters = []
                     for waiter in idle { waiter.resume() }
+                    // At shutdown the spill stays for the next start to replay.
+                    if state.spillPending && !state.shuttingDown {
+                        state.busy = true
+                        return .work(.replay)
+                    }
+                    state.spilling = state.spillPending
+                    state.busy = false
                     if state.shuttingDown { return .finished }
                     return .wait(nil)
                 }
                 return .wait(state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval })
             }
             switch step {
-            case .take(let queued):
-                return queued.map { StoredRecord($0.entry, now: $0.wallTime) }
-            case .replay:
-                return []
+            case .work(let work):
+                return work
             case .finished:
                 return nil
             case .wait(let deadline):
@@ -244,14 +302,45 @@ public final class LogWriter: LogSink, Service {
         timer?.cancel()
     }
 
-    /// Moves the oldest records past the memory bound out of the queue, for spilling.
-    fileprivate func takeOverflow() -> [StoredRecord] {
+    /// The oldest spilled records, up to a batch; commit them with ``commitSpillRead()`` once stored.
+    fileprivate func readSpill() throws -> [StoredRecord] {
+        try state.withLockedValue { state in
+            guard let spill = state.spill else { return [] }
+            return try spill.readBatch(limit: configuration.batchSize)
+        }
+    }
+
+    fileprivate func commitSpillRead() {
+        state.withLockedValue { $0.spill?.commitRead() }
+    }
+
+    /// Everything still in memory, oldest first.
+    fileprivate func takeAll() -> [StoredRecord] {
         state.withLockedValue { state in
-            let excess = state.buffer.count - configuration.maxBufferedRecords
-            guard excess > 0 else { return [] }
-            let overflow = state.buffer.prefix(excess).map { StoredRecord($0.entry, now: $0.wallTime) }
-            state.buffer.removeFirst(excess)
-            return overflow
+            let records = state.buffer.map { StoredRecord($0.entry, now: $0.wallTime) }
+            state.buffer.removeAll()
+            return records
+        }
+    }
+
+    /// Keeps records the database could not take at shutdown in the spill file, for the next start. Records
+    /// `older` than what the file holds go to its front, so that the replay keeps their order.
+    fileprivate func saveForNextStart(_ records: [StoredRecord], older: Bool) {
+        guard !records.isEmpty else { return }
+        let failure = state.withLockedValue { state -> (any Error)? in
+            do {
+                guard let spill = state.spill else { throw StorageError("no spill file is configured") }
+                if older { try spill.prepend(records) } else { try spill.append(records) }
+                state.statistics.spilled += records.count
+                return nil
+            } catch {
+                state.statistics.spillFailures += records.count
+                return error
+            }
+        }
+        if let failure {
+            logger.critical("LOG RECORDS LOST at shutdown: the database is down and the spill file cannot take them",
+                            metadata: ["records": "\(records.count)", "error": "\(failure)"])
         }
     }
 
@@ -264,74 +353,49 @@ public final class LogWriter: LogSink, Service {
     fileprivate var log: Logger { logger }
 }
 
-/// The writer task's own state: the spill file and the retry/retention bookkeeping.
+/// The writer task's own state: whether the database was given up on at shutdown.
 private struct WriterLoop {
     let writer: LogWriter
-    let spill: SpillFile?
-    /// Records that could not be spilled either; kept, oldest first, and retried.
-    var stranded: [StoredRecord] = []
-    var nextRetention = ContinuousClock.now + .seconds(5)
-
-    init(writer: LogWriter, spill: SpillFile?) {
-        self.writer = writer
-        self.spill = spill
-    }
+    /// Set when a write failed at shutdown: what remains goes to the spill file without another attempt.
+    var gaveUp = false
 
     var configuration: LogWriter.Configuration { writer.configuration }
 
     mutating func run() async {
-        while true {
-            let spillPending = !(spill?.isEmpty ?? true) || !stranded.isEmpty
-            guard let batch = await writer.nextBatch(spillPending: spillPending) else { break }
-            if batch.isEmpty {
+        while let work = await writer.nextWork() {
+            switch work {
+            case .write(let batch):
+                if gaveUp {
+                    writer.saveForNextStart(batch, older: false)
+                } else if await !store(batch) {
+                    gaveUp = true
+                    // The batch and the rest of memory are older than anything spilled meanwhile.
+                    writer.saveForNextStart(batch + writer.takeAll(), older: true)
+                }
+            case .replay:
                 await replaySpill()
-            } else if spillPending {
-                // Older records are waiting in the spill: keep the order by queueing behind them.
-                spillOrStrand(batch)
-            } else {
-                await store(batch)
             }
-            await runRetentionIfDue()
         }
-        writer.count { $0.spillPending = spill?.unreadCount ?? 0 }
     }
 
-    /// Writes spilled records back, oldest first, while the database takes them.
+    /// Writes the oldest batch of spilled records back, if the database takes it.
     mutating func replaySpill() async {
-        if !stranded.isEmpty {
-            let batch = stranded
-            stranded = []
-            guard await store(batch, allowSpill: false) else {
-                stranded = batch + stranded
-                return
-            }
+        let batch: [StoredRecord]
+        do {
+            batch = try writer.readSpill()
+        } catch {
+            writer.log.error("cannot read the spill file", metadata: ["path": "\(configuration.spillPath ?? "")", "error": "\(error)"])
+            try? await Task.sleep(for: configuration.maxRetryDelay)
+            return
         }
-        guard let spill else { return }
-        while !spill.isEmpty {
-            let batch: [StoredRecord]
-            do {
-                batch = try spill.readBatch(limit: configuration.batchSize)
-            } catch {
-                writer.log.error("cannot read the spill file", metadata: ["path": "\(spill.path)", "error": "\(error)"])
-                return
-            }
-            guard !batch.isEmpty else {
-                spill.commitRead()
-                continue
-            }
-            guard await store(batch, allowSpill: false) else { return }
-            spill.commitRead()
-            writer.count { $0.spillPending = spill.unreadCount }
-            // Let the memory queue's overflow join the spill behind what remains.
-            spillOrStrand(writer.takeOverflow())
-            if writer.isShuttingDown { break }
-        }
+        // A batch of torn lines only (a crash mid-append) is skipped.
+        let stored = batch.isEmpty ? true : await store(batch)
+        if stored { writer.commitSpillRead() }
     }
 
-    /// Stores a batch, retrying while the database is down. Returns false when it gave up (the records
-    /// were spilled, or `allowSpill` is false and the caller keeps them).
-    @discardableResult
-    mutating func store(_ batch: [StoredRecord], allowSpill: Bool = true) async -> Bool {
+    /// Stores a batch, retrying while the database is down. Returns false when it gave up at shutdown; the
+    /// caller keeps the records.
+    mutating func store(_ batch: [StoredRecord]) async -> Bool {
         var delay = configuration.initialRetryDelay
         while true {
             do {
@@ -340,22 +404,17 @@ private struct WriterLoop {
                 return true
             } catch {
                 writer.count { $0.failedBatches += 1 }
-                if await databaseIsUp() {
+                // Only an answer can refuse a record; a batch that timed out is retried whole.
+                if !(error is TimedOut), await databaseIsUp() {
                     await isolate(batch, firstError: error)
                     return true
                 }
                 writer.log.warning("database unavailable; log records are waiting", metadata: [
                     "error": "\(error)", "records": "\(batch.count)",
                 ])
-                if writer.isShuttingDown {
-                    if allowSpill { spillOrStrand(batch) }
-                    return false
-                }
-                // Keep memory bounded while we wait: the oldest overflow goes to the spill.
-                spillOrStrand(writer.takeOverflow())
+                if writer.isShuttingDown { return false }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, configuration.maxRetryDelay)
-                if !allowSpill && writer.isShuttingDown { return false }
             }
         }
     }
@@ -369,12 +428,12 @@ private struct WriterLoop {
                     .recordNanoseconds((ContinuousClock.now - start).nanoseconds)
             }
         }
-        try await withTimeout(configuration.writeTimeout, clock: SystemClock()) { try await store.write(records) }
+        try await withAbandoningTimeout(configuration.writeTimeout) { try await store.write(records) }
     }
 
     func databaseIsUp() async -> Bool {
         let store = writer.store
-        return (try? await withTimeout(configuration.writeTimeout, clock: SystemClock()) { try await store.ping() }) != nil
+        return (try? await withAbandoningTimeout(configuration.writeTimeout) { try await store.ping() }) != nil
     }
 
     /// The database is up but refused the batch: store records one by one, replacing refused payloads.
@@ -433,48 +492,5 @@ private struct WriterLoop {
         }
         dead.close()
         writer.log.critical("log record written to the dead-letter file", metadata: ["path": "\(path)", "error": "\(error)"])
-    }
-
-    /// Appends records to the spill file, or keeps them in memory (loudly) if the file cannot take them.
-    mutating func spillOrStrand(_ records: [StoredRecord]) {
-        guard !records.isEmpty else { return }
-        if let spill, stranded.isEmpty {
-            do {
-                try spill.append(records)
-                writer.count {
-                    $0.spilled += records.count
-                    $0.spillPending = spill.unreadCount
-                }
-                return
-            } catch {
-                writer.log.critical("cannot write the spill file; keeping log records in memory", metadata: [
-                    "path": "\(spill.path)", "error": "\(error)", "records": "\(records.count)",
-                ])
-            }
-        }
-        if spill == nil {
-            writer.log.warning("database unavailable and no spill file configured; keeping log records in memory",
-                               metadata: ["records": "\(records.count)"])
-        } else {
-            writer.count { $0.spillFailures += records.count }
-        }
-        stranded += records
-    }
-
-    mutating func runRetentionIfDue() async {
-        guard configuration.retentionDays > 0, ContinuousClock.now >= nextRetention, !writer.isShuttingDown else { return }
-        nextRetention = .now + configuration.retentionInterval
-        let cutoff = Date().addingTimeInterval(-Double(configuration.retentionDays) * 86400)
-        do {
-            while true {
-                let deleted = try await writer.store.deleteExpired(before: cutoff, limit: configuration.retentionBatchSize)
-                writer.count { $0.retentionDeleted += deleted }
-                // Small batches keep the database responsive; new records are written in between.
-                if deleted < configuration.retentionBatchSize { break }
-                return
-            }
-        } catch {
-            writer.log.warning("retention cleanup failed", metadata: ["error": "\(error)"])
-        }
     }
 }

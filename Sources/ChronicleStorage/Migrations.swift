@@ -1,5 +1,5 @@
-/// The embedded schema migrations. Versions 1–3 are the Rust Chronicle's schema (reference §11), so a
-/// database it created is upgraded in place; later versions are ours. Each version is a list of statements.
+/// The embedded schema migrations. Versions 1–3 are the Rust Chronicle's schema, so a database it created
+/// is upgraded in place; later versions are ours. Each version is a list of statements.
 enum Migrations {
     static let sqlite: [[String]] = [
         // 1: init
@@ -80,7 +80,29 @@ enum Migrations {
             "ALTER TABLE chronicle_events ADD COLUMN gateway_key text",
             "CREATE INDEX chronicle_events_gateway_key_created_at_idx ON chronicle_events (gateway_key, created_at DESC)",
         ],
+        // 6: the same constraints as PostgreSQL (see `sameConstraints`). SQLite already has NOT NULL provider
+        // and run names and the cascade; alias names become unique, after renaming any duplicates.
+        [
+            "UPDATE chronicle_aliases SET name = name || '#' || id WHERE id NOT IN (SELECT min(id) FROM chronicle_aliases GROUP BY name)",
+            "CREATE UNIQUE INDEX chronicle_aliases_name_key ON chronicle_aliases (name)",
+        ],
+        // 7: the event time of a step's latest status, so that a late event cannot overwrite newer state.
+        [
+            "ALTER TABLE chronicle_steps ADD COLUMN updated_at bigint NOT NULL DEFAULT 0",
+            "UPDATE chronicle_steps SET updated_at = COALESCE(end_time, start_time)",
+        ],
     ]
+
+    /// Version 6 makes both backends enforce the same constraints, the stricter of the two each time:
+    /// - alias names are unique: requests name an alias, and two of one name would route by row order.
+    ///   Duplicates an older SQLite database holds are renamed `name#id` (the oldest keeps its name).
+    /// - a custom provider's name is NOT NULL: a provider is chosen by its name, so one without a name could
+    ///   never be used. A PostgreSQL row without one becomes `unnamed-<id>`.
+    /// - deleting an alias deletes its provider rows: they mean nothing without it, and a plain reference
+    ///   would refuse the delete instead.
+    /// - a run's name is NOT NULL: `''` already stands for "not known yet" (an update that arrived before
+    ///   its start), so readers see one representation, not two.
+    static let sameConstraints = 6
 
     static let postgres: [[String]] = [
         // 1: init
@@ -180,6 +202,35 @@ enum Migrations {
         [
             "ALTER TABLE chronicle_events ADD COLUMN gateway_key text",
             "CREATE INDEX chronicle_events_gateway_key_created_at_idx ON chronicle_events (gateway_key, created_at DESC)",
+        ],
+        // 6: the same constraints as SQLite (see `sameConstraints`). Alias names are already unique here;
+        // provider and run names become NOT NULL, and alias providers go with their alias.
+        [
+            "UPDATE chronicle_custom_providers SET name = 'unnamed-' || id WHERE name IS NULL",
+            "ALTER TABLE chronicle_custom_providers ALTER COLUMN name SET NOT NULL",
+            "UPDATE chronicle_runs SET name = '' WHERE name IS NULL",
+            "ALTER TABLE chronicle_runs ALTER COLUMN name SET NOT NULL",
+            """
+            DO $$
+            DECLARE constraint_name text;
+            BEGIN
+              FOR constraint_name IN SELECT conname FROM pg_constraint
+                WHERE conrelid = 'chronicle_alias_providers'::regclass AND contype = 'f'
+              LOOP
+                EXECUTE format('ALTER TABLE chronicle_alias_providers DROP CONSTRAINT %I', constraint_name);
+              END LOOP;
+            END
+            $$
+            """,
+            """
+            ALTER TABLE chronicle_alias_providers ADD CONSTRAINT chronicle_alias_providers_alias_id_fkey
+              FOREIGN KEY (alias_id) REFERENCES chronicle_aliases(id) ON DELETE CASCADE
+            """,
+        ],
+        // 7: the event time of a step's latest status, so that a late event cannot overwrite newer state.
+        [
+            "ALTER TABLE chronicle_steps ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()",
+            "UPDATE chronicle_steps SET updated_at = COALESCE(end_time, start_time)",
         ],
     ]
 }

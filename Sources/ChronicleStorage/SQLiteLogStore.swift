@@ -8,6 +8,9 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
     public let path: String
     let connection: SQLiteConnection
     private let dialect = SQLiteDialect()
+    /// One connection runs one transaction at a time: two callers' statements interleaved would run inside
+    /// each other's transaction (a write the log writer stopped waiting for may still be running).
+    private let serial = SerialLock()
     var sqlDialect: any SQLDialect { dialect }
 
     private init(path: String, connection: SQLiteConnection) {
@@ -31,6 +34,7 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
 
     public func migrate() async throws {
         _ = try await connection.query("CREATE TABLE IF NOT EXISTS chronicle_meta (key text PRIMARY KEY, value text)", [])
+        let connection = connection
         try await transaction {
             let rows = try await connection.query(
                 "SELECT value FROM chronicle_meta WHERE key = 'migration_version'", [])
@@ -53,6 +57,7 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
 
     public func write(_ records: [StoredRecord]) async throws {
         let statements = dialect.statements(for: records)
+        let connection = connection
         try await transaction {
             for statement in statements {
                 _ = try await connection.query(statement.sql, statement.values.map(Self.bind))
@@ -65,9 +70,11 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
         var deleted = 0
         for (table, column) in [("chronicle_events", "created_at"), ("chronicle_steps", "start_time"),
                                 ("chronicle_runs", "updated_at")] {
-            let rows = try await connection.query(
-                "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE \(column) < ? LIMIT ?) RETURNING 1",
-                [ms, .integer(limit)])
+            let rows = try await serial.run {
+                try await connection.query(
+                    "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE \(column) < ? LIMIT ?) RETURNING 1",
+                    [ms, .integer(limit)])
+            }
             deleted += rows.count
         }
         return deleted
@@ -109,15 +116,24 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
         try await connection.close()
     }
 
-    private func transaction(_ body: () async throws -> Void) async throws {
-        _ = try await connection.query("BEGIN IMMEDIATE", [])
-        do {
-            try await body()
-            _ = try await connection.query("COMMIT", [])
-        } catch {
-            _ = try? await connection.query("ROLLBACK", [])
-            throw error
-        }
+    /// Runs `body` in a transaction, in a task of its own: a cancelled caller (a write the log writer
+    /// stopped waiting for) must not cut it short between BEGIN and COMMIT or ROLLBACK, which would leave
+    /// the connection inside a transaction.
+    private func transaction(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        let connection = connection
+        let serial = serial
+        try await Task {
+            try await serial.run {
+                _ = try await connection.query("BEGIN IMMEDIATE", [])
+                do {
+                    try await body()
+                    _ = try await connection.query("COMMIT", [])
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", [])
+                    throw error
+                }
+            }
+        }.value
     }
 
     static func bind(_ value: SQLValue) -> SQLiteData {

@@ -1,8 +1,11 @@
 import Foundation
 
 /// An append-only file of records (one JSON document per line) that could not be written to the database
-/// yet. Records are replayed in order; once all are written the file is emptied. Owned by one task.
-final class SpillFile {
+/// yet. Records are replayed in order; once all are written the file is emptied.
+///
+/// It has no lock of its own. It is `Sendable` only so that it can live inside the log writer's locked
+/// state, and every access goes through that lock; a dead-letter file is used by one task and dropped.
+final class SpillFile: @unchecked Sendable {
     let path: String
     private var handle: FileHandle?
     /// Where the next unread record starts.
@@ -10,6 +13,8 @@ final class SpillFile {
     /// The offset just past the records handed out by the last `readBatch`, committed once they are written.
     private var pendingOffset: UInt64 = 0
     private(set) var unreadCount = 0
+    /// Set by an append that was not synced yet.
+    private var unsynced = false
 
     init(path: String) throws {
         self.path = path
@@ -27,19 +32,60 @@ final class SpillFile {
 
     var isEmpty: Bool { unreadCount == 0 }
 
-    /// Appends records durably (the data is synced before this returns).
-    func append(_ records: [StoredRecord]) throws {
+    /// Appends records; with `sync`, durably (the data is synced before this returns), otherwise at the next
+    /// ``synchronize()``.
+    func append(_ records: [StoredRecord], sync: Bool = true) throws {
         guard !records.isEmpty else { return }
+        let data = try Self.encode(records)
+        let handle = try openForWriting()
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+        unreadCount += records.count
+        unsynced = true
+        if sync { synchronize() }
+    }
+
+    /// Puts records ahead of the unread ones, which must be newer. The file is rewritten, so this is for
+    /// rare moments (a shutdown while the database is down), not the steady state.
+    func prepend(_ records: [StoredRecord]) throws {
+        guard !records.isEmpty else { return }
+        guard unreadCount > 0 else { return try append(records) }
+        let newPath = path + ".new"
+        guard FileManager.default.createFile(atPath: newPath, contents: try Self.encode(records)) else {
+            throw StorageError("Cannot create \(newPath)")
+        }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: newPath))
+        defer { try? output.close() }
+        try output.seekToEnd()
+        let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? input.close() }
+        try input.seek(toOffset: readOffset)
+        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+            try output.write(contentsOf: chunk)
+        }
+        try output.synchronize()
+        close()
+        guard rename(newPath, path) == 0 else { throw StorageError("Cannot replace the spill file \(path)") }
+        readOffset = 0
+        pendingOffset = 0
+        pendingLines = 0
+        unreadCount += records.count
+    }
+
+    /// Makes earlier unsynced appends durable.
+    func synchronize() {
+        guard unsynced, let handle else { return }
+        try? handle.synchronize()
+        unsynced = false
+    }
+
+    private static func encode(_ records: [StoredRecord]) throws -> Data {
         var data = Data()
         for record in records {
             data.append(try JSONCoding.encode(record))
             data.append(UInt8(ascii: "\n"))
         }
-        let handle = try openForWriting()
-        try handle.seekToEnd()
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        unreadCount += records.count
+        return data
     }
 
     /// Up to `limit` unread records, oldest first. Call ``commitRead()`` once they are stored.
@@ -102,6 +148,7 @@ final class SpillFile {
     }
 
     func close() {
+        synchronize()
         try? handle?.close()
         handle = nil
     }

@@ -208,4 +208,30 @@ struct EventAndReadAPITests {
         await stored.stop()
         await upstream.stop()
     }
+
+    /// `name` filters calls by their run's name or their workflow's name; it used to be ignored.
+    @Test func callsByName() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("groq_text_response_nonstreaming.json")))
+        let stored = try await StoredServer.start(upstream: upstream)
+        let server = stored.server
+        let run = "01906a5e-0000-7000-8000-000000000001"
+        #expect(try await server.send("/v1/events", body: #"{"events":[\#(runStartJSON)]}"#).status == 202)
+        let body = #"{"model":"up/m","messages":[{"role":"user","content":"hi"}]}"#
+        for headers in [[("x-chronicle-run-id", run)], [("x-chronicle-workflow-name", "nightly etl")], []] {
+            #expect(try await server.send("/v1/chat/completions", body: body, headers: headers).status == 200)
+        }
+        await stored.writer.flush()
+        func calls(_ query: String) async throws -> [JSONValue] {
+            try #require(try await server.json("/v1/calls?\(query)", method: .GET).json["data"]?.arrayValue)
+        }
+        #expect(try await calls("").count == 3)
+        let byRun = try await calls("name=test%20run")
+        #expect(byRun.map { $0["run_id"] } == [.string(run)])
+        let byWorkflow = try await calls("name=nightly%20etl")
+        #expect(byWorkflow.map { $0["workflow_name"] } == ["nightly etl"])
+        #expect(try await calls("name=unknown").isEmpty)
+        #expect(try await calls("name=test%20run&user_id=nobody").isEmpty)
+        await stored.stop()
+        await upstream.stop()
+    }
 }

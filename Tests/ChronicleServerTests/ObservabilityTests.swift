@@ -197,6 +197,54 @@ struct ObservabilityTests {
         await upstream.stop()
     }
 
+    /// The log pipeline's totals are counters, the spill-failure count among them; levels stay gauges.
+    @Test func logPipelineCounters() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-counters-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try await SQLiteLogStore.open(path: directory.appendingPathComponent("chronicle.db").path)
+        try await store.migrate()
+        // The spill file's directory cannot be created (its parent is a file), so every spill fails.
+        let blocker = directory.appendingPathComponent("not-a-directory")
+        FileManager.default.createFile(atPath: blocker.path, contents: Data())
+        var writerConfiguration = LogWriter.Configuration()
+        writerConfiguration.batchSize = 100
+        writerConfiguration.flushInterval = .seconds(60)
+        writerConfiguration.maxBufferedRecords = 1
+        writerConfiguration.spillPath = blocker.appendingPathComponent("spill.jsonl").path
+        var quiet = Logger(label: "writer")
+        quiet.logLevel = .critical
+        let writer = LogWriter(store: store, configuration: writerConfiguration, logger: quiet)
+        let metrics = ServerMetrics()
+        metrics.attach(writer)
+        let server = try await RunningServer.start(configuration: configuration(upstream), sink: writer,
+                                                   services: [writer], metrics: metrics)
+        for _ in 0..<3 { #expect(try await server.send("/v1/chat/completions", body: textRequest).status == 200) }
+        await writer.flush()
+
+        let scrape = try await server.send("/metrics", method: .GET).body
+        let samples = PrometheusText.parse(scrape)
+        for counter in ["chronicle_log_records_written_total", "chronicle_log_records_spilled_total",
+                        "chronicle_log_batch_failures_total", "chronicle_log_dead_lettered_records_total",
+                        "chronicle_log_replaced_records_total", "chronicle_log_spill_failures_total"] {
+            #expect(scrape.contains("# TYPE \(counter) counter"), "\(counter) is a counter")
+        }
+        for gauge in ["chronicle_log_queue_depth", "chronicle_log_spill_pending_records", "chronicle_log_spill_bytes"] {
+            #expect(scrape.contains("# TYPE \(gauge) gauge"), "\(gauge) is a gauge")
+        }
+        #expect(samples.value("chronicle_log_records_written_total", [:]) == 3)
+        // The first record fit in memory; the two after it could not be spilled and stayed in memory.
+        #expect(samples.value("chronicle_log_spill_failures_total", [:]) == 2)
+        #expect(samples.value("chronicle_log_queue_depth", [:]) == 0)
+        // A second scrape does not add the totals again.
+        let again = PrometheusText.parse(try await server.send("/metrics", method: .GET).body)
+        #expect(again.value("chronicle_log_records_written_total", [:]) == 3)
+        await server.stop()
+        try await store.close()
+        await upstream.stop()
+    }
+
     /// Every response says how long the gateway itself took; the stored call has the same figure.
     @Test func overheadHeader() async throws {
         let upstream = try await MockUpstream.start(

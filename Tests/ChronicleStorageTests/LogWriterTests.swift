@@ -10,7 +10,8 @@ import Testing
 final class FlakyStore: LogStore {
     struct Refused: Error {}
     let inner: any LogStore
-    private let state = NIOLockedValueBox((down: false, batches: [[UUID]](), refuseNotes: false))
+    private let state = NIOLockedValueBox((down: false, batches: [[UUID]](), refuseNotes: false, held: false,
+                                           hung: false))
 
     init(_ inner: any LogStore) { self.inner = inner }
 
@@ -22,14 +23,34 @@ final class FlakyStore: LogStore {
         get { state.withLockedValue { $0.refuseNotes } }
         set { state.withLockedValue { $0.refuseNotes = newValue } }
     }
+    /// While set, writes wait: the database is up but slower than the records arriving.
+    var isHeld: Bool {
+        get { state.withLockedValue { $0.held } }
+        set { state.withLockedValue { $0.held = newValue } }
+    }
+    /// While set, writes and pings hang and ignore cancellation, like a client waiting on a dead connection.
+    var isHung: Bool {
+        get { state.withLockedValue { $0.hung } }
+        set { state.withLockedValue { $0.hung = newValue } }
+    }
     var batches: [[UUID]] { state.withLockedValue { $0.batches } }
+
+    private func hangWhileHung() async {
+        // An unstructured task's value is awaited without passing cancellation on.
+        await Task.detached { [state] in
+            while state.withLockedValue({ $0.hung }) { try? await Task.sleep(for: .milliseconds(2)) }
+        }.value
+    }
     var storedIDs: [UUID] { batches.flatMap { $0 } }
 
     func migrate() async throws { try await inner.migrate() }
     func ping() async throws {
+        await hangWhileHung()
         if isDown { throw Refused() }
     }
     func write(_ records: [StoredRecord]) async throws {
+        while isHeld { try await Task.sleep(for: .milliseconds(2)) }
+        await hangWhileHung()
         if isDown { throw Refused() }
         for record in records {
             guard case .event(let row) = record, row.eventType == "poison" else { continue }
@@ -244,6 +265,90 @@ struct LogWriterTests {
         await db.close()
     }
 
+    /// Memory stays bounded while the database is up but slow: past the bound records go to the spill
+    /// file, and every record is stored once, in order, when the database catches up.
+    @Test func boundedWhileDatabaseIsUp() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        let store = FlakyStore(db.store)
+        store.isHeld = true
+        let running = RunningWriter.start(store) {
+            $0.batchSize = 10
+            $0.flushInterval = .milliseconds(10)
+            $0.maxBufferedRecords = 20
+            $0.spillPath = db.directory.appendingPathComponent("spill.jsonl").path
+        }
+        let entries = (0..<200).map { event(index: $0) }
+        for entry in entries { running.writer.record(entry) }
+        let statistics = running.writer.statistics
+        #expect(statistics.queued <= 20, "memory holds at most the bound")
+        #expect(statistics.spilled >= 200 - 20 - 10, "the rest went to the spill file")
+        #expect(statistics.failedBatches == 0)
+        store.isHeld = false
+        #expect(try await eventually {
+            await running.writer.flush()
+            return store.storedIDs.count == 200
+        })
+        #expect(store.storedIDs == ids(entries))
+        #expect(running.writer.statistics.spillPending == 0)
+        // Once the spill is replayed, records queue in memory again.
+        running.writer.record(event(index: 200))
+        #expect(running.writer.statistics.queued + store.storedIDs.count == 201)
+        #expect(running.writer.statistics.spilled == statistics.spilled)
+        try await running.stop()
+        await db.close()
+    }
+
+    /// A write that hangs and ignores cancellation counts as failed after `writeTimeout`: the writer retries
+    /// instead of stalling, and every record is stored once the database answers again.
+    @Test func hungWriteDoesNotStallTheWriter() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        let store = FlakyStore(db.store)
+        store.isHung = true
+        let running = RunningWriter.start(store) {
+            $0.batchSize = 5
+            $0.flushInterval = .milliseconds(10)
+            $0.maxBufferedRecords = 10
+            $0.writeTimeout = .milliseconds(50)
+            $0.spillPath = db.directory.appendingPathComponent("spill.jsonl").path
+        }
+        let entries = (0..<20).map { event(index: $0) }
+        for entry in entries { running.writer.record(entry) }
+        #expect(try await eventually { running.writer.statistics.failedBatches >= 2 })
+        store.isHung = false
+        #expect(try await eventually {
+            await running.writer.flush()
+            return Set(store.storedIDs).count == 20
+        }, "\(running.writer.statistics) stored \(store.storedIDs.count) hung \(store.isHung)")
+        #expect(try await db.scalar("SELECT CAST(count(*) AS text) FROM chronicle_events") == "20")
+        try await running.stop()
+        await db.close()
+    }
+
+    /// A shutdown while the database is down, with newer records already spilled: the queue goes ahead of
+    /// them in the spill file, so the next start stores everything in order.
+    @Test func shutdownDuringOutageKeepsOrder() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        let store = FlakyStore(db.store)
+        store.isDown = true
+        let spillPath = db.directory.appendingPathComponent("spill.jsonl").path
+        let first = RunningWriter.start(store) {
+            $0.batchSize = 5
+            $0.maxBufferedRecords = 8
+            $0.spillPath = spillPath
+        }
+        let entries = (0..<30).map { event(index: $0) }
+        for entry in entries { first.writer.record(entry) }
+        #expect(first.writer.statistics.spilled > 0)
+        try await first.stop()
+        #expect(store.storedIDs.isEmpty)
+        store.isDown = false
+        let second = RunningWriter.start(store) { $0.spillPath = spillPath }
+        #expect(try await eventually { store.storedIDs.count == 30 })
+        #expect(store.storedIDs == ids(entries))
+        try await second.stop()
+        await db.close()
+    }
+
     /// Shutting down while the database is down spills everything; the next start replays it.
     @Test func restartReplaysSpill() async throws {
         let db = try await TestDatabase.make(.sqlite)
@@ -300,8 +405,10 @@ struct LogWriterTests {
             running.writer.record(event(index: index))
             if index % 20 == 0 { try await Task.sleep(for: .milliseconds(20)) }
         }
-        // Long enough for several write timeouts, so the overflow spills.
-        #expect(try await eventually(timeout: .seconds(20)) { running.writer.statistics.spilled > 0 })
+        // Past the memory bound records spill at once; the writer's attempts fail until the database is back.
+        #expect(try await eventually(timeout: .seconds(20)) {
+            running.writer.statistics.spilled > 0 && running.writer.statistics.failedBatches > 0
+        })
         try await db.admin("ALTER DATABASE \(db.databaseName) ALLOW_CONNECTIONS true")
         #expect(try await eventually {
             await running.writer.flush()

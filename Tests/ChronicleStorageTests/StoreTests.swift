@@ -191,6 +191,33 @@ struct StoreTests {
         await db.close()
     }
 
+    /// A step's updates are ordered by event time, not arrival: a `step:state` or `step:error` older than
+    /// the step's end, arriving after it, leaves the step finished; a newer one still applies.
+    @Test(arguments: Backend.available)
+    func lateStepEventKeepsNewerStatus(backend: Backend) async throws {
+        let db = try await TestDatabase.make(backend)
+        let step = UUID.v7()
+        func apply(_ event: WorkflowEvent) async throws { try await db.store.write([StoredRecord(.workflow(event))]) }
+        func stored() async throws -> [String: String?] {
+            try #require(try await db.rows("""
+                SELECT status, CAST(error AS text) AS error, \(db.ms("end_time")) FROM chronicle_steps
+                """).first)
+        }
+        try await apply(.stepStart(StepStartEvent(stepID: step, runID: runID, time: time(1), type: "llm")))
+        try await apply(.stepEnd(StepEndEvent(stepID: step, runID: runID, time: time(5), output: ["done": true])))
+        try await apply(.stepState(StepStateEvent(stepID: step, runID: runID, time: time(3), state: "running")))
+        #expect(try await stored()["status"] == "finished")
+        try await apply(.stepError(StepErrorEvent(stepID: step, runID: runID, time: time(4), error: ["late": true])))
+        var row = try await stored()
+        #expect(row["status"] == "finished")
+        #expect(row["end_time"] == "5000")
+        // A newer state applies, as it did before.
+        try await apply(.stepState(StepStateEvent(stepID: step, runID: runID, time: time(6), state: "retrying")))
+        row = try await stored()
+        #expect(row["status"] == "retrying")
+        await db.close()
+    }
+
     /// Writing the same records twice stores them once (replays after an ambiguous failure are safe).
     @Test(arguments: Backend.available)
     func idempotentWrites(backend: Backend) async throws {
@@ -222,36 +249,6 @@ struct StoreTests {
         #expect(deleted == 6)
         let ids = try await db.rows("SELECT CAST(id AS text) AS id FROM chronicle_events").map { $0["id"] ?? nil }
         #expect(ids == [recent.id.uuidString.lowercased()])
-        await db.close()
-    }
-
-    /// A database at the Rust Chronicle's schema version 3 is upgraded in place, keeping (and converting) its rows.
-    @Test(arguments: Backend.available)
-    func upgradeFromVersion3(backend: Backend) async throws {
-        let db = try await TestDatabase.make(backend, migrate: false)
-        let statements = (backend == .sqlite ? Migrations.sqlite : Migrations.postgres).prefix(3).flatMap { $0 }
-        let meta = backend == .sqlite
-            ? ["CREATE TABLE chronicle_meta (key text PRIMARY KEY, value text)", "INSERT INTO chronicle_meta VALUES ('migration_version', '3')"]
-            : ["CREATE TABLE chronicle_meta (key text PRIMARY KEY, value jsonb)", "INSERT INTO chronicle_meta VALUES ('migration_version', '3'::jsonb)"]
-        for statement in meta + statements { _ = try await db.rows(statement) }
-        let created = backend == .sqlite ? "1717229159" : "to_timestamp(1717229159)"
-        let id = backend == .sqlite ? "'0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'" : "'0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'::uuid"
-        _ = try await db.rows("""
-            INSERT INTO chronicle_events (id, event_type, chat_request, model, created_at)
-            VALUES (\(id), 'an_event', 'null', '', \(created))
-            """)
-        try await db.store.migrate()
-        let row = try #require(try await db.rows("SELECT event_type, model, \(db.ms("created_at")) FROM chronicle_events").first)
-        #expect(row["event_type"] == "an_event")
-        #expect(row["model"] ?? nil == nil)
-        #expect(row["created_at"] == "1717229159000")
-        let version = try await db.scalar("SELECT CAST(value AS text) FROM chronicle_meta WHERE key = 'migration_version'")
-        #expect(version == String(Migrations.sqlite.count))
-        // New rows go in next to the old ones.
-        try await db.store.write([StoredRecord(.call(sampleCall()))])
-        #expect(try await db.scalar("SELECT CAST(count(*) AS text) FROM chronicle_events") == "2")
-        // Migrating again is a no-op.
-        try await db.store.migrate()
         await db.close()
     }
 }

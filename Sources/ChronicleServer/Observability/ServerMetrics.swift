@@ -13,7 +13,7 @@ public final class ServerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let factory: PrometheusMetricsFactory
     private let writer = NIOLockedValueBox<LogWriter?>(nil)
-    private let logGauges: LogGauges
+    private let logMetrics: LogMetrics
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -40,27 +40,20 @@ public final class ServerMetrics: Sendable {
         ]
         self.registry = registry
         self.factory = factory
-        self.logGauges = LogGauges(registry: registry)
+        self.logMetrics = LogMetrics(registry: registry)
     }
 
-    /// Reports the logging pipeline's queue and spill state at each scrape.
+    /// Reports the logging pipeline's queue, spill state and totals at each scrape.
     public func attach(_ writer: LogWriter) {
         self.writer.withLockedValue { $0 = writer }
     }
 
-    /// The text exposition format, with the logging pipeline's gauges refreshed.
+    /// The text exposition format, with the logging pipeline's metrics refreshed.
     public func render() -> ByteBuffer {
         if let writer = writer.withLockedValue({ $0 }) {
-            let statistics = writer.statistics
-            logGauges.queueDepth.set(Int64(statistics.queued))
-            logGauges.spillPending.set(Int64(statistics.spillPending))
-            logGauges.written.set(Int64(statistics.written))
-            logGauges.failedBatches.set(Int64(statistics.failedBatches))
-            logGauges.deadLettered.set(Int64(statistics.deadLettered))
-            logGauges.replaced.set(Int64(statistics.replacedRecords))
             let spillBytes = writer.configuration.spillPath
                 .flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? NSNumber }?.intValue ?? 0
-            logGauges.spillBytes.set(Int64(spillBytes))
+            logMetrics.update(writer.statistics, spillBytes: spillBytes)
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16 * 1024)
@@ -68,26 +61,61 @@ public final class ServerMetrics: Sendable {
         return ByteBuffer(bytes: bytes)
     }
 
-    private struct LogGauges: Sendable {
+    /// The logging pipeline's state: levels as gauges, running totals as counters (so that `rate()` works
+    /// and a restart reads as a counter reset).
+    private struct LogMetrics: Sendable {
         let queueDepth: Prometheus.Gauge
         let spillPending: Prometheus.Gauge
         let spillBytes: Prometheus.Gauge
-        let written: Prometheus.Gauge
-        let failedBatches: Prometheus.Gauge
-        let deadLettered: Prometheus.Gauge
-        let replaced: Prometheus.Gauge
+        let written: Prometheus.Counter
+        let spilled: Prometheus.Counter
+        let failedBatches: Prometheus.Counter
+        let deadLettered: Prometheus.Counter
+        let replaced: Prometheus.Counter
+        let spillFailures: Prometheus.Counter
+        /// The totals already added to the counters: the writer keeps totals, a counter only goes up by steps.
+        private let exported = NIOLockedValueBox(LogWriter.Statistics())
 
         init(registry: PrometheusCollectorRegistry) {
+            func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+                MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+            }
             func gauge(_ name: String, _ help: String) -> Prometheus.Gauge {
-                registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
+                registry.makeGauge(descriptor: descriptor(name, help))
+            }
+            func counter(_ name: String, _ help: String) -> Prometheus.Counter {
+                registry.makeCounter(descriptor: descriptor(name, help))
             }
             queueDepth = gauge("chronicle_log_queue_depth", "Log records waiting in memory to be written")
             spillPending = gauge("chronicle_log_spill_pending_records", "Log records in the spill file, not yet written")
             spillBytes = gauge("chronicle_log_spill_bytes", "Size of the spill file in bytes")
-            written = gauge("chronicle_log_records_written", "Log records written to the database since start")
-            failedBatches = gauge("chronicle_log_batch_failures", "Batch writes that failed since start")
-            deadLettered = gauge("chronicle_log_dead_lettered_records", "Records written to the dead-letter file since start")
-            replaced = gauge("chronicle_log_replaced_records", "Records stored with their payload replaced by an error note")
+            written = counter("chronicle_log_records_written_total", "Log records written to the database")
+            spilled = counter("chronicle_log_records_spilled_total", "Log records appended to the spill file")
+            failedBatches = counter("chronicle_log_batch_failures_total", "Batch writes that failed")
+            deadLettered = counter("chronicle_log_dead_lettered_records_total", "Records written to the dead-letter file")
+            replaced = counter("chronicle_log_replaced_records_total",
+                               "Records stored with their payload replaced by an error note")
+            spillFailures = counter("chronicle_log_spill_failures_total",
+                                    "Records the spill file could not take (kept in memory, or lost at shutdown)")
+        }
+
+        func update(_ statistics: LogWriter.Statistics, spillBytes bytes: Int) {
+            queueDepth.set(Int64(statistics.queued))
+            spillPending.set(Int64(statistics.spillPending))
+            spillBytes.set(Int64(bytes))
+            // Under the lock, so that two scrapes at once add each step once.
+            exported.withLockedValue { exported in
+                func advance(_ counter: Prometheus.Counter, _ total: Int, _ previous: inout Int) {
+                    if total > previous { counter.increment(by: Int64(total - previous)) }
+                    previous = max(previous, total)
+                }
+                advance(written, statistics.written, &exported.written)
+                advance(spilled, statistics.spilled, &exported.spilled)
+                advance(failedBatches, statistics.failedBatches, &exported.failedBatches)
+                advance(deadLettered, statistics.deadLettered, &exported.deadLettered)
+                advance(replaced, statistics.replacedRecords, &exported.replacedRecords)
+                advance(spillFailures, statistics.spillFailures, &exported.spillFailures)
+            }
         }
     }
 }

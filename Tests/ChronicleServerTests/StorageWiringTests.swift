@@ -1,0 +1,40 @@
+import ChronicleCore
+@testable import ChronicleServer
+import ChronicleStorage
+import Foundation
+import Logging
+import Testing
+
+@Suite("Storage wiring")
+struct StorageWiringTests {
+    /// The server runs retention as a service of its own, so it does not wait for records to arrive, on a
+    /// SQLite connection of its own, so that its deletes never land inside a writer transaction.
+    @Test func retentionIsAServiceOfItsOwn() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-wiring-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var logger = Logger(label: "wiring")
+        logger.logLevel = .critical
+        var settings = ServerSettings()
+        settings.database = directory.appendingPathComponent("chronicle.db").path
+        settings.storage.retentionDays = 30
+
+        let storage = try await OpenedStorage.open(settings: settings, metricsFactory: nil, logger: logger)
+        let retention = try #require(storage.retention)
+        let store = try #require(storage.store as? SQLiteLogStore)
+        let retentionStore = try #require(retention.store as? SQLiteLogStore)
+        #expect(retention.configuration.retentionDays == 30)
+        let sameConnection = retentionStore === store
+        #expect(!sameConnection)
+        let old = GenericEvent(type: "old", time: Date().addingTimeInterval(-40 * 86400))
+        try await store.write([StoredRecord(.workflow(.event(old)))])
+        #expect(try await retention.runPass() == 1)
+        await storage.close()
+
+        settings.storage.retentionDays = 0
+        let keeping = try await OpenedStorage.open(settings: settings, metricsFactory: nil, logger: logger)
+        let noRetention = keeping.retention == nil
+        #expect(noRetention)
+        await keeping.close()
+    }
+}

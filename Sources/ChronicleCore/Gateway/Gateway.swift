@@ -96,12 +96,13 @@ public final class Gateway: Sendable {
     {
         switch config.format {
         case .openAI(let transforms):
+            var requestTransforms = transforms.requestTransforms
+            requestTransforms.stripModelPrefix = config.strippedPrefix
             return OpenAICompatibleProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,
-                routingPrefixes: config.prefix.map { [$0] } ?? [], transforms: transforms.requestTransforms,
+                routingPrefixes: config.prefix.map { [$0] } ?? [], transforms: requestTransforms,
                 headers: config.headerList, transport: transport)
         case .anthropic:
-            // A routing prefix such as "corp-claude/" is stripped, like the built-ins' (gap 1).
             return AnthropicProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,
                 routingPrefixes: config.prefix.map { [$0] } ?? [],

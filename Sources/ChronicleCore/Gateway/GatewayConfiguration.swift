@@ -89,8 +89,15 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
     /// The extra headers in a stable order.
     var headerList: [(String, String)] { headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
 
-    /// A routing prefix such as `corp/` is stripped before sending, like the built-ins' (gap 1).
-    var strippedPrefix: String? { prefix.flatMap { $0.hasSuffix("/") ? $0 : nil } }
+    /// What is removed from the front of the model name before sending. A routing prefix ending in `/`
+    /// (`corp/`) names the provider, not the model, so it is stripped whatever the format, as the built-ins
+    /// strip theirs. An OpenAI-format `strip_model_prefix` replaces it; set to `""` it strips nothing.
+    var strippedPrefix: String? {
+        if case .openAI(let transforms) = format, let explicit = transforms.stripModelPrefix {
+            return explicit.isEmpty ? nil : explicit
+        }
+        return prefix.flatMap { $0.hasSuffix("/") ? $0 : nil }
+    }
 
     /// Where this provider's key comes from.
     public var key: ProviderKey {

@@ -208,7 +208,7 @@ struct ChatServerTests {
         #expect(response.status == 200)
         #expect(response.json["meta"]?["model"] == "up/model-from-header")
         let sent = try #require(upstream.requests.first?.json)
-        #expect(sent["model"] == "up/model-from-header")
+        #expect(sent["model"] == "model-from-header")
         #expect(sent["parallel_tool_calls"] == false)
         #expect(sent["metadata"] == nil)
         let record = try #require(try await server.records(1).first)
@@ -218,6 +218,24 @@ struct ChatServerTests {
         #expect(metadata.runID?.uuidString.lowercased() == runID)
         #expect(metadata.stepIndex == 3)
         #expect(metadata.extra == ["k1": "body", "k2": "header"])
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// `x-chronicle-api-key` names a configured key, like `api_key_name`; an unknown name is a 400.
+    @Test func namedKeyHeader() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
+        let server = try await RunningServer.start(configuration: GatewayConfiguration(
+            providers: [CustomProviderConfig(name: "up", url: upstream.url(), apiKey: "sk-upstream", prefix: "up/")],
+            apiKeys: [APIKeyConfig(name: "team", source: "literal", value: "sk-team")]))
+        let ok = try await server.json("/v1/chat/completions", body: textRequest, headers: [("x-chronicle-api-key", "team")])
+        #expect(ok.status == 200)
+        #expect(upstream.requests.first?.headers["authorization"] == "Bearer sk-team")
+        let unknown = try await server.json("/v1/chat/completions", body: textRequest,
+                                            headers: [("x-chronicle-api-key", "nope")])
+        #expect(unknown.status == 400)
+        #expect(unknown.json["error"]?["kind"] == "unknown_api_key")
+        #expect(unknown.json["error"]?["message"]?.stringValue?.contains("nope") == true)
         await server.stop()
         await upstream.stop()
     }

@@ -209,7 +209,11 @@ public final class Gateway: Sendable {
                 return Route(choices: choices, randomOrder: options.randomChoice ?? false)
             }
             guard let model = options.model ?? request.model, !model.isEmpty else { throw .modelNotSpecified }
-            let requestKey = options.apiKey.map(ProviderKey.literal)
+            var requestKey = options.apiKey.map(ProviderKey.literal)
+            if requestKey == nil, let name = options.apiKeyName {
+                guard let named = registry.apiKeys[name] else { throw .unknownAPIKey(name) }
+                requestKey = named
+            }
             if let alias = registry.aliases[model] {
                 let choices = try alias.models.map { entry throws(LookupError) -> Choice in
                     guard let provider = registry.providers[entry.provider] else {

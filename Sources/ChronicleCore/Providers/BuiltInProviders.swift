@@ -12,7 +12,8 @@ public enum BuiltInProviders {
         public let transforms: OpenAIRequestTransforms
     }
 
-    /// The OpenAI-format built-ins. Each strips its own routing prefix (gap 1).
+    /// The OpenAI-format built-ins. Each strips its own routing prefix, and needs its key only at its
+    /// vendor's URL: sent to an `override_url` without one, it sends no `Authorization` header.
     public static let openAIFormat: [Definition] = [
         Definition(
             name: "openai", label: "OpenAI", url: "https://api.openai.com/v1/chat/completions",
@@ -67,7 +68,7 @@ public enum BuiltInProviders {
             OpenAICompatibleProvider(
                 name: definition.name, label: definition.label, url: definition.url,
                 key: .environment(definition.keyVariable), routingPrefixes: definition.routingPrefixes,
-                transforms: definition.transforms, transport: transport)
+                transforms: definition.transforms, keyRequiredOnlyAt: definition.url, transport: transport)
         }
     }
 

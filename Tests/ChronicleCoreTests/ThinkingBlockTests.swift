@@ -174,7 +174,7 @@ struct ThinkingBlockTests {
                 headers: [(":event-type", "contentBlockDelta"), (":message-type", "event")],
                 payload: Array(#"{"contentBlockIndex":0,"delta":\#(delta)}"#.utf8))
         }
-        for chunk in try ConversionTestAccess.bedrockStream(frames) { collector.add(chunk) }
+        for case .chunk(let chunk) in try RecordedStream.decode([frames], format: .bedrock) { collector.add(chunk) }
         let message = try #require(collector.collected.choices.first?.message)
         #expect(message.reasoningContent == "Think.")
         #expect(message.thinkingBlocks == [.thinking("Think.", signature: "sig-DDD"), .redacted("RED==")])

@@ -1,5 +1,3 @@
-import NIOCore
-
 /// Exposes the request conversion so tests can check the exact upstream JSON without a server.
 public enum AnthropicTestAccess {
     public static func convert(_ request: ChatRequest) throws -> JSONValue {
@@ -23,15 +21,4 @@ public enum GeminiTestAccess {
 public enum ConversionTestAccess {
     public static func bedrock(_ request: ChatRequest) throws -> JSONValue { try BedrockConversion.request(request) }
     public static func ollama(_ request: ChatRequest) throws -> JSONValue { try OllamaConversion.request(request) }
-
-    /// The chunks ConverseStream frames decode to.
-    public static func bedrockStream(_ frames: [UInt8]) throws -> [ChatChunk] {
-        var decoder = BedrockStreamDecoder(state: BedrockState(model: "model"))
-        var events: [ChatStreamEvent] = []
-        try decoder.decode(ByteBuffer(bytes: frames).readableBytesView, into: &events)
-        return events.compactMap { event in
-            if case .chunk(let chunk) = event { return chunk }
-            return nil
-        }
-    }
 }

@@ -67,3 +67,54 @@ struct ProviderKeyTests {
         #expect(error == .unknownAPIKey("nope"))
     }
 }
+
+@Suite("Listed models")
+struct ListedModelTests {
+    /// Aliases and their models, configured providers' models behind their prefix (or the prefix alone), and
+    /// a provider's own list only while its key is set.
+    @Test func catalog() throws {
+        let variable = "CHRONICLE_TEST_LISTED_MODELS_KEY"
+        unsetenv(variable)
+        var keyed = OpenAICompatibleProvider(name: "keyed", url: "http://127.0.0.1:1/", key: .environment(variable),
+                                             transport: UpstreamHTTPClient(httpClient: HTTPClient.shared))
+        keyed.models = ["keyed/small", "keyed/large"]
+        let config = GatewayConfiguration(
+            providers: [
+                CustomProviderConfig(name: "local-vllm", url: "http://127.0.0.1:1/", prefix: "vllm/",
+                                     models: ["llama-3.1-8b", "vllm/qwen"]),
+                CustomProviderConfig(name: "corp", url: "http://127.0.0.1:1/", prefix: "corp/"),
+            ],
+            aliases: [AliasConfig(name: "fast", models: [AliasModel(model: "vllm/llama-3.1-8b", provider: "local-vllm")])])
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config)
+            .withProvider(keyed).withoutDefaultProviders().build()
+        let withoutKey = gateway.listedModels
+        #expect(withoutKey == [
+            ListedModel(id: "fast", ownedBy: "chronicle"),
+            ListedModel(id: "vllm/llama-3.1-8b", ownedBy: "local-vllm"),
+            ListedModel(id: "vllm/qwen", ownedBy: "local-vllm"),
+            ListedModel(id: "corp/", ownedBy: "corp"),
+        ])
+        setenv(variable, "sk-test", 1)
+        defer { unsetenv(variable) }
+        // Explicit providers come first in routing order, so in the list too.
+        #expect(gateway.listedModels == [
+            ListedModel(id: "fast", ownedBy: "chronicle"),
+            ListedModel(id: "vllm/llama-3.1-8b", ownedBy: "local-vllm"),
+            ListedModel(id: "keyed/small", ownedBy: "keyed"),
+            ListedModel(id: "keyed/large", ownedBy: "keyed"),
+            ListedModel(id: "vllm/qwen", ownedBy: "local-vllm"),
+            ListedModel(id: "corp/", ownedBy: "corp"),
+        ])
+    }
+
+    /// Every built-in with a static list routes its listed models to itself, and lists them only with a key.
+    @Test func builtIns() throws {
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).build()
+        let listed = Dictionary(grouping: gateway.listedModels, by: \.ownedBy)
+        for definition in BuiltInProviders.openAIFormat {
+            #expect(!definition.models.isEmpty)
+            let hasKey = getenv(definition.keyVariable).map { String(cString: $0).isEmpty == false } ?? false
+            #expect((listed[definition.name] ?? []).map(\.id) == (hasKey ? definition.models : []))
+        }
+    }
+}

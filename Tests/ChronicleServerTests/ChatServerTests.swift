@@ -364,7 +364,7 @@ struct ChatServerTests {
         await upstream.stop()
     }
 
-    /// /v1/models lists aliases and their models.
+    /// /v1/models lists aliases and their models, then the providers' models, in OpenAI's list format.
     @Test func models() async throws {
         let upstream = try await MockUpstream.start(.json("{}"))
         let server = try await server(upstream, aliases: [
@@ -372,8 +372,12 @@ struct ChatServerTests {
         ])
         let response = try await server.json("/v1/models", method: .GET)
         #expect(response.json["object"] == "list")
-        let ids = response.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
-        #expect(ids == ["smart", "gpt-4o"])
+        let data = try #require(response.json["data"]?.arrayValue)
+        #expect(Array(data.prefix(3)) == [
+            ["id": "smart", "object": "model", "created": 0, "owned_by": "chronicle"],
+            ["id": "gpt-4o", "object": "model", "created": 0, "owned_by": "up"],
+            ["id": "up/", "object": "model", "created": 0, "owned_by": "up"],
+        ])
         await server.stop()
         await upstream.stop()
     }

@@ -67,7 +67,8 @@ public final class Gateway: Sendable {
         // one of the same name, so configuration can point any built-in elsewhere (gap 4).
         for provider in builder.providers { registry.add(provider, replacing: false) }
         for config in configuration.providers {
-            registry.add(try Self.makeProvider(config, transport: transport), replacing: false)
+            registry.add(try Self.makeProvider(config, transport: transport), replacing: false,
+                         configuredModels: config.advertisedModels)
         }
         if builder.includeBuiltIns {
             for provider in BuiltInProviders.all(transport: transport) { registry.add(provider, replacing: false) }
@@ -139,7 +140,8 @@ public final class Gateway: Sendable {
 
     /// Adds a provider from configuration, replacing any of the same name.
     public func setProvider(_ config: CustomProviderConfig) throws {
-        setProvider(try Self.makeProvider(config, transport: transport))
+        let provider = try Self.makeProvider(config, transport: transport)
+        registry.withLockedValue { $0.add(provider, replacing: true, configuredModels: config.advertisedModels) }
     }
 
     public func removeProvider(named name: String) {
@@ -164,6 +166,12 @@ public final class Gateway: Sendable {
 
     /// Provider names in routing order.
     public var providerNames: [String] { registry.withLockedValue { $0.order } }
+
+    /// What `GET /v1/models` lists; see ``ListedModel``.
+    public var listedModels: [ListedModel] {
+        // A snapshot: a provider's list may read credential files, which must not happen under the lock.
+        registry.withLockedValue { $0 }.listedModels
+    }
 
     /// The configured aliases, sorted by name.
     public var aliases: [AliasConfig] { registry.withLockedValue { $0.aliases.values.sorted { $0.name < $1.name } } }
@@ -535,17 +543,21 @@ struct Registry {
     var order: [String] = []
     var aliases: [String: AliasConfig] = [:]
     var apiKeys: [String: ProviderKey] = [:]
+    /// What `GET /v1/models` lists for providers from configuration, by name; other providers list their own.
+    var configuredModels: [String: [String]] = [:]
 
-    mutating func add(_ provider: any ChatModelProvider, replacing: Bool) {
+    mutating func add(_ provider: any ChatModelProvider, replacing: Bool, configuredModels: [String]? = nil) {
         if providers[provider.name] != nil {
             guard replacing else { return }
         } else {
             order.append(provider.name)
         }
         providers[provider.name] = provider
+        self.configuredModels[provider.name] = configuredModels
     }
 
     mutating func remove(_ name: String) {
+        configuredModels.removeValue(forKey: name)
         providers.removeValue(forKey: name)
         order.removeAll { $0 == name }
     }

@@ -54,10 +54,13 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
     public var headers: [String: String]
     /// Model names starting with this route here by default.
     public var prefix: String?
+    /// The models `GET /v1/models` lists for this provider (otherwise its prefix).
+    public var models: [String]?
 
     public init(name: String, label: String? = nil, url: String, apiKey: String? = nil, apiKeySource: String? = nil,
                 format: ProviderFormat = .openAI(OpenAIFormatTransforms()), headers: [String: String] = [:],
-                prefix: String? = nil) {
+                prefix: String? = nil, models: [String]? = nil) {
+        self.models = models
         self.name = name
         self.label = label
         self.url = url
@@ -69,7 +72,7 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, label, url, format, headers, prefix
+        case name, label, url, format, headers, prefix, models
         case apiKey = "api_key"
         case apiKeySource = "api_key_source"
     }
@@ -84,6 +87,15 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
         self.format = try c.decodeIfPresent(ProviderFormat.self, forKey: .format) ?? .openAI(OpenAIFormatTransforms())
         self.headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
         self.prefix = try c.decodeIfPresent(String.self, forKey: .prefix)
+        self.models = try c.decodeIfPresent([String].self, forKey: .models)
+    }
+
+    /// What `GET /v1/models` lists for this provider, named so that each routes here: the configured models
+    /// (behind the prefix when it ends in `/`), otherwise the prefix itself.
+    var advertisedModels: [String] {
+        guard let models, !models.isEmpty else { return prefix.map { [$0] } ?? [] }
+        guard let prefix, prefix.hasSuffix("/") else { return models }
+        return models.map { $0.hasPrefix(prefix) ? $0 : prefix + $0 }
     }
 
     /// The extra headers in a stable order.

@@ -16,6 +16,14 @@ public struct AnthropicProvider: ChatModelProvider {
     public let headers: [(String, String)]
     let transport: UpstreamHTTPClient
 
+    /// Models listed by `GET /v1/models` while the provider's key is available.
+    public var models: [String] = []
+
+    public var advertisedModels: [String] {
+        guard !models.isEmpty, (try? key.resolve(providerName: name)) ?? nil != nil else { return [] }
+        return models
+    }
+
     public static let defaultURL = "https://api.anthropic.com/v1/messages"
     public static let apiVersion = "2023-06-01"
 

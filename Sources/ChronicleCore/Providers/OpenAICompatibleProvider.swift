@@ -118,6 +118,14 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
     public let keyRequiredOnlyAt: String?
     let transport: UpstreamHTTPClient
 
+    /// Models listed by `GET /v1/models` while the provider's key is available.
+    public var models: [String] = []
+
+    public var advertisedModels: [String] {
+        guard !models.isEmpty, (try? key.resolve(providerName: name)) ?? nil != nil else { return [] }
+        return models
+    }
+
     public init(name: String, label: String? = nil, url: String, key: ProviderKey, routingPrefixes: [String] = [],
                 transforms: OpenAIRequestTransforms = OpenAIRequestTransforms(), headers: [(String, String)] = [],
                 keyRequiredOnlyAt: String? = nil, transport: UpstreamHTTPClient) {

@@ -18,6 +18,14 @@ public struct BedrockProvider: ChatModelProvider {
     public let region: String?
     let transport: UpstreamHTTPClient
 
+    /// Models listed by `GET /v1/models` while AWS credentials are available.
+    public var models: [String] = []
+
+    public var advertisedModels: [String] {
+        guard !models.isEmpty, credentials != nil || AWSEnvironment.credentials() != nil else { return [] }
+        return models
+    }
+
     public init(name: String = "aws-bedrock", label: String? = nil, routingPrefixes: [String] = ["aws-bedrock/", "bedrock/"],
                 stripModelPrefix: String? = nil, endpoint: String? = nil, credentials: AWSCredentials? = nil,
                 region: String? = nil, transport: UpstreamHTTPClient) {

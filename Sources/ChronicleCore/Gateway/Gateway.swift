@@ -42,8 +42,10 @@ public final class Gateway: Sendable {
             ownsHTTPClient = true
         }
         let configuration = builder.configuration
-        transport = UpstreamHTTPClient(
+        var transport = UpstreamHTTPClient(
             httpClient: httpClient, clock: builder.clock, userAgent: configuration.userAgent ?? "chronicle")
+        transport.imageFetchPolicy = configuration.imageFetch ?? ImageFetchPolicy()
+        self.transport = transport
         logSink = builder.logSink
         logger = builder.logger
         defaultTimeout = configuration.defaultTimeout ?? .seconds(60)

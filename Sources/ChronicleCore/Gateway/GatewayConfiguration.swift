@@ -14,10 +14,13 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var retry: RetryOptions?
     /// Whether spans carry prompt and completion text (`llm.prompts`, `llm.completions`); off by default.
     public var tracePayloads: Bool
+    /// Limits on fetching image URLs for Bedrock and Ollama (`max_image_bytes`, `image_url_allowlist`).
+    public var imageFetch: ImageFetchPolicy?
 
     public init(providers: [CustomProviderConfig] = [], aliases: [AliasConfig] = [], apiKeys: [APIKeyConfig] = [],
                 defaultTimeout: Duration? = nil, streamIdleTimeout: Duration? = nil, userAgent: String? = nil,
-                retry: RetryOptions? = nil, tracePayloads: Bool = false) {
+                retry: RetryOptions? = nil, tracePayloads: Bool = false, imageFetch: ImageFetchPolicy? = nil) {
+        self.imageFetch = imageFetch
         self.tracePayloads = tracePayloads
         self.providers = providers
         self.aliases = aliases
@@ -37,6 +40,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
         streamIdleTimeout = other.streamIdleTimeout ?? streamIdleTimeout
         userAgent = other.userAgent ?? userAgent
         retry = other.retry ?? retry
+        imageFetch = other.imageFetch ?? imageFetch
         tracePayloads = tracePayloads || other.tracePayloads
     }
 }

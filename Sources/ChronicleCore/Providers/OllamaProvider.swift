@@ -38,7 +38,7 @@ public struct OllamaProvider: ChatModelProvider {
 
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         let apiKey = try request.apiKey ?? key.resolve(providerName: name)
-        var body = request.body
+        var body = try await ImageFetcher(policy: transport.imageFetchPolicy).inlineImages(in: request.body)
         body.stripModelPrefix(stripModelPrefix)
         guard let model = body.model, !model.isEmpty else {
             throw ProviderError(kind: .transformingRequest, message: "Ollama needs a model name")
@@ -251,7 +251,7 @@ enum OllamaConversion {
             if case .parts(let parts)? = message.content {
                 let images = try parts.compactMap(\.imageURL).map { url -> JSONValue in
                     guard let data = DataURL(url) else {
-                        throw ProviderError(kind: .transformingRequest, message: "Ollama takes images as base64 data URLs only")
+                        throw ProviderError(kind: .transformingRequest, message: "Ollama takes images as base64 data URLs or fetchable http(s) URLs")
                     }
                     return .string(data.base64)
                 }

@@ -40,7 +40,7 @@ public struct BedrockProvider: ChatModelProvider {
     }
 
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
-        var body = request.body
+        var body = try await ImageFetcher(policy: transport.imageFetchPolicy).inlineImages(in: request.body)
         for prefix in stripModelPrefix.map({ [$0] }) ?? routingPrefixes where body.model?.hasPrefix(prefix) == true {
             body.model = body.model.map { String($0.dropFirst(prefix.count)) }
             break

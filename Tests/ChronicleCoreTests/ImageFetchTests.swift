@@ -67,6 +67,19 @@ struct ImageFetchTests {
         #expect(sent["messages"]?.arrayValue?.first?["images"] == [.string(Data(png).base64EncodedString())])
     }
 
+    /// A host allow-listed by name is fetched from the address it resolved to.
+    @Test func allowListedHostName() async throws {
+        let images = try await MockUpstream.start(pngReply)
+        defer { Task { await images.stop() } }
+        let ollama = try await MockUpstream.start(.json(ollamaReply))
+        defer { Task { await ollama.stop() } }
+        let gateway = try ollamaGateway(ollama, policy: ImageFetchPolicy(allowList: ["localhost"]))
+        _ = try await gateway.send(imageRequest("http://localhost:\(images.port)/cat.png")).collect()
+        #expect(images.requests.count == 1)
+        #expect(ollama.requests.first?.json?["messages"]?.arrayValue?.first?["images"]
+            == [.string(Data(png).base64EncodedString())])
+    }
+
     /// Bedrock gets the bytes with the image's format.
     @Test func bedrockGetsBytes() async throws {
         let images = try await MockUpstream.start(pngReply)

@@ -165,7 +165,10 @@ struct ImageFetcher: Sendable {
                 throw Failure(reason: "could not resolve the image URL's host \(host)")
             }
         }
-        guard let first = addresses.first else { throw Failure(reason: "the image URL's host \(host) has no address") }
+        // IPv4 first: a host with both families is more often reachable over IPv4.
+        guard let first = addresses.first(where: { $0.bytes.count == 4 }) ?? addresses.first else {
+            throw Failure(reason: "the image URL's host \(host) has no address")
+        }
         if policy.allowsHost(host) { return first }
         // One refused address refuses the host: otherwise the connection could land on it.
         if let refused = addresses.first(where: { !policy.allows($0) }) {

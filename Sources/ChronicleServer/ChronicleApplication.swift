@@ -110,22 +110,15 @@ public struct UsageTap: LogSink {
     }
 }
 
-/// `GET /v1/models`: the aliases and the models they name, in OpenAI's list format.
+/// `GET /v1/models` in OpenAI's list format: aliases, configured providers' models, and the built-ins
+/// that have a key, with their known models.
 struct ModelRoutes<Context: RequestContext>: Sendable {
     let gateway: Gateway
 
     func register(on router: Router<Context>) {
         router.get("/v1/models") { _, _ -> Response in
-            var seen = Set<String>()
-            var data: [JSONValue] = []
-            func add(_ id: String, ownedBy: String) {
-                guard seen.insert(id).inserted else { return }
-                data.append(["id": .string(id), "object": "model", "created": 0, "owned_by": .string(ownedBy)])
-            }
-            let aliases = gateway.aliases
-            for alias in aliases { add(alias.name, ownedBy: "chronicle") }
-            for alias in aliases {
-                for model in alias.models { add(model.model, ownedBy: model.provider) }
+            let data = gateway.listedModels.map { model -> JSONValue in
+                ["id": .string(model.id), "object": "model", "created": 0, "owned_by": .string(model.ownedBy)]
             }
             let body = try JSONCoding.encode(JSONValue.object(["object": "list", "data": .array(data)]))
             return Response(status: .ok, headers: [.contentType: "application/json"],

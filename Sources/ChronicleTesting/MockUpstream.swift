@@ -91,7 +91,7 @@ public final class MockUpstream: Sendable {
         precondition(!replies.isEmpty, "a mock upstream needs at least one reply")
         let state = NIOLockedValueBox(State(replies: replies))
         let router = Router()
-        router.post("/**") { request, _ -> Response in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let body = try await request.body.collect(upTo: 64 * 1024 * 1024)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
@@ -103,6 +103,9 @@ public final class MockUpstream: Sendable {
             }
             return try await respond(reply, state: state)
         }
+        router.post("/**", use: handler)
+        // GET serves fetched resources, such as images a provider request links to.
+        router.get("/**", use: handler)
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "mock-upstream")
         logger.logLevel = .critical

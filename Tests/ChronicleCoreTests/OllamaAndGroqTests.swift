@@ -2,6 +2,8 @@ import AsyncHTTPClient
 import ChronicleCore
 import ChronicleTesting
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
 import Testing
 
 @Suite("Ollama provider and Groq recovery")
@@ -73,6 +75,69 @@ struct OllamaAndGroqTests {
         #expect(sent["tools"]?.arrayValue?.first?["function"]?["name"] == "get_weather")
     }
 
+    /// With tools, Ollama is asked for one complete answer even when the client streams; the client's stream
+    /// is answered from it.
+    @Test func toolsAreNotStreamed() async throws {
+        let reply = #"{"model":"llama3.1","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},"done_reason":"stop","done":true,"eval_count":5}"#
+        let upstream = try await MockUpstream.start(.json(reply))
+        defer { Task { await upstream.stop() } }
+        var body = ChatRequest(model: "ollama/llama3.1", messages: [ChatMessage(role: "user", content: .text("weather?"))],
+                               tools: [Tool(function: FunctionDefinition(name: "get_weather"))])
+        body.stream = true
+        let stream = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/").send(body)
+        var collector = ResponseCollector()
+        for try await event in stream {
+            switch event {
+            case .chunk(let chunk): collector.add(chunk)
+            case .single(let response): collector.add(ChatChunk(response: response))
+            default: break
+            }
+        }
+        #expect(upstream.requests.first?.json?["stream"] == false)
+        let message = try #require(collector.collected.choices.first?.message)
+        #expect(message.toolCalls?.first?.function.arguments == #"{"city":"Paris"}"#)
+        #expect(collector.collected.choices.first?.finishReason == .toolCalls)
+    }
+
+    /// One unreadable NDJSON line is skipped with a warning; the rest of the answer arrives.
+    @Test func badStreamLineIsSkipped() async throws {
+        let lines = [
+            #"{"model":"llama3","message":{"role":"assistant","content":"Hel"},"done":false}"#,
+            #"{"model":"llama3","message":{"role":"assis"#,
+            #"{"model":"llama3","message":{"role":"assistant","content":"lo"},"done":false}"#,
+            #"{"model":"llama3","message":{"role":"assistant","content":""},"done_reason":"stop","done":true,"eval_count":2}"#,
+        ].map { Array(($0 + "\n").utf8) }
+        let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "application/x-ndjson")],
+                                                          body: .parts(lines, delay: .zero)))
+        defer { Task { await upstream.stop() } }
+        let logs = CapturedLogs()
+        let provider = OllamaProvider(url: upstream.url("/api/chat"), logger: logs.logger,
+                                      transport: UpstreamHTTPClient(httpClient: HTTPClient.shared))
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withProvider(provider)
+            .withoutDefaultProviders().build()
+        var body = request("ollama/llama3")
+        body.stream = true
+        let result = try await gateway.send(body).collect()
+        #expect(result.response.choices.first?.message.text == "Hello")
+        #expect(result.response.choices.first?.finishReason == .stop)
+        #expect(logs.lines.count == 1)
+        #expect(logs.lines.first?.hasPrefix("warning skipped an unreadable line") == true)
+    }
+
+    /// A stream with nothing readable is a parsing error.
+    @Test func onlyBadStreamLinesFail() async throws {
+        let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "application/x-ndjson")],
+                                                          body: .bytes(Array("not json\n".utf8))))
+        defer { Task { await upstream.stop() } }
+        var body = request("ollama/llama3")
+        body.stream = true
+        let gateway = try gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/")
+        let error = await #expect(throws: ProviderError.self) {
+            _ = try await gateway.send(body, options: RequestOptions(retry: RetryOptions(maxTries: 1))).collect()
+        }
+        #expect(error?.kind == .parsingResponse)
+    }
+
     /// Groq's tool_use_failed error is turned into the tool call the model meant.
     @Test func groqToolUseFailedRecovery() async throws {
         let error = #"{"error":{"message":"Failed to call a function.","type":"invalid_request_error","code":"tool_use_failed","failed_generation":"<tool_call>{\"tool_calls\":[{\"id\":\"x\",\"type\":\"function\",\"function\":{\"name\":\"get_characteristics\"},\"parameters\":{\"name\":\"Daniel\",\"hair_color\":\"brown\"}}]}</tool_call>"}}"#
@@ -128,5 +193,29 @@ struct AzureTests {
         let failure = try #require(caught)
         #expect(failure.kind == "auth_missing")
         #expect(failure.message.contains("AZURE_OPENAI_ENDPOINT"))
+    }
+}
+
+/// Log lines written through ``logger``, as `"<level> <message>"`.
+final class CapturedLogs: Sendable {
+    private let box = NIOLockedValueBox<[String]>([])
+
+    var lines: [String] { box.withLockedValue { $0 } }
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(box: self.box) }
+    }
+
+    struct Handler: LogHandler {
+        let box: NIOLockedValueBox<[String]>
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            box.withLockedValue { $0.append("\(event.level) \(event.message)") }
+        }
     }
 }

@@ -72,12 +72,13 @@ import Testing
 
     /// Chronicle's own members are read as options and never forwarded; the rest goes byte for byte.
     @Test func gatewayMembersBecomeOptions() throws {
-        let body = #"{"model":"groq/llama", "messages":[{"role":"user","content":"hi"}], "metadata":{"application":"app","run_id":"0190b1c2-0000-7000-8000-000000000001","team":"a"},"provider":"groq","retry":{"max_tries":2},"timeout":1500,"service_tier" : "flex"}"#
+        let body = #"{"model":"groq/llama", "messages":[{"role":"user","content":"hi"}], "metadata":{"application":"app","run_id":"0190b1c2-0000-7000-8000-000000000001","team":"a"},"provider":"groq","api_key_name":"team","retry":{"max_tries":2},"timeout":1500,"service_tier" : "flex"}"#
         let (request, options) = try #require(Self.scan(body))
         let decodedOptions = try JSONCoding.decode(RequestOptions.self, from: Array(body.utf8))
         #expect(options == decodedOptions)
         #expect(options.metadata.application == "app")
         #expect(options.provider == "groq")
+        #expect(options.apiKeyName == "team")
         let forwarded = String(buffer: request.upstreamBody(model: "llama"))
         #expect(forwarded == #"{"model":"llama","messages":[{"role":"user","content":"hi"}],"service_tier" : "flex"}"#)
         #expect(request.recordedJSON == #"{"model":"groq/llama","messages":[{"role":"user","content":"hi"}],"service_tier" : "flex"}"#)

@@ -57,8 +57,9 @@ struct ChatServerTests {
         await upstream.stop()
     }
 
-    /// The upstream receives the client's bytes as they were sent, with only Chronicle's own members left out
-    /// (no decoding and encoding on the way; only the white space between top-level members is not kept),
+    /// The upstream receives the client's bytes as they were sent, with only the model's routing prefix and
+    /// Chronicle's own members left out (no decoding and encoding on the way; only the white space between
+    /// top-level members is not kept),
     /// and the call records that request, and the answer as the upstream sent it.
     @Test func requestForwardedAsSent() async throws {
         let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
@@ -68,14 +69,16 @@ struct ChatServerTests {
         #expect(response.status == 200)
         let sent = try #require(upstream.requests.first)
         #expect(String(decoding: sent.body, as: UTF8.self)
-            == #"{"model" : "up/gpt","messages":[{"role":"user","content":"Who was Lassie?\u00e9", "x_extra": [1, 2.50]}],"temperature":0.70,"service_tier":"flex"}"#)
+            == #"{"model" : "gpt","messages":[{"role":"user","content":"Who was Lassie?\u00e9", "x_extra": [1, 2.50]}],"temperature":0.70,"service_tier":"flex"}"#)
         let record = try #require(try await server.records(1).first)
         #expect(record.options.metadata.application == "app")
         guard case .wire(let recorded) = record.request else {
             Issue.record("the call should hold the client's bytes")
             return
         }
-        #expect(recorded.recordedJSON == String(decoding: sent.body, as: UTF8.self))
+        // Recorded with the model as the client named it.
+        #expect(recorded.recordedJSON
+            == #"{"model" : "up/gpt","messages":[{"role":"user","content":"Who was Lassie?\u00e9", "x_extra": [1, 2.50]}],"temperature":0.70,"service_tier":"flex"}"#)
         // The answer is kept as the upstream's bytes, and reads back whole.
         let answer = try Fixtures.text("openai_text_response_nonstreaming.json")
         #expect(record.relayedResponse == .response(Array(answer.utf8)))
@@ -236,7 +239,7 @@ struct ChatServerTests {
         #expect(response.status == 200)
         #expect(response.json["meta"]?["model"] == "up/model-from-header")
         let sent = try #require(upstream.requests.first?.json)
-        #expect(sent["model"] == "up/model-from-header")
+        #expect(sent["model"] == "model-from-header")
         #expect(sent["parallel_tool_calls"] == false)
         #expect(sent["metadata"] == nil)
         let record = try #require(try await server.records(1).first)
@@ -246,6 +249,24 @@ struct ChatServerTests {
         #expect(metadata.runID?.uuidString.lowercased() == runID)
         #expect(metadata.stepIndex == 3)
         #expect(metadata.extra == ["k1": "body", "k2": "header"])
+        await server.stop()
+        await upstream.stop()
+    }
+
+    /// `x-chronicle-api-key` names a configured key, like `api_key_name`; an unknown name is a 400.
+    @Test func namedKeyHeader() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
+        let server = try await RunningServer.start(configuration: GatewayConfiguration(
+            providers: [CustomProviderConfig(name: "up", url: upstream.url(), apiKey: "sk-upstream", prefix: "up/")],
+            apiKeys: [APIKeyConfig(name: "team", source: "literal", value: "sk-team")]))
+        let ok = try await server.json("/v1/chat/completions", body: textRequest, headers: [("x-chronicle-api-key", "team")])
+        #expect(ok.status == 200)
+        #expect(upstream.requests.first?.headers["authorization"] == "Bearer sk-team")
+        let unknown = try await server.json("/v1/chat/completions", body: textRequest,
+                                            headers: [("x-chronicle-api-key", "nope")])
+        #expect(unknown.status == 400)
+        #expect(unknown.json["error"]?["kind"] == "unknown_api_key")
+        #expect(unknown.json["error"]?["message"]?.stringValue?.contains("nope") == true)
         await server.stop()
         await upstream.stop()
     }
@@ -374,7 +395,7 @@ struct ChatServerTests {
         await upstream.stop()
     }
 
-    /// /v1/models lists aliases and their models.
+    /// /v1/models lists aliases and their models, then the providers' models, in OpenAI's list format.
     @Test func models() async throws {
         let upstream = try await MockUpstream.start(.json("{}"))
         let server = try await server(upstream, aliases: [
@@ -382,8 +403,12 @@ struct ChatServerTests {
         ])
         let response = try await server.json("/v1/models", method: .GET)
         #expect(response.json["object"] == "list")
-        let ids = response.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
-        #expect(ids == ["smart", "gpt-4o"])
+        let data = try #require(response.json["data"]?.arrayValue)
+        #expect(Array(data.prefix(3)) == [
+            ["id": "smart", "object": "model", "created": 0, "owned_by": "chronicle"],
+            ["id": "gpt-4o", "object": "model", "created": 0, "owned_by": "up"],
+            ["id": "up/", "object": "model", "created": 0, "owned_by": "up"],
+        ])
         await server.stop()
         await upstream.stop()
     }

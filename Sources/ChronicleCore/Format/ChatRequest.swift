@@ -138,6 +138,9 @@ public struct ChatMessage: Sendable, Hashable {
     public var cacheControl: JSONValue?
     /// Model reasoning ("thinking") text, kept apart from `content`.
     public var reasoningContent: String?
+    /// The reasoning as the provider's signed blocks. Returned with Anthropic and Bedrock answers; on an
+    /// assistant message in the history they are sent back unchanged, which extended thinking with tools needs.
+    public var thinkingBlocks: [ThinkingBlock]?
     public var unknownFields: [String: JSONValue]
 
     public init(
@@ -161,6 +164,7 @@ public struct ChatMessage: Sendable, Hashable {
 
     static let knownKeys: Set<String> = [
         "role", "content", "name", "tool_calls", "tool_call_id", "cache_control", "reasoning_content",
+        "thinking_blocks",
     ]
 }
 
@@ -174,6 +178,7 @@ extension ChatMessage: Codable {
         self.toolCallID = try c.decodeIfPresent(String.self, "tool_call_id")
         self.cacheControl = try c.decodeIfPresent(JSONValue.self, "cache_control")
         self.reasoningContent = try c.decodeIfPresent(String.self, "reasoning_content")
+        self.thinkingBlocks = try c.decodeIfPresent([ThinkingBlock].self, "thinking_blocks")
         self.unknownFields = try c.decodeUnknownFields(excluding: Self.knownKeys)
     }
 
@@ -186,6 +191,7 @@ extension ChatMessage: Codable {
         try c.encodeIfPresent(toolCallID, "tool_call_id")
         try c.encodeIfPresent(cacheControl, "cache_control")
         try c.encodeIfPresent(reasoningContent, "reasoning_content")
+        if let thinkingBlocks, !thinkingBlocks.isEmpty { try c.encode(thinkingBlocks, "thinking_blocks") }
         try c.encodeUnknownFields(unknownFields, excluding: Self.knownKeys)
     }
 }

@@ -199,12 +199,21 @@ public struct ChatChunk: Sendable, Hashable {
     }
 
     /// The chunks that stream a complete response: one per choice, carrying the whole message as its delta.
+    /// Streamed tool calls are placed by their `index`, so each call gets its position.
     public init(response: ChatResponse) {
         self.init(
             id: response.id, created: response.created, model: response.model,
             systemFingerprint: response.systemFingerprint,
-            choices: response.choices.map {
-                ChunkChoice(index: $0.index, delta: $0.message, finishReason: $0.finishReason ?? .stop)
+            choices: response.choices.map { choice in
+                var delta = choice.message
+                delta.toolCalls = delta.toolCalls.map { calls in
+                    calls.enumerated().map { position, call in
+                        var call = call
+                        call.index = call.index ?? position
+                        return call
+                    }
+                }
+                return ChunkChoice(index: choice.index, delta: delta, finishReason: choice.finishReason ?? .stop)
             },
             usage: response.usage, unknownFields: response.unknownFields
         )

@@ -7,6 +7,7 @@ public struct ResponseCollector: Sendable {
     private var finishReasons: [FinishReason?] = []
     private var contents: [String?] = []
     private var reasoning: [String?] = []
+    private var thinkingBlocks: [[ThinkingBlock]] = []
     /// Number of chunks folded in.
     public private(set) var chunkCount = 0
     private var replacedBySingle = false
@@ -52,6 +53,7 @@ public struct ResponseCollector: Sendable {
                 result.choices[index].message.content = .text(content)
             }
             result.choices[index].message.reasoningContent = reasoning[index]
+            result.choices[index].message.thinkingBlocks = thinkingBlocks[index].isEmpty ? nil : thinkingBlocks[index]
             result.choices[index].finishReason = finishReasons[index] ?? .stop
         }
         return result
@@ -65,6 +67,7 @@ public struct ResponseCollector: Sendable {
             finishReasons.append(nil)
             contents.append(nil)
             reasoning.append(nil)
+            thinkingBlocks.append([])
         }
     }
 
@@ -80,6 +83,7 @@ public struct ResponseCollector: Sendable {
         if let text = delta.reasoningContent {
             reasoning[index] = (reasoning[index] ?? "") + text
         }
+        if let blocks = delta.thinkingBlocks { ThinkingBlock.append(blocks, to: &thinkingBlocks[index]) }
         for (key, value) in delta.unknownFields where message.unknownFields[key] == nil {
             message.unknownFields[key] = value
         }

@@ -42,8 +42,10 @@ public final class Gateway: Sendable {
             ownsHTTPClient = true
         }
         let configuration = builder.configuration
-        transport = UpstreamHTTPClient(
+        var transport = UpstreamHTTPClient(
             httpClient: httpClient, clock: builder.clock, userAgent: configuration.userAgent ?? "chronicle")
+        transport.imageFetchPolicy = configuration.imageFetch ?? ImageFetchPolicy()
+        self.transport = transport
         logSink = builder.logSink
         logger = builder.logger
         defaultTimeout = configuration.defaultTimeout ?? .seconds(60)
@@ -67,7 +69,8 @@ public final class Gateway: Sendable {
         // one of the same name, so configuration can point any built-in elsewhere (gap 4).
         for provider in builder.providers { registry.add(provider, replacing: false) }
         for config in configuration.providers {
-            registry.add(try Self.makeProvider(config, transport: transport), replacing: false)
+            registry.add(try Self.makeProvider(config, transport: transport), replacing: false,
+                         configuredModels: config.advertisedModels)
         }
         if builder.includeBuiltIns {
             for provider in BuiltInProviders.all(transport: transport) { registry.add(provider, replacing: false) }
@@ -96,12 +99,13 @@ public final class Gateway: Sendable {
     {
         switch config.format {
         case .openAI(let transforms):
+            var requestTransforms = transforms.requestTransforms
+            requestTransforms.stripModelPrefix = config.strippedPrefix
             return OpenAICompatibleProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,
-                routingPrefixes: config.prefix.map { [$0] } ?? [], transforms: transforms.requestTransforms,
+                routingPrefixes: config.prefix.map { [$0] } ?? [], transforms: requestTransforms,
                 headers: config.headerList, transport: transport)
         case .anthropic:
-            // A routing prefix such as "corp-claude/" is stripped, like the built-ins' (gap 1).
             return AnthropicProvider(
                 name: config.name, label: config.label, url: config.url, key: config.key,
                 routingPrefixes: config.prefix.map { [$0] } ?? [],
@@ -138,7 +142,8 @@ public final class Gateway: Sendable {
 
     /// Adds a provider from configuration, replacing any of the same name.
     public func setProvider(_ config: CustomProviderConfig) throws {
-        setProvider(try Self.makeProvider(config, transport: transport))
+        let provider = try Self.makeProvider(config, transport: transport)
+        registry.withLockedValue { $0.add(provider, replacing: true, configuredModels: config.advertisedModels) }
     }
 
     public func removeProvider(named name: String) {
@@ -163,6 +168,12 @@ public final class Gateway: Sendable {
 
     /// Provider names in routing order.
     public var providerNames: [String] { registry.withLockedValue { $0.order } }
+
+    /// What `GET /v1/models` lists; see ``ListedModel``.
+    public var listedModels: [ListedModel] {
+        // A snapshot: a provider's list may read credential files, which must not happen under the lock.
+        registry.withLockedValue { $0 }.listedModels
+    }
 
     /// The configured aliases, sorted by name.
     public var aliases: [AliasConfig] { registry.withLockedValue { $0.aliases.values.sorted { $0.name < $1.name } } }
@@ -219,7 +230,11 @@ public final class Gateway: Sendable {
                 return Route(choices: choices, randomOrder: options.randomChoice ?? false)
             }
             guard let model = options.model ?? request.model, !model.isEmpty else { throw .modelNotSpecified }
-            let requestKey = options.apiKey.map(ProviderKey.literal)
+            var requestKey = options.apiKey.map(ProviderKey.literal)
+            if requestKey == nil, let name = options.apiKeyName {
+                guard let named = registry.apiKeys[name] else { throw .unknownAPIKey(name) }
+                requestKey = named
+            }
             if let alias = registry.aliases[model] {
                 let choices = try alias.models.map { entry throws(LookupError) -> Choice in
                     guard let provider = registry.providers[entry.provider] else {
@@ -578,17 +593,21 @@ struct Registry {
     var order: [String] = []
     var aliases: [String: AliasConfig] = [:]
     var apiKeys: [String: ProviderKey] = [:]
+    /// What `GET /v1/models` lists for providers from configuration, by name; other providers list their own.
+    var configuredModels: [String: [String]] = [:]
 
-    mutating func add(_ provider: any ChatModelProvider, replacing: Bool) {
+    mutating func add(_ provider: any ChatModelProvider, replacing: Bool, configuredModels: [String]? = nil) {
         if providers[provider.name] != nil {
             guard replacing else { return }
         } else {
             order.append(provider.name)
         }
         providers[provider.name] = provider
+        self.configuredModels[provider.name] = configuredModels
     }
 
     mutating func remove(_ name: String) {
+        configuredModels.removeValue(forKey: name)
         providers.removeValue(forKey: name)
         order.removeAll { $0 == name }
     }

@@ -15,10 +15,13 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// Whether spans carry prompt and completion text (`llm.prompts`, `llm.completions`); off when nil.
     /// Optional so that a later configuration can turn it off again.
     public var tracePayloads: Bool?
+    /// Limits on fetching image URLs for Bedrock and Ollama (`max_image_bytes`, `image_url_allowlist`).
+    public var imageFetch: ImageFetchPolicy?
 
     public init(providers: [CustomProviderConfig] = [], aliases: [AliasConfig] = [], apiKeys: [APIKeyConfig] = [],
                 defaultTimeout: Duration? = nil, streamIdleTimeout: Duration? = nil, userAgent: String? = nil,
-                retry: RetryOptions? = nil, tracePayloads: Bool? = nil) {
+                retry: RetryOptions? = nil, tracePayloads: Bool? = nil, imageFetch: ImageFetchPolicy? = nil) {
+        self.imageFetch = imageFetch
         self.tracePayloads = tracePayloads
         self.providers = providers
         self.aliases = aliases
@@ -40,6 +43,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
         userAgent = other.userAgent ?? userAgent
         retry = other.retry ?? retry
         tracePayloads = other.tracePayloads ?? tracePayloads
+        imageFetch = other.imageFetch ?? imageFetch
     }
 }
 
@@ -56,10 +60,13 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
     public var headers: [String: String]
     /// Model names starting with this route here by default.
     public var prefix: String?
+    /// The models `GET /v1/models` lists for this provider (otherwise its prefix).
+    public var models: [String]?
 
     public init(name: String, label: String? = nil, url: String, apiKey: String? = nil, apiKeySource: String? = nil,
                 format: ProviderFormat = .openAI(OpenAIFormatTransforms()), headers: [String: String] = [:],
-                prefix: String? = nil) {
+                prefix: String? = nil, models: [String]? = nil) {
+        self.models = models
         self.name = name
         self.label = label
         self.url = url
@@ -71,7 +78,7 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, label, url, format, headers, prefix
+        case name, label, url, format, headers, prefix, models
         case apiKey = "api_key"
         case apiKeySource = "api_key_source"
     }
@@ -86,13 +93,29 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
         self.format = try c.decodeIfPresent(ProviderFormat.self, forKey: .format) ?? .openAI(OpenAIFormatTransforms())
         self.headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
         self.prefix = try c.decodeIfPresent(String.self, forKey: .prefix)
+        self.models = try c.decodeIfPresent([String].self, forKey: .models)
+    }
+
+    /// What `GET /v1/models` lists for this provider, named so that each routes here: the configured models
+    /// (behind the prefix when it ends in `/`), otherwise the prefix itself.
+    var advertisedModels: [String] {
+        guard let models, !models.isEmpty else { return prefix.map { [$0] } ?? [] }
+        guard let prefix, prefix.hasSuffix("/") else { return models }
+        return models.map { $0.hasPrefix(prefix) ? $0 : prefix + $0 }
     }
 
     /// The extra headers in a stable order.
     var headerList: [(String, String)] { headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
 
-    /// A routing prefix such as `corp/` is stripped before sending, like the built-ins' (gap 1).
-    var strippedPrefix: String? { prefix.flatMap { $0.hasSuffix("/") ? $0 : nil } }
+    /// What is removed from the front of the model name before sending. A routing prefix ending in `/`
+    /// (`corp/`) names the provider, not the model, so it is stripped whatever the format, as the built-ins
+    /// strip theirs. An OpenAI-format `strip_model_prefix` replaces it; set to `""` it strips nothing.
+    var strippedPrefix: String? {
+        if case .openAI(let transforms) = format, let explicit = transforms.stripModelPrefix {
+            return explicit.isEmpty ? nil : explicit
+        }
+        return prefix.flatMap { $0.hasSuffix("/") ? $0 : nil }
+    }
 
     /// Where this provider's key comes from.
     public var key: ProviderKey {

@@ -12,6 +12,9 @@ public struct RequestOptions: Sendable, Hashable {
     public var overrideURL: String?
     /// A provider key for the single-model path.
     public var apiKey: String?
+    /// The name of a configured API key for the single-model path (`apiKey` wins over it). Aliases and
+    /// explicit `models` name their own keys.
+    public var apiKeyName: String?
     /// Explicit ordered choices; when non-empty, `model`, `provider`, `apiKey` and aliases are ignored.
     public var models: [ModelChoice]
     /// With `models`, start at a random choice.
@@ -26,8 +29,9 @@ public struct RequestOptions: Sendable, Hashable {
     public init(model: String? = nil, provider: String? = nil, overrideURL: String? = nil, apiKey: String? = nil,
                 models: [ModelChoice] = [], randomChoice: Bool? = nil, timeout: Duration? = nil,
                 retry: RetryOptions? = nil, metadata: RequestMetadata = RequestMetadata(),
-                internalMetadata: InternalMetadata = InternalMetadata()) {
+                internalMetadata: InternalMetadata = InternalMetadata(), apiKeyName: String? = nil) {
         self.model = model
+        self.apiKeyName = apiKeyName
         self.provider = provider
         self.overrideURL = overrideURL
         self.apiKey = apiKey
@@ -41,7 +45,7 @@ public struct RequestOptions: Sendable, Hashable {
 
     /// The body keys read as options; everything else in the body belongs to the chat request.
     public static let bodyKeys: Set<String> = [
-        "provider", "override_url", "api_key", "models", "random_choice", "timeout", "retry", "metadata",
+        "provider", "override_url", "api_key", "api_key_name", "models", "random_choice", "timeout", "retry", "metadata",
     ]
 }
 
@@ -52,6 +56,7 @@ extension RequestOptions: Codable {
         self.provider = try c.decodeIfPresent(String.self, "provider")
         self.overrideURL = try c.decodeIfPresent(String.self, "override_url")
         self.apiKey = try c.decodeIfPresent(String.self, "api_key")
+        self.apiKeyName = try c.decodeIfPresent(String.self, "api_key_name")
         self.models = try c.decodeIfPresent([ModelChoice].self, "models") ?? []
         self.randomChoice = try c.decodeIfPresent(Bool.self, "random_choice")
         self.timeout = try c.decodeIfPresent(Int64.self, "timeout", in: 0...Int64(Int32.max)).map { .milliseconds($0) }
@@ -66,6 +71,7 @@ extension RequestOptions: Codable {
         try c.encodeIfPresent(model, "model")
         try c.encodeIfPresent(provider, "provider")
         try c.encodeIfPresent(overrideURL, "override_url")
+        try c.encodeIfPresent(apiKeyName, "api_key_name")
         if !models.isEmpty { try c.encode(models, "models") }
         try c.encodeIfPresent(randomChoice, "random_choice")
         try c.encodeIfPresent(timeout.map(\.milliseconds), "timeout")

@@ -16,6 +16,14 @@ public struct AnthropicProvider: ChatModelProvider {
     public let headers: [(String, String)]
     let transport: UpstreamHTTPClient
 
+    /// Models listed by `GET /v1/models` while the provider's key is available.
+    public var models: [String] = []
+
+    public var advertisedModels: [String] {
+        guard !models.isEmpty, (try? key.resolve(providerName: name)) ?? nil != nil else { return [] }
+        return models
+    }
+
     public static let defaultURL = "https://api.anthropic.com/v1/messages"
     public static let apiVersion = "2023-06-01"
 
@@ -132,7 +140,13 @@ struct AnthropicStreamState: ServerSentEventHandler {
             case "text":
                 guard let text = block["text"]?.stringValue, !text.isEmpty else { return nil }
                 return chunk(ChatMessage(content: .text(text)))
+            case "redacted_thinking":
+                guard case .object(let fields) = block else { return nil }
+                var message = ChatMessage()
+                message.thinkingBlocks = [ThinkingBlock(fields: fields)]
+                return chunk(message)
             default:
+                // A thinking block starts empty; its text and signature follow as deltas.
                 return nil
             }
         case "content_block_delta":
@@ -146,8 +160,15 @@ struct AnthropicStreamState: ServerSentEventHandler {
                                     function: FunctionCall(arguments: delta["partial_json"]?.stringValue ?? ""))
                 return chunk(ChatMessage(toolCalls: [call]))
             case "thinking_delta":
+                let text = delta["thinking"]?.stringValue ?? ""
                 var message = ChatMessage()
-                message.reasoningContent = delta["thinking"]?.stringValue ?? ""
+                message.reasoningContent = text
+                message.thinkingBlocks = [.thinking(text)]
+                return chunk(message)
+            case "signature_delta":
+                // A thinking block's last part: the client needs it to send the block back.
+                var message = ChatMessage()
+                message.thinkingBlocks = [.thinking("", signature: delta["signature"]?.stringValue ?? "")]
                 return chunk(message)
             default:
                 return nil
@@ -211,7 +232,9 @@ enum AnthropicConversion {
                         "input": input,
                     ])
                 }
-                turns.append("assistant", blocks)
+                // Thinking goes back first and unchanged: Anthropic checks its signature and its place.
+                let thinking = (message.thinkingBlocks ?? []).map { JSONValue.object($0.fields) }
+                turns.append("assistant", thinking + blocks)
             default:
                 turns.append("user", blocks)
             }
@@ -295,11 +318,14 @@ enum AnthropicConversion {
     static func response(_ message: JSONValue, requestedModel: String) -> ChatResponse {
         var texts: [String] = []
         var thinking: [String] = []
+        var thinkingBlocks: [ThinkingBlock] = []
         var calls: [ToolCall] = []
         for block in message["content"]?.arrayValue ?? [] {
             switch block["type"]?.stringValue {
             case "text": texts.append(block["text"]?.stringValue ?? "")
-            case "thinking": thinking.append(block["thinking"]?.stringValue ?? "")
+            case "thinking", "redacted_thinking":
+                if let text = block["thinking"]?.stringValue { thinking.append(text) }
+                if case .object(let fields) = block { thinkingBlocks.append(ThinkingBlock(fields: fields)) }
             case "tool_use":
                 let arguments = (try? JSONCoding.encodeToString(block["input"] ?? [:])) ?? "{}"
                 calls.append(ToolCall(id: block["id"]?.stringValue, type: "function",
@@ -310,6 +336,7 @@ enum AnthropicConversion {
         var reply = ChatMessage(role: "assistant", content: texts.isEmpty ? nil : .text(texts.joined()),
                                 toolCalls: calls.isEmpty ? nil : calls)
         if !thinking.isEmpty { reply.reasoningContent = thinking.joined() }
+        if !thinkingBlocks.isEmpty { reply.thinkingBlocks = thinkingBlocks }
         var usage = message["usage"].map(self.usage)
         if let counted = usage { usage?.totalTokens = (counted.promptTokens ?? 0) + (counted.completionTokens ?? 0) }
         return ChatResponse(

@@ -11,6 +11,9 @@ public protocol ChatModelProvider: Sendable {
     var label: String { get }
     /// Model-name prefixes that route to this provider by default (`groq/`, `gpt-`, …).
     var routingPrefixes: [String] { get }
+    /// The models `GET /v1/models` lists for this provider, named as a client sends them; empty when the
+    /// provider cannot serve requests as things stand (a built-in without its key).
+    var advertisedModels: [String] { get }
     /// Sends one attempt. Returns once the provider has accepted the request (response headers received);
     /// errors before that throw ``ProviderError`` and may be retried, errors while streaming end the stream.
     func send(_ request: ProviderRequest) async throws -> ChatEventStream
@@ -23,6 +26,8 @@ extension ChatModelProvider {
     public var label: String { name }
 
     public func forwardsWire(_ request: WireChatRequest) -> Bool { false }
+
+    public var advertisedModels: [String] { [] }
 
     /// The length of the longest routing prefix `model` starts with, or `nil` if none matches.
     public func routingPrefixMatch(for model: String) -> Int? {

@@ -15,6 +15,14 @@ public struct GeminiProvider: ChatModelProvider {
     public let headers: [(String, String)]
     let transport: UpstreamHTTPClient
 
+    /// Models listed by `GET /v1/models` while the provider's key is available.
+    public var models: [String] = []
+
+    public var advertisedModels: [String] {
+        guard !models.isEmpty, (try? key.resolve(providerName: name)) ?? nil != nil else { return [] }
+        return models
+    }
+
     public static let defaultBaseURL = "https://generativelanguage.googleapis.com/v1beta"
 
     public init(name: String = "gemini", label: String? = nil, baseURL: String = GeminiProvider.defaultBaseURL,

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -14,13 +15,17 @@ public struct OllamaProvider: ChatModelProvider {
     public let routingPrefixes: [String]
     public let stripModelPrefix: String?
     public let headers: [(String, String)]
+    /// Where skipped stream lines are reported.
+    public let logger: Logger
     let transport: UpstreamHTTPClient
 
     public static let defaultURL = "http://localhost:11434/api/chat"
 
     public init(name: String = "ollama", label: String? = nil, url: String = OllamaProvider.defaultURL,
                 key: ProviderKey = .none, routingPrefixes: [String] = ["ollama/"], stripModelPrefix: String? = "ollama/",
-                headers: [(String, String)] = [], transport: UpstreamHTTPClient) {
+                headers: [(String, String)] = [], logger: Logger = Logger(label: "chronicle.ollama"),
+                transport: UpstreamHTTPClient) {
+        self.logger = logger
         self.name = name
         self.label = label ?? (name == "ollama" ? "Ollama" : name)
         self.url = url
@@ -33,14 +38,17 @@ public struct OllamaProvider: ChatModelProvider {
 
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         let apiKey = try request.apiKey ?? key.resolve(providerName: name)
-        var body = request.body
+        var body = try await ImageFetcher(policy: transport.imageFetchPolicy).inlineImages(in: request.body)
         body.stripModelPrefix(stripModelPrefix)
         guard let model = body.model, !model.isEmpty else {
             throw ProviderError(kind: .transformingRequest, message: "Ollama needs a model name")
         }
+        // Ollama does not stream tool calls reliably, so a request with tools is sent unstreamed; a client
+        // that asked for a stream gets the whole answer as its one chunk.
+        let streamsUpstream = body.isStreaming && (body.tools ?? []).isEmpty
         let payload: ByteBuffer
         do {
-            payload = ByteBuffer(bytes: try JSONCoding.encodeBytes(try OllamaConversion.request(body)))
+            payload = ByteBuffer(bytes: try JSONCoding.encodeBytes(try OllamaConversion.request(body, stream: streamsUpstream)))
         } catch let error as ProviderError {
             throw error
         } catch {
@@ -53,7 +61,7 @@ public struct OllamaProvider: ChatModelProvider {
         let response = try await transport.post(
             url: request.overrideURL ?? url, headers: httpHeaders, body: payload, timeout: request.timeout)
 
-        if !body.isStreaming {
+        if !streamsUpstream {
             let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
             let line: JSONValue
             do {
@@ -70,16 +78,29 @@ public struct OllamaProvider: ChatModelProvider {
                 .single(reply), .responseInfo(ResponseInfo(model: reply.model ?? model, meta: OllamaConversion.durations(line))),
             ])
         }
-        return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
-                                        decoder: OllamaStreamDecoder(state: OllamaStreamState(model: model, created: sentAt)))
+        return ChatEventStream.decoding(
+            response, idleTimeout: request.streamIdleTimeout,
+            decoder: OllamaStreamDecoder(state: OllamaStreamState(model: model, created: sentAt), logger: logger))
     }
 }
 
 /// Ollama's NDJSON stream: one JSON object a line, the last with `done: true`.
+///
+/// A line that is not JSON is skipped with a warning, so that one corrupt line does not lose the rest of
+/// the answer; a stream with nothing but such lines is a parsing error.
 struct OllamaStreamDecoder: ResponseStreamDecoder {
     var lines = LineSplitter()
     var state: OllamaStreamState
+    let logger: Logger
     var done = false
+    var readLines = 0
+    /// The first unreadable line's error, reported if no line can be read.
+    var firstUnreadable: ProviderError?
+
+    init(state: OllamaStreamState, logger: Logger) {
+        self.state = state
+        self.logger = logger
+    }
 
     mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
         let split: [[UInt8]]
@@ -93,13 +114,25 @@ struct OllamaStreamDecoder: ResponseStreamDecoder {
 
     mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
         if let rest = lines.finish(), !done { events += try handle(rest) }
+        if readLines == 0, let firstUnreadable { throw firstUnreadable }
         guard done else {
             throw ProviderError(kind: .connectionClosed, message: "Ollama's stream ended before it was done")
         }
     }
 
     mutating func handle(_ line: [UInt8]) throws(ProviderError) -> [ChatStreamEvent] {
-        let value = try decodeStreamedJSON(JSONValue.self, line)
+        let value: JSONValue
+        do {
+            value = try decodeStreamedJSON(JSONValue.self, line)
+        } catch {
+            // The line's text is not logged: it is the model's answer.
+            logger.warning("skipped an unreadable line of Ollama's stream", metadata: [
+                "bytes": "\(line.count)", "error.message": "\(error.message)",
+            ])
+            if firstUnreadable == nil { firstUnreadable = error }
+            return []
+        }
+        readLines += 1
         if let error = value["error"] {
             throw ProviderError(kind: .generic, body: ["error": error], message: error.stringValue)
         }
@@ -207,7 +240,7 @@ struct OllamaStreamState {
 }
 
 enum OllamaConversion {
-    static func request(_ request: ChatRequest) throws -> JSONValue {
+    static func request(_ request: ChatRequest, stream: Bool? = nil) throws -> JSONValue {
         var messages: [JSONValue] = []
         if let system = request.system { messages.append(["role": "system", "content": .string(system)]) }
         for message in request.messages {
@@ -218,7 +251,7 @@ enum OllamaConversion {
             if case .parts(let parts)? = message.content {
                 let images = try parts.compactMap(\.imageURL).map { url -> JSONValue in
                     guard let data = DataURL(url) else {
-                        throw ProviderError(kind: .transformingRequest, message: "Ollama takes images as base64 data URLs only")
+                        throw ProviderError(kind: .transformingRequest, message: "Ollama takes images as base64 data URLs or fetchable http(s) URLs")
                     }
                     return .string(data.base64)
                 }
@@ -247,7 +280,7 @@ enum OllamaConversion {
         if let value = request.presencePenalty { options["presence_penalty"] = .double(value) }
         if let value = request.seed { options["seed"] = .integer(value) }
         var body: [String: JSONValue] = [
-            "model": .string(request.model ?? ""), "messages": .array(messages), "stream": .bool(request.isStreaming),
+            "model": .string(request.model ?? ""), "messages": .array(messages), "stream": .bool(stream ?? request.isStreaming),
         ]
         if !options.isEmpty { body["options"] = .object(options) }
         if let tools = request.tools, !tools.isEmpty { body["tools"] = try JSONCoding.decode(JSONValue.self, from: JSONCoding.encode(tools)) }

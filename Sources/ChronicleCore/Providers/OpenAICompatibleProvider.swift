@@ -123,18 +123,31 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
     public let transforms: OpenAIRequestTransforms
     /// Extra headers sent with every request, after `Authorization` (so they may replace it).
     public let headers: [(String, String)]
+    /// The vendor's own endpoint, for which the key is required. A request sent anywhere else (an
+    /// `override_url`, or this provider pointed at another server) may go without a key, since
+    /// self-hosted OpenAI-compatible servers often take none: it then carries no `Authorization` header.
+    /// When `nil`, a key that cannot be resolved always fails the request.
+    public let keyRequiredOnlyAt: String?
     let transport: UpstreamHTTPClient
+
+    /// Models listed by `GET /v1/models` while the provider's key is available.
+    public var models: [String] = []
+
+    public var advertisedModels: [String] {
+        guard !models.isEmpty, (try? key.resolve(providerName: name)) ?? nil != nil else { return [] }
+        return models
+    }
 
     public init(name: String, label: String? = nil, url: String, key: ProviderKey, routingPrefixes: [String] = [],
                 transforms: OpenAIRequestTransforms = OpenAIRequestTransforms(), headers: [(String, String)] = [],
-                transport: UpstreamHTTPClient) {
+                keyRequiredOnlyAt: String? = nil, transport: UpstreamHTTPClient) {
         self.init(name: name, label: label, endpoint: .url(url), key: key, routingPrefixes: routingPrefixes,
-                  transforms: transforms, headers: headers, transport: transport)
+                  transforms: transforms, headers: headers, keyRequiredOnlyAt: keyRequiredOnlyAt, transport: transport)
     }
 
     public init(name: String, label: String? = nil, endpoint: OpenAIEndpoint, key: ProviderKey,
                 routingPrefixes: [String] = [], transforms: OpenAIRequestTransforms = OpenAIRequestTransforms(),
-                headers: [(String, String)] = [], transport: UpstreamHTTPClient) {
+                headers: [(String, String)] = [], keyRequiredOnlyAt: String? = nil, transport: UpstreamHTTPClient) {
         self.name = name
         self.label = label ?? name
         self.endpoint = endpoint
@@ -142,6 +155,7 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         self.routingPrefixes = routingPrefixes
         self.transforms = transforms
         self.headers = headers
+        self.keyRequiredOnlyAt = keyRequiredOnlyAt
         self.transport = transport
     }
 
@@ -149,8 +163,21 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         transforms.canForward(request)
     }
 
+    /// The request's key, else the provider's; `nil` when there is none and the destination takes none.
+    private func resolveKey(_ request: ProviderRequest) throws(ProviderError) -> String? {
+        if let key = request.apiKey { return key }
+        do {
+            return try key.resolve(providerName: name)
+        } catch {
+            guard let required = keyRequiredOnlyAt, case .url(let fixed) = endpoint,
+                  (request.overrideURL ?? fixed) != required
+            else { throw error }
+            return nil
+        }
+    }
+
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
-        let apiKey = try request.apiKey ?? key.resolve(providerName: name)
+        let apiKey = try resolveKey(request)
         let requestedModel: String
         let isStreaming: Bool
         let payload: ByteBuffer

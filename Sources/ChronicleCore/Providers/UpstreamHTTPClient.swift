@@ -11,6 +11,8 @@ public struct UpstreamHTTPClient: Sendable {
     public let userAgent: String
     /// The most an upstream error body or non-streamed response may hold.
     public var maxResponseSize = 64 * 1024 * 1024
+    /// How image URLs are fetched for providers that take only inline bytes.
+    public var imageFetchPolicy = ImageFetchPolicy()
 
     public init(httpClient: HTTPClient, clock: any GatewayClock = SystemClock(), userAgent: String = "chronicle") {
         self.httpClient = httpClient

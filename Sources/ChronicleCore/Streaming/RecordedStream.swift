@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// Decodes a provider's streamed response body offline, exactly as the gateway decodes it on the wire:
@@ -27,7 +28,9 @@ public enum RecordedStream {
         case .anthropic:
             return try run(ServerSentEventDecoder(AnthropicStreamState(requestedModel: model)), parts)
         case .ollama:
-            return try run(OllamaStreamDecoder(state: OllamaStreamState(model: model, created: 0)), parts)
+            // Skipped lines are not reported offline: fuzzing would flood the log.
+            let quiet = Logger(label: "chronicle.recorded-stream") { _ in SwiftLogNoOpLogHandler() }
+            return try run(OllamaStreamDecoder(state: OllamaStreamState(model: model, created: 0), logger: quiet), parts)
         case .gemini:
             return try run(ServerSentEventDecoder(GeminiState(model: model)), parts)
         case .bedrock:

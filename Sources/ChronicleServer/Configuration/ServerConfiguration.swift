@@ -38,6 +38,8 @@ public struct ConfigFile: Sendable, Decodable {
         case logMaxBufferedRecords = "log_max_buffered_records"
         case spillDirectory = "spill_dir"
         case databaseMaxConnections = "database_max_connections"
+        case maxImageBytes = "max_image_bytes"
+        case imageURLAllowList = "image_url_allowlist"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -65,6 +67,17 @@ public struct ConfigFile: Sendable, Decodable {
             userAgent: try c.decodeIfPresent(String.self, forKey: .userAgent),
             retry: try c.decodeIfPresent(RetryOptions.self, forKey: .retry),
             tracePayloads: try c.decodeIfPresent(Bool.self, forKey: .tracePayloads))
+        let maxImageBytes = try c.decodeIfPresent(Int.self, forKey: .maxImageBytes)
+        let imageAllowList = try c.decodeIfPresent([String].self, forKey: .imageURLAllowList)
+        if maxImageBytes != nil || imageAllowList != nil {
+            if let maxImageBytes, maxImageBytes <= 0 {
+                throw DecodingError.dataCorruptedError(forKey: .maxImageBytes, in: c, debugDescription: "must be positive")
+            }
+            var policy = ImageFetchPolicy()
+            if let maxImageBytes { policy.maxBytes = maxImageBytes }
+            if let imageAllowList { policy.allowList = imageAllowList }
+            gateway.imageFetch = policy
+        }
         gatewayKeys = try c.decodeIfPresent([GatewayKeyConfig.FileValues].self, forKey: .gatewayKeys) ?? []
         security = try c.decodeIfPresent(SecuritySettings.FileValues.self, forKey: .security)
         limits = try c.decodeIfPresent(SecuritySettings.LimitValues.self, forKey: .limits)

@@ -38,6 +38,7 @@ enum ChronicleHeaders {
         }
 
         if options.apiKey == nil { options.apiKey = value("x-chronicle-provider-api-key") }
+        if options.apiKeyName == nil { options.apiKeyName = value("x-chronicle-api-key") }
         if options.provider == nil { options.provider = value("x-chronicle-provider") }
         if let model = value("x-chronicle-model") { options.model = model }
         if options.overrideURL == nil { options.overrideURL = value("x-chronicle-override-url") }

@@ -401,7 +401,7 @@ private enum TopLevelKey: Equatable {
 
     init(_ scanner: JSONScanner, _ key: JSONScanner.Value) {
         switch key.range.count - 2 {
-        case 0...3: self = scanner.stringEquals(key, "n") ? .integer : .unknown
+        case 0...1: self = scanner.stringEquals(key, "n") ? .integer : .unknown
         default:
             if scanner.stringEquals(key, "model") { self = .model }
             else if scanner.stringEquals(key, "messages") { self = .messages }
@@ -418,10 +418,8 @@ private enum TopLevelKey: Equatable {
             else if scanner.stringEquals(key, "logprobs") { self = .bool }
             else if scanner.stringEquals(key, "tool_choice") || scanner.stringEquals(key, "response_format")
                 || scanner.stringEquals(key, "logit_bias") { self = .any }
-            else if scanner.stringEquals(key, "metadata") || scanner.stringEquals(key, "provider")
-                || scanner.stringEquals(key, "override_url") || scanner.stringEquals(key, "api_key")
-                || scanner.stringEquals(key, "models") || scanner.stringEquals(key, "random_choice")
-                || scanner.stringEquals(key, "timeout") || scanner.stringEquals(key, "retry") { self = .gatewayOption }
+            // Chronicle's own members are whatever the options read from the body.
+            else if RequestOptions.bodyKeys.contains(scanner.stringValue(key)) { self = .gatewayOption }
             else { self = .unknown }
         }
     }

@@ -18,6 +18,14 @@ public struct BedrockProvider: ChatModelProvider {
     public let region: String?
     let transport: UpstreamHTTPClient
 
+    /// Models listed by `GET /v1/models` while AWS credentials are available.
+    public var models: [String] = []
+
+    public var advertisedModels: [String] {
+        guard !models.isEmpty, credentials != nil || AWSEnvironment.credentials() != nil else { return [] }
+        return models
+    }
+
     public init(name: String = "aws-bedrock", label: String? = nil, routingPrefixes: [String] = ["aws-bedrock/", "bedrock/"],
                 stripModelPrefix: String? = nil, endpoint: String? = nil, credentials: AWSCredentials? = nil,
                 region: String? = nil, transport: UpstreamHTTPClient) {
@@ -32,7 +40,7 @@ public struct BedrockProvider: ChatModelProvider {
     }
 
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
-        var body = request.body
+        var body = try await ImageFetcher(policy: transport.imageFetchPolicy).inlineImages(in: request.body)
         for prefix in stripModelPrefix.map({ [$0] }) ?? routingPrefixes where body.model?.hasPrefix(prefix) == true {
             body.model = body.model.map { String($0.dropFirst(prefix.count)) }
             break
@@ -151,9 +159,19 @@ struct BedrockState {
                let ordinal = toolIndexes[data["contentBlockIndex"]?.intValue ?? -1] {
                 return chunk(ChatMessage(toolCalls: [ToolCall(index: ordinal, type: nil, function: FunctionCall(arguments: input))]))
             }
-            if let thinking = delta["reasoningContent"]?["text"]?.stringValue {
+            if let reasoning = delta["reasoningContent"] {
                 var message = ChatMessage()
-                message.reasoningContent = thinking
+                if let text = reasoning["text"]?.stringValue {
+                    message.reasoningContent = text
+                    message.thinkingBlocks = [.thinking(text)]
+                } else if let signature = reasoning["signature"]?.stringValue {
+                    // A reasoning block's last part: the client needs it to send the block back.
+                    message.thinkingBlocks = [.thinking("", signature: signature)]
+                } else if let redacted = reasoning["redactedContent"]?.stringValue {
+                    message.thinkingBlocks = [.redacted(redacted)]
+                } else {
+                    return nil
+                }
                 return chunk(message)
             }
             return nil
@@ -176,17 +194,26 @@ struct BedrockState {
         var texts: [String] = []
         var calls: [ToolCall] = []
         var reasoning: [String] = []
+        var thinkingBlocks: [ThinkingBlock] = []
         for block in message["content"]?.arrayValue ?? [] {
             if let text = block["text"]?.stringValue { texts.append(text) }
             if let tool = block["toolUse"] {
                 calls.append(ToolCall(id: tool["toolUseId"]?.stringValue, type: "function", function: FunctionCall(
                     name: tool["name"]?.stringValue, arguments: (try? JSONCoding.encodeToString(tool["input"] ?? [:])) ?? "{}")))
             }
-            if let text = block["reasoningContent"]?["reasoningText"]?["text"]?.stringValue { reasoning.append(text) }
+            if let content = block["reasoningContent"] {
+                if let text = content["reasoningText"]?["text"]?.stringValue {
+                    reasoning.append(text)
+                    thinkingBlocks.append(.thinking(text, signature: content["reasoningText"]?["signature"]?.stringValue))
+                } else if let redacted = content["redactedContent"]?.stringValue {
+                    thinkingBlocks.append(.redacted(redacted))
+                }
+            }
         }
         var reply = ChatMessage(role: "assistant", content: texts.isEmpty ? nil : .text(texts.joined()),
                                 toolCalls: calls.isEmpty ? nil : calls)
         if !reasoning.isEmpty { reply.reasoningContent = reasoning.joined() }
+        if !thinkingBlocks.isEmpty { reply.thinkingBlocks = thinkingBlocks }
         return ChatResponse(
             id: id, created: created, model: model,
             choices: [ChatChoice(message: reply, finishReason: BedrockConversion.finishReason(value["stopReason"]?.stringValue ?? "end_turn"))],
@@ -215,6 +242,8 @@ enum BedrockConversion {
             default:
                 var content = try blocks(message)
                 if role == "assistant" {
+                    // Reasoning goes back first and unchanged: Bedrock checks its signature.
+                    content = (message.thinkingBlocks ?? []).compactMap(reasoningContent) + content
                     for call in message.toolCalls ?? [] {
                         let input: JSONValue
                         do {
@@ -279,6 +308,20 @@ enum BedrockConversion {
             }
         }
         return blocks
+    }
+
+    /// A `reasoningContent` block for a thinking block from an earlier answer.
+    static func reasoningContent(_ block: ThinkingBlock) -> JSONValue? {
+        switch block.type {
+        case "thinking":
+            var text: [String: JSONValue] = ["text": .string(block.thinking ?? "")]
+            if let signature = block.signature { text["signature"] = .string(signature) }
+            return ["reasoningContent": ["reasoningText": .object(text)]]
+        case "redacted_thinking":
+            return block.data.map { ["reasoningContent": ["redactedContent": .string($0)]] }
+        default:
+            return nil
+        }
     }
 
     static func finishReason(_ reason: String) -> FinishReason {

@@ -54,6 +54,17 @@ import Testing
         #expect(try summary.decoded() == decoded)
     }
 
+    /// Usage with provider details is read exactly as the decoder reads it, without the decoder.
+    @Test(arguments: [
+        #"{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":1,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":2},"cost":1.5,"big":1e3,"name":"x\u00e9","flags":[true,null]}"#,
+        #"{"prompt_tokens":null,"completion_tokens":4}"#, #"{}"#,
+    ])
+    func usageMatchesDecoder(usage: String) throws {
+        let bytes = Array(#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":\#(usage)}"#.utf8)
+        let summary = try #require(ChatChunk.summary(of: bytes))
+        #expect(summary.usage == (try JSONCoding.decode(ChatChunk.self, from: bytes)).usage)
+    }
+
     /// What the gateway must act on, or cannot vouch for, is left to the full decoder.
     @Test func unusualAnswersFallBack() {
         let head = #""id":"c1","object":"chat.completion.chunk","created":1,"model":"m""#
@@ -63,7 +74,7 @@ import Testing
             #"{\#(head),"choices":[],"x_groq":{"usage":{"prompt_tokens":1}}}"#,
             #"{"object":"chat.completion.chunk","created":1,"model":"m","choices":[]}"#,
             #"{\#(head),"choices":{}}"#, #"{\#(head),"choices":[],"usage":5}"#,
-            #"{\#(head),"choices":[],"usage":{"prompt_tokens":"many"}}"#,
+            #"{\#(head),"choices":[],"usage":{"prompt_tokens":"many"}}"#, #"{\#(head),"choices":[],"usage":{"total_tokens":1.5}}"#,
             #"{"id":"c1","object":"chat.completion.chunk","created":1.5,"model":"m","choices":[]}"#,
             #"{\#(head),"id":"c2","choices":[]}"#, #"{\#(head),"choices":[]"#, "[]",
             #"{\#(head),"system_fingerprint":[1],"choices":[]}"#,

@@ -364,3 +364,44 @@ struct JSONScanner {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 }
+
+extension JSONScanner {
+    /// The scanned value at `value` as a ``JSONValue``, read the way the full decoder reads one: a number
+    /// that is exactly a 64-bit integer is an integer, any other number a double.
+    func jsonValue(_ value: Value) -> JSONValue? {
+        var walker = JSONScanner(bytes)
+        walker.position = value.range.lowerBound
+        return try? walker.readJSONValue(depth: 0)
+    }
+
+    private mutating func readJSONValue(depth: Int) throws(Malformed) -> JSONValue {
+        switch upcomingKind() {
+        case .object?:
+            var object: [String: JSONValue] = [:]
+            _ = try self.object(depth: depth) { (scanner: inout JSONScanner, key) throws(Malformed) in
+                object[scanner.stringValue(key)] = try scanner.readJSONValue(depth: depth + 1)
+            }
+            return .object(object)
+        case .array?:
+            var array: [JSONValue] = []
+            _ = try self.array(depth: depth) { (scanner: inout JSONScanner, _) throws(Malformed) in
+                array.append(try scanner.readJSONValue(depth: depth + 1))
+            }
+            return .array(array)
+        default:
+            let value = try self.value(depth: depth)
+            switch value.kind {
+            case .string: return .string(stringValue(value))
+            case .bool: return .bool(isTrue(value))
+            case .null: return .null
+            case .number:
+                if let integer = integerValue(value) { return .integer(integer) }
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[value.range]), as: UTF8.self)
+                guard let double = Double(text), double.isFinite else { throw Malformed(offset: value.range.lowerBound) }
+                if double == double.rounded(), let integer = Int64(exactly: double) { return .integer(integer) }
+                return .double(double)
+            case .object, .array: throw Malformed(offset: value.range.lowerBound)
+            }
+        }
+    }
+}

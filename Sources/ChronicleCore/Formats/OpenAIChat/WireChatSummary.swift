@@ -72,10 +72,20 @@ struct WireChatSummary: Equatable {
             guard let id, let created, let model, hasObject else { return nil }
             var usage: Usage?
             if let usageRange {
-                // Once per call: the usage object is small, so the full decoder reads it.
-                guard let decoded = try? JSONCoding.decode(Usage.self, from: UnsafeRawBufferPointer(rebasing: raw[usageRange]))
+                guard case .object(var members)? = scanner.jsonValue(JSONScanner.Value(kind: .object, range: usageRange))
                 else { return nil }
-                usage = decoded
+                // The counts the gateway reads must be integers (or null), as for the full decoder.
+                func count(_ key: String) -> Int?? {
+                    switch members.removeValue(forKey: key) {
+                    case nil, .null?: return .some(nil)
+                    case .integer(let value)?: return Int(exactly: value).map { .some($0) } ?? nil
+                    default: return nil
+                    }
+                }
+                guard let prompt = count("prompt_tokens"), let completion = count("completion_tokens"),
+                      let total = count("total_tokens")
+                else { return nil }
+                usage = Usage(promptTokens: prompt, completionTokens: completion, totalTokens: total, unknownFields: members)
             }
             return WireChatSummary(id: id, created: created, model: model, usage: usage, hasChoices: hasChoices)
         }

@@ -35,6 +35,7 @@ struct Serve: AsyncParsableCommand {
     var allowUnauthenticated = false
 
     func run() async throws {
+        MemoryTuning.apply()
         let overrides = ServerSettings.Overrides(
             configPath: config, host: host, port: port, database: db, loadDotenv: !noDotenv,
             allowUnauthenticated: allowUnauthenticated)

@@ -6,7 +6,7 @@ import ServiceLifecycle
 
 /// Stores log records in PostgreSQL through a bounded connection pool. Run it as a service (it owns the
 /// pool's background task). After each batch it notifies `chronicle_run:<id>` (empty payload, as the
-/// reference does) and `chronicle_runs` (payload: the run id) for every run the batch touched.
+/// Rust Chronicle does) and `chronicle_runs` (payload: the run id) for every run the batch touched.
 public final class PostgresLogStore: LogStore, LogReader, TextRowFetcher, Service {
     public let client: PostgresClient
     private let logger: Logger

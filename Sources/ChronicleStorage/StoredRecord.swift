@@ -44,7 +44,7 @@ extension WorkflowEvent {
     }
 }
 
-/// One `chronicle_events` row (reference §9, plus usage, status, streaming and overhead columns).
+/// One `chronicle_events` row: Rust Chronicle's columns plus usage, status, streaming and overhead.
 public struct EventRow: Sendable, Codable, Hashable {
     public var id: UUID
     public var eventType: String
@@ -56,7 +56,7 @@ public struct EventRow: Sendable, Codable, Hashable {
     public var chatResponse: String
     public var error: String
     public var provider: String?
-    /// `nil` for non-LLM events (gap 34).
+    /// `nil` (never `""`) for non-LLM events, which have no model.
     public var model: String?
     public var application: String?
     public var environment: String?
@@ -70,7 +70,7 @@ public struct EventRow: Sendable, Codable, Hashable {
     public var stepIndex: Int64?
     public var promptID: String?
     public var promptVersion: Int64?
-    /// JSON text: metadata extras for calls, the data of generic events (any JSON type, gap 35).
+    /// JSON text: metadata extras for calls, the data of generic events (any JSON type, not only objects).
     public var meta: String
     public var responseMeta: String?
     public var retries: Int64?

@@ -66,7 +66,7 @@ struct AnthropicProviderTests {
         #expect(sent.json?["tool_choice"] == expected["tool_choice"])
     }
 
-    /// Streams: text, tool input pieces, and the text-then-tool stream the reference never tested.
+    /// Streams: text, tool input pieces, and the text-then-tool stream Rust Chronicle never tested.
     @Test(arguments: [
         ("anthropic_text_response_streaming.txt", FinishReason.stop),
         ("anthropic_tools_response_streaming.txt", FinishReason.toolCalls),

@@ -112,7 +112,7 @@ struct BedrockTests {
         #expect(upstream.requests.first?.path == "/model/amazon.nova-lite-v1%3A0/converse-stream")
     }
 
-    /// Bedrock errors retry and fall back like any provider's (gap 16): a 429 then success.
+    /// Bedrock errors retry and fall back like any provider's: a 429 then success.
     @Test func errorsRetry() async throws {
         let upstream = try await MockUpstream.start(
             .json(#"{"message":"Too many requests"}"#, status: 429),

@@ -55,7 +55,7 @@ struct OllamaAndGroqTests {
         #expect(result.responseInfo?.meta?["total_duration"] == 4_745_623_542)
     }
 
-    /// Tool calls come back with object arguments (gap 17) and go out as objects in history.
+    /// Tool calls come back with object arguments and go out as objects in history.
     @Test func toolCalls() async throws {
         let reply = #"{"model":"llama3.1","created_at":"2024-07-01T00:00:00Z","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},"done_reason":"stop","done":true,"prompt_eval_count":10,"eval_count":5}"#
         let upstream = try await MockUpstream.start(.json(reply))

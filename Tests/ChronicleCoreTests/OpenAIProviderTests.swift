@@ -108,7 +108,7 @@ struct OpenAIProviderTests {
         #expect(upstream.requests.first?.headers["accept"] == "text/event-stream")
     }
 
-    /// The reference's chunk counts: OpenAI text streaming 65 chunks, Groq text 351.
+    /// Rust Chronicle's chunk counts: OpenAI text streaming 65 chunks, Groq text 351.
     @Test func referenceChunkCounts() async throws {
         for (provider, fixture, count) in [("openai", "openai_text_response_streaming.txt", 65),
                                            ("groq", "groq_text_response_streaming.txt", 351)] {

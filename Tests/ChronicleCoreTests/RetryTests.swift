@@ -135,7 +135,7 @@ struct RetryTests {
         #expect(providers.map(\.callCount) == [1, 2, 1])
     }
 
-    /// After a full pass, choices whose error was retryable are retried (reference all_failed_once, with
+    /// After a full pass, choices whose error was retryable are retried (Rust Chronicle's all_failed_once test, with
     /// the choice that rejected the input left alone).
     @Test func multipleAllFailedOnce() async throws {
         let providers = [ScriptedProvider("p1", failures: [ProviderError(kind: .server)]),
@@ -148,7 +148,7 @@ struct RetryTests {
         #expect(providers.map(\.callCount) == [2, 1, 1])
     }
 
-    /// Every choice is tried once even when there are more choices than max_tries (gap 5).
+    /// Every choice is tried once even when there are more choices than max_tries.
     @Test func everyChoiceTriedOnce() async throws {
         let providers = (1...6).map { ScriptedProvider.failing("p\($0)", .server) } + [ScriptedProvider("p7")]
         let gateway = try aliasGateway(providers)

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Configuration")
 struct ConfigurationTests {
-    /// The reference's chronicle.toml parses: table-form and shorthand formats, aliases, keys, durations.
+    /// Rust Chronicle's chronicle.toml parses: table-form and shorthand formats, aliases, keys, durations.
     @Test func parsesReferenceConfig() throws {
         let file = try ConfigFile.parse("""
             database = "postgresql://user@localhost/chronicle"
@@ -53,7 +53,7 @@ struct ConfigurationTests {
         #expect(file.gateway.apiKeys.first?.key == .environment("TEAM_OPENAI_KEY"))
     }
 
-    /// default_timeout takes milliseconds, duration strings or the reference's table.
+    /// default_timeout takes milliseconds, duration strings or Rust Chronicle's table.
     @Test(arguments: [("1500", Duration.milliseconds(1500)), ("\"30s\"", .seconds(30)), ("\"2m\"", .seconds(120)),
                       ("\"250ms\"", .milliseconds(250)), ("[5, 0]", .seconds(5))])
     func durations(text: String, expected: Duration) throws {

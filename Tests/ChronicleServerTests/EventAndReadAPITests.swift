@@ -50,7 +50,7 @@ let runStartJSON = """
 
 @Suite("Events and the read API over real sockets")
 struct EventAndReadAPITests {
-    /// The reference api test: one generic event, then a 7-event batch; all stored; 202 each time.
+    /// Rust Chronicle's API test: one generic event, then a 7-event batch; all stored; 202 each time.
     @Test func referenceEventFlow() async throws {
         let stored = try await StoredServer.start()
         let server = stored.server

@@ -7,7 +7,7 @@ let runID = UUID(uuidString: "01906a5e-0000-7000-8000-000000000001")!
 let step1 = UUID(uuidString: "01906a5e-0000-7000-8000-000000000002")!
 let step2 = UUID(uuidString: "01906a5e-0000-7000-8000-000000000003")!
 
-/// The reference's `database/testing.rs` event list.
+/// Rust Chronicle's `database/testing.rs` event list.
 func referenceScenario() -> [LogEntry] {
     var call = sampleCall(id: UUID(uuidString: "01906a5e-0000-7000-8000-0000000000aa")!)
     call.timestamp = time(4)
@@ -53,7 +53,7 @@ func sampleCall(id: UUID = .v7(), streamed: Bool = false) -> CallLogRecord {
 
 @Suite("Log stores")
 struct StoreTests {
-    /// The reference scenario: runs, steps and events end up as the reference's tests expect, on both backends.
+    /// Rust Chronicle's test scenario: runs, steps and events end up as its tests expect, on both backends.
     @Test(arguments: Backend.available)
     func referenceScenarioWrites(backend: Backend) async throws {
         let db = try await TestDatabase.make(backend)
@@ -81,7 +81,7 @@ struct StoreTests {
         #expect(steps[0]["start_time"] == "2000")
         #expect(steps[0]["end_time"] == "5000")
         #expect(steps[1]["status"] == "error")
-        // The error has its own column; the output is untouched (gap 41).
+        // The error has its own column; the output is untouched.
         #expect(json(steps[1]["error"] ?? nil) == ["message": "an error"])
         #expect(steps[1]["output"] ?? nil == nil)
 
@@ -141,7 +141,7 @@ struct StoreTests {
         await db.close()
     }
 
-    /// Events arriving out of order are never lost and end the same as in order (gap 39).
+    /// Events arriving out of order are never lost and end the same as in order.
     @Test(arguments: Backend.available)
     func outOfOrderEvents(backend: Backend) async throws {
         let db = try await TestDatabase.make(backend)
@@ -173,7 +173,7 @@ struct StoreTests {
         await db.close()
     }
 
-    /// run:update without output keeps the stored output (gap 38); info merges the same on both backends (gap 37).
+    /// run:update without output keeps the stored output; info merges the same on both backends.
     @Test(arguments: Backend.available)
     func updateSemantics(backend: Backend) async throws {
         let db = try await TestDatabase.make(backend)

@@ -1,4 +1,4 @@
-/// Folds streamed chunks into one complete response (reference §6.4).
+/// Folds streamed chunks into one complete response.
 ///
 /// Content and tool-call arguments are concatenated; id, model, fingerprint and roles take the first
 /// value seen; usage fields are overwritten by later chunks; `finish_reason` takes the last value seen.

@@ -1,7 +1,7 @@
 import Foundation
 import Tracing
 
-/// Span attributes for a call: the reference's `llm.*` names (§13) beside the OpenTelemetry GenAI semantic
+/// Span attributes for a call: Rust Chronicle's `llm.*` names beside the OpenTelemetry GenAI semantic
 /// conventions (`gen_ai.*`). Never an API key: options are described field by field, not dumped.
 enum CallSpans {
     static let requestSpanName = "llm.send_request"
@@ -104,7 +104,7 @@ enum CallSpans {
         span.setStatus(SpanStatus(code: .error, message: message))
     }
 
-    /// The reference's `llm.prompts`: several messages as "name or role: content", blank-line separated.
+    /// Rust Chronicle's `llm.prompts`: several messages as "name or role: content", blank-line separated.
     static func promptText(_ messages: [ChatMessage]) -> String? {
         if messages.count == 1 { return messages[0].text }
         let parts = messages.compactMap { message -> String? in

@@ -95,7 +95,7 @@ public struct ChatStream: AsyncSequence, Sendable {
     }
 }
 
-/// A stream folded into one response (reference `CollectedResponse`).
+/// A stream folded into one response.
 public struct CollectedResponse: Sendable, Hashable {
     public var requestInfo: RequestInfo
     public var responseInfo: ResponseInfo?

@@ -66,7 +66,7 @@ public final class Gateway: Sendable {
 
         var registry = Registry()
         // Explicit providers, then configured ones, then built-ins; a later one never replaces an earlier
-        // one of the same name, so configuration can point any built-in elsewhere (gap 4).
+        // one of the same name, so configuration can point any built-in elsewhere.
         for provider in builder.providers { registry.add(provider, replacing: false) }
         for config in configuration.providers {
             registry.add(try Self.makeProvider(config, transport: transport), replacing: false,
@@ -471,7 +471,7 @@ public final class Gateway: Sendable {
 }
 
 extension Gateway {
-    /// Assembles a ``Gateway`` (reference §1-A `ProxyBuilder`).
+    /// Assembles a ``Gateway`` from configuration, providers, a log sink and the clock, tracer and metrics to use.
     public struct Builder {
         var configuration = GatewayConfiguration()
         var providers: [any ChatModelProvider] = []
@@ -612,7 +612,8 @@ struct Registry {
         order.removeAll { $0 == name }
     }
 
-    /// The provider with the longest routing prefix of `model`; the earliest added on a tie (gap 3).
+    /// The provider with the longest routing prefix of `model`; the earliest added on a tie, so the choice never
+    /// depends on hash order.
     func defaultProvider(for model: String) -> (any ChatModelProvider)? {
         var best: (provider: any ChatModelProvider, length: Int)?
         for name in order {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Routing configuration: custom providers, aliases, named API keys and timeouts (the proxy part of
-/// `chronicle.toml`, reference §12.1).
+/// `chronicle.toml`).
 public struct GatewayConfiguration: Sendable, Hashable {
     public var providers: [CustomProviderConfig]
     public var aliases: [AliasConfig]
@@ -47,7 +47,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
     }
 }
 
-/// A provider defined in configuration (reference §7.6).
+/// A provider defined in configuration (a `[[providers]]` entry) rather than built in.
 public struct CustomProviderConfig: Sendable, Hashable, Codable {
     public var name: String
     public var label: String?
@@ -124,7 +124,7 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
     }
 }
 
-/// The wire format a custom provider speaks. `format = "openai"` or the reference's table form
+/// The wire format a custom provider speaks. `format = "openai"` or Rust Chronicle's table form
 /// `{ type = "open_ai", transforms = { … } }`.
 public enum ProviderFormat: Sendable, Hashable {
     case openAI(OpenAIFormatTransforms)
@@ -296,7 +296,7 @@ public struct APIKeyConfig: Sendable, Hashable, Codable {
 }
 
 /// A duration in configuration: integer milliseconds, a string such as `"30s"`, `"1500ms"` or `"2m"`,
-/// or the reference's `{ secs = 30, nanos = 0 }` table.
+/// or Rust Chronicle's `{ secs = 30, nanos = 0 }` table.
 public struct ConfigDuration: Sendable, Hashable, Codable {
     public var duration: Duration
 

@@ -1,6 +1,6 @@
 import Foundation
 
-/// How one request is routed, retried and recorded (reference §3.1).
+/// How one request is routed, retried and recorded.
 ///
 /// The server reads these from the request body keys next to the chat request and from `x-chronicle-*` headers.
 public struct RequestOptions: Sendable, Hashable {
@@ -112,7 +112,7 @@ extension ModelChoice: Codable {
     }
 }
 
-/// Caller-supplied metadata stored with the call (reference §3.2). Unknown keys are kept in ``extra``.
+/// Caller-supplied metadata stored with the call. Unknown keys are kept in ``extra``.
 public struct RequestMetadata: Sendable, Hashable {
     public var application: String?
     public var environment: String?
@@ -187,7 +187,7 @@ extension RequestMetadata: Codable {
         self.promptID = try c.decodeIfPresent(String.self, "prompt_id")
         self.promptVersion = try c.decodeIfPresent(UInt32.self, "prompt_version", in: 0...Int64(UInt32.max))
         var extra = try c.decodeUnknownFields(excluding: Self.knownKeys)
-        // The JS client's types put free-form keys under `extra`: merge them rather than nesting (gap 13).
+        // The JS client's types put free-form keys under `extra`: merge them rather than nesting.
         if case .object(let nested)? = extra["extra"] {
             extra.removeValue(forKey: "extra")
             extra.merge(nested) { outer, _ in outer }

@@ -136,7 +136,7 @@ public struct AttemptRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// A structured call error for logs and storage (gap 29): never a debug dump, never a secret.
+/// A structured call error for logs and storage: never a debug dump, never a secret.
 public struct CallError: Error, Sendable, Hashable, Codable {
     public var kind: String
     public var message: String

@@ -1,10 +1,10 @@
 import Foundation
 
-/// A workflow event sent by an agent (reference §10.1): runs, steps, and free-form events.
+/// A workflow event sent by an agent: runs, steps, and free-form events.
 ///
 /// Decoding is strict for the six reserved types (`run:start`, `run:update`, `step:start`, `step:end`,
 /// `step:error`, `step:state`): a malformed one is an error naming the field, never silently stored as a
-/// generic event (gap 43). Any other `type` is a generic event.
+/// generic event. Any other `type` is a generic event.
 public enum WorkflowEvent: Sendable, Hashable {
     case runStart(RunStartEvent)
     case runUpdate(RunUpdateEvent)
@@ -45,7 +45,7 @@ public struct RunStartEvent: Sendable, Hashable {
     /// Defaults to `started`.
     public var status: String?
     public var tags: [String]
-    /// Always an object when present (gap 44).
+    /// Always an object when present: any other JSON is refused when decoding.
     public var info: [String: JSONValue]?
     public var time: Date?
 
@@ -67,7 +67,7 @@ public struct RunStartEvent: Sendable, Hashable {
     }
 }
 
-/// `run:update`: a run's status, output or info changes. Without `output` the stored output is kept (gap 38).
+/// `run:update`: a run's status, output or info changes. Without `output` the stored output is kept.
 public struct RunUpdateEvent: Sendable, Hashable {
     public var id: UUID
     /// Defaults to `finished`.
@@ -133,7 +133,7 @@ public struct StepEndEvent: Sendable, Hashable {
     }
 }
 
-/// `step:error`: the error is kept in the step's `error` column, not its output (gap 41).
+/// `step:error`: the error is kept in the step's `error` column, not its output.
 public struct StepErrorEvent: Sendable, Hashable {
     public var stepID: UUID
     public var runID: UUID
@@ -163,7 +163,7 @@ public struct StepStateEvent: Sendable, Hashable {
     }
 }
 
-/// Any other event: stored as a `chronicle_events` row with its data kept whatever its JSON type (gap 35).
+/// Any other event: stored as a `chronicle_events` row with its data kept whatever its JSON type.
 public struct GenericEvent: Sendable, Hashable {
     /// Assigned when the event is recorded.
     public var id: UUID
@@ -263,7 +263,7 @@ extension WorkflowEvent: Codable {
         }
     }
 
-    /// `info` must be an object (or absent/null); anything else is an error naming it (gap 44).
+    /// `info` must be an object (or absent/null); anything else is an error naming it.
     static func decodeInfo(_ c: KeyedDecodingContainer<AnyCodingKey>, _ key: String) throws -> [String: JSONValue]? {
         guard let value = try c.decodeIfPresent(JSONValue.self, key), !value.isNull else { return nil }
         guard case .object(let object) = value else {

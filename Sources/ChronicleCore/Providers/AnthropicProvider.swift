@@ -3,8 +3,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// Anthropic's Messages API (reference §7.2, gaps 14–15 fixed): OpenAI-format requests are converted to
-/// messages with content blocks, and answers and streams are converted back.
+/// Anthropic's Messages API: OpenAI-format requests are converted to messages with content blocks (every
+/// system message goes to `system`, `stop` to `stop_sequences`), and answers and streams are converted back.
 public struct AnthropicProvider: ChatModelProvider {
     public let name: String
     public let label: String

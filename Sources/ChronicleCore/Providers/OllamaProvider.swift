@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Ollama's native `/api/chat` (reference §7.4): NDJSON streaming, tools with object arguments (gap 17),
+/// Ollama's native `/api/chat`: NDJSON streaming, tools with arguments as JSON objects (not strings),
 /// images, and Ollama's durations in the response metadata.
 public struct OllamaProvider: ChatModelProvider {
     public let name: String

@@ -29,7 +29,7 @@ public enum ProviderKey: Sendable, Hashable {
     }
 }
 
-/// How a request is adapted for an OpenAI-format upstream (reference §6.1 transforms, §7.6 `transforms`).
+/// How a request is adapted for an OpenAI-format upstream; custom providers set these with `transforms`.
 public struct OpenAIRequestTransforms: Sendable, Hashable {
     /// When false, a message's `name` is folded into its content as `"name: content"`.
     public var supportsMessageName: Bool
@@ -43,7 +43,7 @@ public struct OpenAIRequestTransforms: Sendable, Hashable {
     public var unsupportedFields: Set<String>
     /// The upstream reports streamed usage under `x_groq.usage` (Groq).
     public var usageInXGroq: Bool
-    /// Turn Groq's `tool_use_failed` errors into the tool call the model meant (reference §7.3).
+    /// Turn Groq's `tool_use_failed` errors into the tool call the model meant, read from `failed_generation`.
     public var recoversToolUseFailures = false
 
     public init(supportsMessageName: Bool = true, systemInMessages: Bool = true, stripModelPrefix: String? = nil,

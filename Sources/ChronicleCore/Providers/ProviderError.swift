@@ -19,7 +19,7 @@ public enum ProviderErrorKind: String, Sendable, Hashable, Codable, CaseIterable
 
     /// Whether another attempt at the same choice may succeed.
     ///
-    /// Timeouts and dropped connections are retryable here (the reference made them final): retries only
+    /// Timeouts and dropped connections are retryable here (Rust Chronicle made them final): retries only
     /// happen before any of the response reached the client, so trying again is always safe, and the
     /// per-attempt timeout keeps the total bounded.
     public var isRetryable: Bool {
@@ -72,7 +72,7 @@ public enum ProviderErrorKind: String, Sendable, Hashable, Codable, CaseIterable
         }
     }
 
-    /// The kind for a non-2xx upstream status (reference §5.4).
+    /// The kind for a non-2xx upstream status.
     public init(status: Int) {
         switch status {
         case 429: self = .rateLimit

@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 
 /// The HTTP plumbing every HTTP provider shares: one pooled `HTTPClient`, the header timeout, error
-/// mapping (reference §5.4), rate-limit headers, and reading bodies with an idle timeout.
+/// kinds by upstream status, rate-limit headers, and reading bodies with an idle timeout.
 public struct UpstreamHTTPClient: Sendable {
     public let httpClient: HTTPClient
     public let clock: any GatewayClock
@@ -100,7 +100,7 @@ extension HTTPClientError {
     }
 }
 
-/// Reads how long a rate-limited upstream wants us to wait (gap 18), from every header providers use.
+/// Reads how long a rate-limited upstream wants us to wait, from every header providers use.
 public enum RateLimitHeaders {
     /// The wait requested by `retry-after-ms`, `Retry-After` (seconds or HTTP date), OpenAI's
     /// `x-ratelimit-reset-*` durations, or Anthropic's `anthropic-ratelimit-*-reset` times, in that order.

@@ -1,4 +1,4 @@
-/// Decides which routing choice to try next and how long to wait first (reference §5.2, with gap 5 fixed).
+/// Decides which routing choice to try next and how long to wait first.
 ///
 /// A plain state machine with no I/O, so every retry decision is testable without sockets or sleeps:
 /// - The first pass tries every choice once, back to back, starting at `start`; a failure of any kind falls

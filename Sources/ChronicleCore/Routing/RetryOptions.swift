@@ -1,4 +1,4 @@
-/// How failed attempts are retried (reference §5.1). Durations are integer milliseconds in JSON.
+/// How failed attempts are retried. Durations are integer milliseconds in JSON.
 public struct RetryOptions: Sendable, Hashable {
     /// The first wait.
     public var initialBackoff: Duration

@@ -13,7 +13,7 @@ public struct ServerSentEvent: Sendable, Hashable {
     public var dataString: String { String(decoding: data, as: UTF8.self) }
 }
 
-/// An incremental parser for `text/event-stream` (WHATWG HTML §9.2), fed with bytes as they arrive.
+/// An incremental parser for `text/event-stream` (WHATWG HTML, "Server-sent events"), fed with bytes as they arrive.
 ///
 /// Handles LF, CRLF and CR line ends split across reads, multi-line data, comments, and a final event
 /// without its trailing blank line. Memory is bounded by `maxEventSize`.

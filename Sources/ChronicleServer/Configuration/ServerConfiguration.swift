@@ -3,7 +3,7 @@ import Foundation
 import TOMLKit
 import ChronicleStorage
 
-/// One `chronicle.toml` (reference §12.1): server settings plus the gateway's routing configuration.
+/// One `chronicle.toml`: server settings plus the gateway's routing configuration.
 public struct ConfigFile: Sendable, Decodable {
     public var database: String?
     public var port: Int?
@@ -277,7 +277,7 @@ public struct ServerSettings: Sendable {
     }
 
     /// Global configurations, then every `chronicle.toml` from the root down to the current directory;
-    /// each file once (gap 9).
+    /// each file once, even when two locations (such as `~/.config` and `$XDG_CONFIG_HOME`) are the same.
     static func discoverConfigFiles(currentDirectory: String, homeDirectory: String, xdgConfigHome: String?) -> [String] {
         var candidates = [(homeDirectory as NSString).appendingPathComponent(".config/chronicle/chronicle.toml")]
         if let xdg = xdgConfigHome, !xdg.isEmpty {

@@ -5,7 +5,7 @@ import Hummingbird
 import ChronicleStorage
 import Logging
 
-/// An error answered as JSON in the reference's shape (§2.4), which OpenAI SDKs also read:
+/// An error answered as JSON in Rust Chronicle's shape, which OpenAI SDKs also read:
 /// `{"error": {"kind", "type", "message", "details": {"body", "details"}}}`.
 public struct APIError: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status

@@ -5,7 +5,7 @@ import Hummingbird
 import NIOCore
 import Logging
 
-/// The request body: a chat request with Chronicle's options beside it (reference §2.1).
+/// The request body: a chat request with Chronicle's options beside it.
 public struct ProxyRequestBody: Decodable, Sendable {
     public var request: ChatRequest
     public var options: RequestOptions
@@ -161,7 +161,7 @@ struct WithMeta<Value: Encodable>: Encodable {
     }
 }
 
-/// Relays a chat stream as server-sent events (reference §8.2).
+/// Relays a chat stream as server-sent events: OpenAI-format chunks, the first carrying `meta`.
 enum ServerSentEvents {
     static let done = ByteBuffer(string: "data: [DONE]\n\n")
 
@@ -272,7 +272,7 @@ enum ServerSentEvents {
         return buffer
     }
 
-    /// `event: error` with `{"error": E, "message": M}` as the reference sends it.
+    /// `event: error` with `{"error": E, "message": M}` as Rust Chronicle sends it.
     static func errorEvent(_ error: ProviderError) -> ByteBuffer {
         let payload: JSONValue
         if let body = error.body, let message = body["message"]?.stringValue {

@@ -2,9 +2,9 @@ import ChronicleCore
 import Foundation
 import HTTPTypes
 
-/// Reads the `x-chronicle-*` request headers (reference §3.3).
+/// Reads the `x-chronicle-*` request headers.
 enum ChronicleHeaders {
-    /// Options and metadata from the headers, merged under the body's options with the reference's
+    /// Options and metadata from the headers, merged under the body's options with Rust Chronicle's
     /// precedence: the body wins, except `models` and `timeout`, where the header wins.
     /// - Throws: ``APIError`` (422 `invalid_proxy_headers`) naming the header with a bad value.
     static func merge(_ headers: HTTPFields, into options: inout RequestOptions) throws {
@@ -75,7 +75,7 @@ enum ChronicleHeaders {
         if let extra = try json("x-chronicle-extra-meta", [String: JSONValue].self, "a JSON object") {
             fromHeaders.extra = extra
         }
-        // Body values win field by field; extra-meta keys merge with the body's (gap 13).
+        // Body values win field by field; extra-meta keys merge with the body's.
         options.metadata.fillMissing(from: fromHeaders)
     }
 }

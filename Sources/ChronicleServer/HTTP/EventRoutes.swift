@@ -60,8 +60,8 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         return (String(parts[1]), String(parts[2]))
     }
 
-    /// Header metadata merged into a `run:start` (reference §10.3): application and environment fill gaps;
-    /// the other header fields and extra-meta keys are written into `info`.
+    /// Header metadata merged into a `run:start`: application and environment fill in what the event leaves
+    /// out; the other header fields and extra-meta keys are written into `info`, replacing its own.
     static func merge(_ metadata: RequestMetadata, trace: (traceID: String, spanID: String)? = nil,
                       into event: WorkflowEvent) -> WorkflowEvent {
         guard case .runStart(var start) = event else { return event }

@@ -8,7 +8,7 @@ import Tracing
 /// Where traces go and whether `/metrics` is served (`[telemetry]` in `chronicle.toml`).
 ///
 /// Tracing is off unless an OTLP endpoint is configured here or through the standard variables
-/// (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), or the reference's
+/// (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), or Rust Chronicle's
 /// `TRACING_TYPE=honeycomb`. The standard `OTEL_*` variables win over the file.
 public struct TelemetrySettings: Sendable, Equatable {
     /// The OTLP/HTTP traces URL, used as given (include `/v1/traces`).
@@ -84,7 +84,7 @@ enum Telemetry {
         var endpoint = settings.otlpEndpoint
         var headers = settings.otlpHeaders.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         if tracingType == "honeycomb" {
-            // The reference's Honeycomb mode, over Honeycomb's OTLP/HTTP intake.
+            // Rust Chronicle's Honeycomb mode, over Honeycomb's OTLP/HTTP intake.
             let base = env("HONEYCOMB_ENDPOINT") ?? "https://api.honeycomb.io"
             endpoint = endpoint ?? (base.hasSuffix("/") ? base + "v1/traces" : base + "/v1/traces")
             if let key = env("HONEYCOMB_API_KEY") { headers.append(("x-honeycomb-team", key)) }

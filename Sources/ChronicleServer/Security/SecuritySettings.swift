@@ -109,7 +109,7 @@ public struct GatewayKeyConfig: Sendable, Hashable {
     }
 }
 
-/// Who may call the gateway and what requests may ask for (issue: reference gaps 45–48).
+/// Who may call the gateway and what requests may ask for.
 public struct SecuritySettings: Sendable {
     public var gatewayKeys: [GatewayKeyConfig] = []
     /// Digest of the key required by `/v1/runs`, `/v1/calls` and `/metrics`; when unset, any gateway key

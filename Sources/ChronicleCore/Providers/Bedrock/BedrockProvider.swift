@@ -3,7 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// AWS Bedrock's Converse and ConverseStream APIs over HTTPS with SigV4 (reference §7.5, gap 16 fixed):
+/// AWS Bedrock's Converse and ConverseStream APIs over HTTPS with SigV4:
 /// errors retry and fall back like other providers, streams carry finish_reason, created and model, tools
 /// without parameters work, and the timeout is honoured. AWS credentials are read only when Bedrock is used.
 public struct BedrockProvider: ChatModelProvider {
@@ -230,7 +230,7 @@ enum BedrockConversion {
             let role = message.role ?? "user"
             switch role {
             case "system", "developer":
-                // Every system message, wherever it is, goes to `system` (gap 16).
+                // Every system message, wherever it is, goes to `system`: turns are only user or assistant.
                 if let text = message.text, !text.isEmpty { system.append(["text": .string(text)]) }
             case "tool":
                 guard let id = message.toolCallID else {

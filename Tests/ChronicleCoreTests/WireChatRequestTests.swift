@@ -43,6 +43,28 @@ import Testing
         #expect(!Self.isValid(String(repeating: "[", count: 600) + String(repeating: "]", count: 600)))
     }
 
+    /// Long strings are skimmed eight bytes at a time: a special byte at any offset is still seen.
+    @Test func specialBytesAtEveryOffset() {
+        for offset in 0..<24 {
+            let plain = Array(repeating: UInt8(ascii: "a"), count: offset)
+            let tail = Array(repeating: UInt8(ascii: "b"), count: 17)
+            func accepts(_ special: [UInt8]) -> Bool {
+                let document = [UInt8(ascii: "\"")] + plain + special + tail + [UInt8(ascii: "\"")]
+                return document.withUnsafeBytes { raw in
+                    var scanner = JSONScanner(raw)
+                    return (try? scanner.document()) != nil
+                }
+            }
+            #expect(accepts(Array("\\n".utf8)), "escape at \(offset)")
+            #expect(accepts([0xC3, 0xA9]), "é at \(offset)")
+            #expect(!accepts([0x01]), "control byte at \(offset)")
+            #expect(!accepts([0x0A]), "line break at \(offset)")
+            #expect(!accepts([0xFF]), "invalid UTF-8 at \(offset)")
+            #expect(!accepts([UInt8(ascii: "\"")]), "early quote at \(offset)")
+            #expect(!accepts([UInt8(ascii: "\\")] + [UInt8(ascii: "q")]), "bad escape at \(offset)")
+        }
+    }
+
     /// Escapes decode to the same text as Foundation's decoder gives.
     @Test func stringValuesResolveEscapes() throws {
         let json = #"{"model":"a\"b\\c\/d\u00e9\ud83d\ude00\n"}"#

@@ -276,6 +276,8 @@ struct JSONScanner {
         position += 1  // the opening quote
         var hasEscapes = false
         while position < bytes.count {
+            skipPlainASCII()
+            guard position < bytes.count else { break }
             let byte = bytes[position]
             switch byte {
             case UInt8(ascii: "\""):
@@ -305,6 +307,23 @@ struct JSONScanner {
             }
         }
         throw Malformed(offset: start)
+    }
+
+    /// Skips string bytes that need no attention (printable ASCII other than `"` and `\\`) eight at a
+    /// time: prompts are long runs of plain text, and a byte-by-byte loop dominated the scan of large ones.
+    private mutating func skipPlainASCII() {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while position + 8 <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+            // A byte below 0x20, or with its high bit set, or equal to `"` or `\`, stops the skip.
+            let control = (word &- ones &* 0x20) & ~word
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            let special = control | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | word
+            if special & highs != 0 { return }
+            position += 8
+        }
     }
 
     /// One UTF-8 encoded scalar of two to four bytes (no overlongs, no surrogates, at most U+10FFFF).

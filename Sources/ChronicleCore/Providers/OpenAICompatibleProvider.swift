@@ -283,7 +283,7 @@ struct OpenAIStreamHandler: ServerSentEventHandler {
                                 message: body["message"]?.stringValue ?? body["error"]?["message"]?.stringValue)
         }
         if event.data.elementsEqual("[DONE]".utf8) { return nil }
-        if relaysWire, let summary = ChatChunk.summary(of: event.data) {
+        if relaysWire, let summary = ChatChunk.summary(of: event.data, readsIdentity: providerModel == nil) {
             if providerModel == nil { providerModel = summary.model }
             return .chunk(summary)
         }

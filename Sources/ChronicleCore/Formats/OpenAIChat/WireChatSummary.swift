@@ -4,9 +4,10 @@
 /// upstream's business: they reach the client as sent, and a choice that does not decode is left out of
 /// the stored response.
 struct WireChatSummary: Equatable {
-    var id: String
+    /// `nil` when the scan was asked not to read it (every chunk of a stream after the first has the same).
+    var id: String?
     var created: Int64
-    var model: String
+    var model: String?
     var usage: Usage?
     var hasChoices: Bool
 
@@ -14,12 +15,15 @@ struct WireChatSummary: Equatable {
     /// decodes them in full as before: malformed JSON, a required member (`id`, `object`, `created`,
     /// `model`) missing or of the wrong type, `choices` not an array, or members the gateway must act on
     /// (`error`, an upstream's own `meta`, Groq's `x_groq` usage).
-    static func scan(_ bytes: [UInt8]) -> WireChatSummary? {
+    /// - Parameter readsIdentity: whether to read `id` and `model` out (they are still checked).
+    static func scan(_ bytes: [UInt8], readsIdentity: Bool = true) -> WireChatSummary? {
         bytes.withUnsafeBytes { raw in
             var scanner = JSONScanner(raw)
             var id: String?
             var created: Int64?
             var model: String?
+            var hasID = false
+            var hasModel = false
             var hasObject = false
             var usageRange: Range<Int>?
             var hasChoices = false
@@ -37,11 +41,13 @@ struct WireChatSummary: Equatable {
                     }
                     let value = try scanner.value(depth: 1)
                     if scanner.stringEquals(key, "id") {
-                        guard value.kind == .string, id == nil else { throw JSONScanner.Malformed(offset: value.range.lowerBound) }
-                        id = scanner.stringValue(value)
+                        guard value.kind == .string, !hasID else { throw JSONScanner.Malformed(offset: value.range.lowerBound) }
+                        hasID = true
+                        if readsIdentity { id = scanner.stringValue(value) }
                     } else if scanner.stringEquals(key, "model") {
-                        guard value.kind == .string, model == nil else { throw JSONScanner.Malformed(offset: value.range.lowerBound) }
-                        model = scanner.stringValue(value)
+                        guard value.kind == .string, !hasModel else { throw JSONScanner.Malformed(offset: value.range.lowerBound) }
+                        hasModel = true
+                        if readsIdentity { model = scanner.stringValue(value) }
                     } else if scanner.stringEquals(key, "created") {
                         guard created == nil, let seconds = scanner.integerValue(value) else {
                             throw JSONScanner.Malformed(offset: value.range.lowerBound)
@@ -69,7 +75,7 @@ struct WireChatSummary: Equatable {
             } catch {
                 return nil
             }
-            guard let id, let created, let model, hasObject else { return nil }
+            guard hasID, let created, hasModel, hasObject else { return nil }
             var usage: Usage?
             if let usageRange {
                 guard case .object(var members)? = scanner.jsonValue(JSONScanner.Value(kind: .object, range: usageRange))
@@ -94,9 +100,10 @@ struct WireChatSummary: Equatable {
 
 extension ChatChunk {
     /// A chunk relayed as the upstream sent it (`bytes`), with only what ``WireChatSummary`` reads filled
-    /// in; `nil` when the bytes need the full decoder.
-    public static func summary(of bytes: [UInt8]) -> ChatChunk? {
-        guard let summary = WireChatSummary.scan(bytes) else { return nil }
+    /// in; `nil` when the bytes need the full decoder. Without `readsIdentity`, `id` and `model` are checked
+    /// but left `nil`: a stream repeats them in every chunk, and only the first is read.
+    public static func summary(of bytes: [UInt8], readsIdentity: Bool = true) -> ChatChunk? {
+        guard let summary = WireChatSummary.scan(bytes, readsIdentity: readsIdentity) else { return nil }
         var chunk = ChatChunk(id: summary.id, created: summary.created, model: summary.model, usage: summary.usage)
         chunk.wireJSON = bytes
         chunk.summaryHasChoices = summary.hasChoices

@@ -183,10 +183,15 @@ if ProcessInfo.processInfo.environment["CHRONICLE_BENCH"] != nil {
         )
     )
     // HTTP benchmark tools (bench/run.sh): plain SwiftNIO only, so they build in a fraction of the gateway's time.
+    // What the bench tools share: unbuffered output, the open-file limit, whole-file reads.
+    package.targets.append(
+        .target(name: "BenchSupport", path: "bench/Sources/BenchSupport", swiftSettings: swiftSettings)
+    )
     package.targets.append(
         .executableTarget(
             name: "ChronicleMock",
             dependencies: [
+                "BenchSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -199,6 +204,7 @@ if ProcessInfo.processInfo.environment["CHRONICLE_BENCH"] != nil {
         .executableTarget(
             name: "ChronicleLoad",
             dependencies: [
+                "BenchSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -212,6 +218,7 @@ if ProcessInfo.processInfo.environment["CHRONICLE_BENCH"] != nil {
         .executableTarget(
             name: "ChronicleFloor",
             dependencies: [
+                "BenchSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

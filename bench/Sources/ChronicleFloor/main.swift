@@ -2,6 +2,7 @@
 // A bare SwiftNIO HTTP/1.1 relay: no JSON work, no logging, no routing. Each inbound connection gets one
 // upstream keep-alive connection on the same event loop, and request and response parts are relayed as
 // they arrive. Whatever a gateway adds beyond this tool's latency is the gateway's own work.
+import BenchSupport
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -1,5 +1,6 @@
 // ChronicleLoad: an HTTP/1.1 load generator on SwiftNIO keep-alive connections.
 // One shard per event loop owns its connections, so the hot path takes no locks.
+import BenchSupport
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -11,7 +12,7 @@ import Darwin
 #endif
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    writeStandardError("ChronicleLoad: \(message)\n")
+    Output.standardError("ChronicleLoad: \(message)\n")
     exit(code)
 }
 

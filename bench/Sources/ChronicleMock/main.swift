@@ -1,5 +1,6 @@
 // ChronicleMock: a fast OpenAI/Anthropic-shaped upstream for benchmarking the gateway.
 // It must never be the bottleneck, so it is plain SwiftNIO with precomputed responses.
+import BenchSupport
 import NIOCore
 import NIOHTTP1
 import NIOPosix

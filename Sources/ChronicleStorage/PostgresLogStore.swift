@@ -83,6 +83,11 @@ public final class PostgresLogStore: LogStore, LogReader, TextRowFetcher, Servic
         for record in records {
             if let id = record.runID, seen.insert(id).inserted { runIDs.append(id) }
         }
+        if statements.isEmpty, runIDs.isEmpty, let insert {
+            // One statement is atomic on its own: no BEGIN and COMMIT round trips.
+            _ = try await client.query(insert, logger: logger)
+            return
+        }
         try await client.withTransaction(logger: logger) { connection in
             for statement in statements {
                 _ = try await connection.query(statement, logger: self.logger)

@@ -93,6 +93,21 @@ struct BulkInsertTests {
         await db.close()
     }
 
+    /// A batch of event rows alone is one statement without a transaction around it; a row PostgreSQL
+    /// refuses still fails the write, and nothing of the batch is stored.
+    @Test func postgresRefusedRowFailsTheWrite() async throws {
+        guard Backend.available.contains(.postgres) else { return }
+        let db = try await TestDatabase.make(.postgres)
+        var refused = EventRow(sampleCall())
+        refused.chatRequest = "{not json"
+        await #expect(throws: (any Error).self) {
+            try await db.store.write([.event(EventRow(sampleCall())), .event(refused)])
+        }
+        let count = try await db.rows("SELECT CAST(COUNT(*) AS text) AS n FROM chronicle_events").first?["n"] ?? nil
+        #expect(count == "0")
+        await db.close()
+    }
+
     /// SQLite binds each row straight from its fields, as the per-value mapping would.
     @Test func sqliteBindsMatchPerValueMapping() {
         for row in [Self.fullRow(), Self.sparseRow()] {

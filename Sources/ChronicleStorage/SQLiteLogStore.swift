@@ -61,6 +61,12 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
         // while SQLite works.
         let inserts = SQLiteEventInsert.statements(for: plan.rows)
         let connection = connection
+        if plan.workflow.isEmpty, inserts.count == 1, let insert = inserts.first {
+            // One statement is atomic on its own: no BEGIN and COMMIT trips to SQLite's thread. It still
+            // waits its turn, so that it never runs inside another caller's transaction.
+            _ = try await serial.run { try await connection.query(insert.sql, insert.binds) }
+            return
+        }
         try await transaction {
             for statement in plan.workflow {
                 _ = try await connection.query(statement.sql, statement.values.map(Self.bind))

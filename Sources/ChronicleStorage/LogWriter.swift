@@ -10,6 +10,8 @@ import ServiceLifecycle
 /// nothing is lost.
 ///
 /// - A batch is written when it reaches `batchSize` records or its oldest record is `flushInterval` old.
+///   Batches are written one at a time, in order; the next one is converted to rows while the current one
+///   is being written.
 /// - At most `maxBufferedRecords` records wait in memory, whatever the database's state: past that bound
 ///   records are appended to the spill file, and once spilling every later record follows them there until
 ///   the writer has replayed the file, so that order is kept. The writer drains memory first (it holds the

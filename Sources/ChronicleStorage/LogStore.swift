@@ -41,17 +41,28 @@ enum SQLValue: Sendable {
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
-/// Column order and values of `chronicle_events` inserts.
+/// Column order, types and values of `chronicle_events` inserts.
 enum EventColumns {
-    static let names = [
-        "id", "event_type", "organization_id", "project_id", "user_id", "chat_request", "chat_response", "error",
-        "provider", "model", "application", "environment", "request_organization_id", "request_project_id",
-        "request_user_id", "workflow_id", "workflow_name", "run_id", "step_id", "step_index", "prompt_id",
-        "prompt_version", "meta", "response_meta", "retries", "rate_limited", "request_latency_ms", "total_latency_ms",
-        "created_at", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
-        "http_status", "streamed", "overhead_ms", "gateway_key",
+    /// What a column holds, so that a backend can bind or cast it without looking at a value.
+    enum Kind: Equatable {
+        case text, json, uuid, int, bool, double, time
+    }
+
+    static let columns: [(name: String, kind: Kind)] = [
+        ("id", .uuid), ("event_type", .text), ("organization_id", .text), ("project_id", .text), ("user_id", .text),
+        ("chat_request", .json), ("chat_response", .json), ("error", .json), ("provider", .text), ("model", .text),
+        ("application", .text), ("environment", .text), ("request_organization_id", .text),
+        ("request_project_id", .text), ("request_user_id", .text), ("workflow_id", .text), ("workflow_name", .text),
+        ("run_id", .uuid), ("step_id", .uuid), ("step_index", .int), ("prompt_id", .text), ("prompt_version", .int),
+        ("meta", .json), ("response_meta", .json), ("retries", .int), ("rate_limited", .bool),
+        ("request_latency_ms", .int), ("total_latency_ms", .int), ("created_at", .time), ("input_tokens", .int),
+        ("output_tokens", .int), ("total_tokens", .int), ("cached_tokens", .int), ("reasoning_tokens", .int),
+        ("http_status", .int), ("streamed", .bool), ("overhead_ms", .double), ("gateway_key", .text),
     ]
 
+    static let names = columns.map(\.name)
+
+    /// The row's values in column order; each is of its column's kind, or `.null`.
     static func values(_ row: EventRow) -> [SQLValue] {
         [
             .uuid(row.id), .text(row.eventType), .text(row.organizationID), .text(row.projectID), .text(row.userID),
@@ -65,6 +76,12 @@ enum EventColumns {
             .int(row.httpStatus), .bool(row.streamed), .double(row.overheadMs), .text(row.gatewayKey),
         ]
     }
+}
+
+/// A batch as the backends apply it: the workflow upserts in order, then every event row in one bulk insert.
+struct BatchPlan {
+    var workflow: [WorkflowStatement] = []
+    var rows: [EventRow] = []
 }
 
 /// The statement that applies one workflow event, in a backend's dialect.
@@ -234,20 +251,15 @@ extension SQLDialect {
         }
     }
 
-    /// The statements for a batch: each workflow event in order, and the event rows in one insert after them.
-    func statements(for records: [StoredRecord]) -> [WorkflowStatement] {
-        var statements: [WorkflowStatement] = []
-        var rows: [EventRow] = []
+    /// The plan for a batch: each workflow event's statement in order, and the event rows inserted after them.
+    func plan(for records: [StoredRecord]) -> BatchPlan {
+        var plan = BatchPlan()
         for record in records {
             switch record {
-            case .event(let row): rows.append(row)
-            case .workflow(let event): statements.append(statement(for: event))
+            case .event(let row): plan.rows.append(row)
+            case .workflow(let event): plan.workflow.append(statement(for: event))
             }
         }
-        // Rows are inserted in chunks that stay well under both backends' bind-parameter limits.
-        for start in stride(from: 0, to: rows.count, by: 500) {
-            statements.append(insertEvents(Array(rows[start..<min(start + 500, rows.count)])))
-        }
-        return statements
+        return plan
     }
 }

@@ -10,6 +10,8 @@ import ServiceLifecycle
 /// nothing is lost.
 ///
 /// - A batch is written when it reaches `batchSize` records or its oldest record is `flushInterval` old.
+///   Batches are written one at a time, in order; the next one is converted to rows while the current one
+///   is being written.
 /// - At most `maxBufferedRecords` records wait in memory, whatever the database's state: past that bound
 ///   records are appended to the spill file, and once spilling every later record follows them there until
 ///   the writer has replayed the file, so that order is kept. The writer drains memory first (it holds the
@@ -235,21 +237,9 @@ public final class LogWriter: LogSink, Service {
     /// The next thing to do, waiting for a batch to be due; `nil` when shutting down with nothing left.
     fileprivate func nextWork() async -> Work? {
         while true {
-            enum Step { case work(Work), wait(ContinuousClock.Instant?), finished }
+            enum Step { case write([Queued]), replay, wait(ContinuousClock.Instant?), finished }
             let step = state.withLockedValue { state -> Step in
-                // Appends from the request path are not synced; do it before anything else happens.
-                state.spill?.synchronize()
-                // While spilling, memory holds the oldest records and takes no new ones: drain it now.
-                let due = state.buffer.count >= configuration.batchSize || state.shuttingDown || state.spilling
-                    || state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval <= .now } == true
-                    || !state.idleWaiters.isEmpty
-                if !state.buffer.isEmpty && due {
-                    let count = min(configuration.batchSize, state.buffer.count)
-                    let batch = state.buffer.prefix(count).map { StoredRecord($0.entry, now: $0.wallTime) }
-                    state.buffer.removeFirst(count)
-                    state.busy = true
-                    return .work(.write(batch))
-                }
+                if let batch = takeDueBatch(&state) { return .write(batch) }
                 if state.buffer.isEmpty {
                     // Everything recorded is written or spilled.
                     let idle = state.idleWaiters
@@ -258,7 +248,7 @@ public final class LogWriter: LogSink, Service {
                     // At shutdown the spill stays for the next start to replay.
                     if state.spillPending && !state.shuttingDown {
                         state.busy = true
-                        return .work(.replay)
+                        return .replay
                     }
                     state.spilling = state.spillPending
                     state.busy = false
@@ -268,14 +258,43 @@ public final class LogWriter: LogSink, Service {
                 return .wait(state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval })
             }
             switch step {
-            case .work(let work):
-                return work
+            case .write(let batch):
+                // Converted outside the lock: the request path never waits for a record's encoding.
+                return .write(Self.stored(batch))
+            case .replay:
+                return .replay
             case .finished:
                 return nil
             case .wait(let deadline):
                 await waitForSignal(until: deadline)
             }
         }
+    }
+
+    /// The next batch from memory if one is due now, without waiting; the writer converts it while the
+    /// batch before it is being written.
+    fileprivate func takeDueBatchNow() -> [StoredRecord]? {
+        state.withLockedValue { takeDueBatch(&$0) }.map(Self.stored)
+    }
+
+    /// Takes the oldest batch from memory if it is due; the caller holds the lock.
+    private func takeDueBatch(_ state: inout State) -> [Queued]? {
+        // Appends from the request path are not synced; do it before anything else happens.
+        state.spill?.synchronize()
+        // While spilling, memory holds the oldest records and takes no new ones: drain it now.
+        let due = state.buffer.count >= configuration.batchSize || state.shuttingDown || state.spilling
+            || state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval <= .now } == true
+            || !state.idleWaiters.isEmpty
+        guard !state.buffer.isEmpty && due else { return nil }
+        let count = min(configuration.batchSize, state.buffer.count)
+        let batch = Array(state.buffer.prefix(count))
+        state.buffer.removeFirst(count)
+        state.busy = true
+        return batch
+    }
+
+    private static func stored(_ batch: [Queued]) -> [StoredRecord] {
+        batch.map { StoredRecord($0.entry, now: $0.wallTime) }
     }
 
     private func waitForSignal(until deadline: ContinuousClock.Instant?) async {
@@ -354,7 +373,7 @@ public final class LogWriter: LogSink, Service {
 }
 
 /// The writer task's own state: whether the database was given up on at shutdown.
-private struct WriterLoop {
+private struct WriterLoop: Sendable {
     let writer: LogWriter
     /// Set when a write failed at shutdown: what remains goes to the spill file without another attempt.
     var gaveUp = false
@@ -362,15 +381,35 @@ private struct WriterLoop {
     var configuration: LogWriter.Configuration { writer.configuration }
 
     mutating func run() async {
-        while let work = await writer.nextWork() {
+        // A batch already taken from memory and converted while the one before it was written.
+        var converted: [StoredRecord]?
+        while true {
+            let work: LogWriter.Work
+            if let batch = converted {
+                work = .write(batch)
+                converted = nil
+            } else if let next = await writer.nextWork() {
+                work = next
+            } else {
+                return
+            }
             switch work {
             case .write(let batch):
                 if gaveUp {
                     writer.saveForNextStart(batch, older: false)
-                } else if await !store(batch) {
+                    continue
+                }
+                let loop = self
+                async let stored = loop.store(batch)
+                // Batches are still written one after the other, in order; only the next one's encoding
+                // overlaps this write.
+                converted = writer.takeDueBatchNow()
+                if await !stored {
                     gaveUp = true
-                    // The batch and the rest of memory are older than anything spilled meanwhile.
-                    writer.saveForNextStart(batch + writer.takeAll(), older: true)
+                    // The batch, the one taken after it and the rest of memory are older than anything
+                    // spilled meanwhile.
+                    writer.saveForNextStart(batch + (converted ?? []) + writer.takeAll(), older: true)
+                    converted = nil
                 }
             case .replay:
                 await replaySpill()
@@ -379,7 +418,7 @@ private struct WriterLoop {
     }
 
     /// Writes the oldest batch of spilled records back, if the database takes it.
-    mutating func replaySpill() async {
+    func replaySpill() async {
         let batch: [StoredRecord]
         do {
             batch = try writer.readSpill()
@@ -395,7 +434,7 @@ private struct WriterLoop {
 
     /// Stores a batch, retrying while the database is down. Returns false when it gave up at shutdown; the
     /// caller keeps the records.
-    mutating func store(_ batch: [StoredRecord]) async -> Bool {
+    func store(_ batch: [StoredRecord]) async -> Bool {
         var delay = configuration.initialRetryDelay
         while true {
             do {
@@ -437,7 +476,7 @@ private struct WriterLoop {
     }
 
     /// The database is up but refused the batch: store records one by one, replacing refused payloads.
-    mutating func isolate(_ batch: [StoredRecord], firstError: any Error) async {
+    func isolate(_ batch: [StoredRecord], firstError: any Error) async {
         if batch.count > 1 {
             for record in batch {
                 await isolate([record], firstError: firstError)

@@ -75,15 +75,25 @@ public final class PostgresLogStore: LogStore, LogReader, TextRowFetcher, Servic
     }
 
     public func write(_ records: [StoredRecord]) async throws {
-        let statements = dialect.statements(for: records)
+        let plan = dialect.plan(for: records)
+        let statements = try plan.workflow.map(Self.query)
+        let insert = plan.rows.isEmpty ? nil : PostgresEventInsert.query(for: plan.rows)
         var runIDs: [UUID] = []
         var seen = Set<UUID>()
         for record in records {
             if let id = record.runID, seen.insert(id).inserted { runIDs.append(id) }
         }
+        if statements.isEmpty, runIDs.isEmpty, let insert {
+            // One statement is atomic on its own: no BEGIN and COMMIT round trips.
+            _ = try await client.query(insert, logger: logger)
+            return
+        }
         try await client.withTransaction(logger: logger) { connection in
             for statement in statements {
-                _ = try await connection.query(try Self.query(statement), logger: self.logger)
+                _ = try await connection.query(statement, logger: self.logger)
+            }
+            if let insert {
+                _ = try await connection.query(insert, logger: self.logger)
             }
             for id in runIDs {
                 var binds = PostgresBindings()
@@ -183,4 +193,96 @@ struct PostgresDialect: SQLDialect {
 public struct StorageError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// One insert of any number of `chronicle_events` rows: each column is bound as one array, and `unnest`
+/// turns the arrays back into rows. The statement's text is the same for every batch, and the values cross
+/// the wire without a placeholder per value.
+enum PostgresEventInsert {
+    /// Every array is `text[]`; each column casts its elements back to the type it stores, with the same
+    /// conversions as the per-value placeholders of ``PostgresDialect``.
+    static let sql: String = {
+        let columns = EventColumns.columns
+        let parameters = columns.indices.map { "$\($0 + 1)::text[]" }.joined(separator: ", ")
+        let selected = columns.map { column -> String in
+            let value = "u.\(column.name)"
+            switch column.kind {
+            case .text: return value
+            case .json: return "\(value)::jsonb"
+            case .uuid: return "\(value)::uuid"
+            case .int: return "\(value)::bigint"
+            case .bool: return "\(value)::boolean"
+            case .double: return "\(value)::double precision"
+            case .time: return "TIMESTAMPTZ 'epoch' + \(value)::bigint * INTERVAL '1 millisecond'"
+            }
+        }
+        let names = EventColumns.names.joined(separator: ", ")
+        return """
+            INSERT INTO chronicle_events (\(names))
+            SELECT \(selected.joined(separator: ", "))
+            FROM unnest(\(parameters)) AS u(\(names))
+            ON CONFLICT (id) DO NOTHING
+            """
+    }()
+
+    static func query(for rows: [EventRow]) -> PostgresQuery {
+        var columns = Array(repeating: NullableTextArray(), count: EventColumns.columns.count)
+        for index in columns.indices { columns[index].elements.reserveCapacity(rows.count) }
+        for row in rows {
+            for (index, value) in EventColumns.values(row).enumerated() {
+                columns[index].elements.append(text(value))
+            }
+        }
+        var binds = PostgresBindings(capacity: columns.count)
+        for column in columns { binds.append(column) }
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
+    }
+
+    /// A value as the text its column's cast reads back to the same stored value.
+    static func text(_ value: SQLValue) -> String? {
+        switch value {
+        case .null: return nil
+        case .int(let value): return String(value)
+        // The shortest text that reads back to the same double.
+        case .double(let value): return value.description
+        case .text(let value): return value
+        case .bool(let value): return value ? "true" : "false"
+        case .json(let value): return value
+        case .uuid(let value): return value.uuidString
+        case .time(let value): return String(SQLValue.milliseconds(value))
+        case .tags(let tags): return tags.isEmpty ? nil : "{" + tags.map(arrayElement).joined(separator: ",") + "}"
+        }
+    }
+
+    private static func arrayElement(_ tag: String) -> String {
+        "\"" + tag.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}
+
+/// A one-dimensional `text[]` whose elements may be NULL, in the binary array format (postgres-nio's own
+/// arrays take no NULL elements).
+struct NullableTextArray: PostgresNonThrowingEncodable, PostgresDynamicTypeEncodable {
+    var elements: [String?] = []
+
+    static var psqlType: PostgresDataType { .textArray }
+    static var psqlFormat: PostgresFormat { .binary }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        buffer.writeInteger(Int32(elements.isEmpty ? 0 : 1))  // dimensions
+        buffer.writeInteger(Int32(elements.contains(nil) ? 1 : 0))  // has NULL elements
+        buffer.writeInteger(PostgresDataType.text.rawValue)  // element type
+        guard !elements.isEmpty else { return }
+        buffer.writeInteger(Int32(elements.count))  // length of the dimension
+        buffer.writeInteger(Int32(1))  // its lower bound
+        for element in elements {
+            guard let element else {
+                buffer.writeInteger(Int32(-1))
+                continue
+            }
+            let lengthIndex = buffer.writerIndex
+            buffer.writeInteger(Int32(0))
+            let written = buffer.writeString(element)
+            buffer.setInteger(Int32(written), at: lengthIndex)
+        }
+    }
 }

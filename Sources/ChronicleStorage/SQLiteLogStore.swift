@@ -56,11 +56,23 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
     }
 
     public func write(_ records: [StoredRecord]) async throws {
-        let statements = dialect.statements(for: records)
+        let plan = dialect.plan(for: records)
+        // Binds are built here, before the transaction starts, so that the connection's lock is held only
+        // while SQLite works.
+        let inserts = SQLiteEventInsert.statements(for: plan.rows)
         let connection = connection
+        if plan.workflow.isEmpty, inserts.count == 1, let insert = inserts.first {
+            // One statement is atomic on its own: no BEGIN and COMMIT trips to SQLite's thread. It still
+            // waits its turn, so that it never runs inside another caller's transaction.
+            _ = try await serial.run { try await connection.query(insert.sql, insert.binds) }
+            return
+        }
         try await transaction {
-            for statement in statements {
+            for statement in plan.workflow {
                 _ = try await connection.query(statement.sql, statement.values.map(Self.bind))
+            }
+            for insert in inserts {
+                _ = try await connection.query(insert.sql, insert.binds)
             }
         }
     }
@@ -159,4 +171,59 @@ struct SQLiteDialect: SQLDialect {
     let emptyObject = "'{}'"
     func msText(_ column: String) -> String { "CAST(\(column) AS text)" }
     func tagsText(_ column: String) -> String { column }
+}
+
+/// Multi-row inserts of `chronicle_events` rows, bound straight from the rows.
+enum SQLiteEventInsert {
+    /// Rows per statement: 500 rows of 38 values stay well under SQLite's limit of 32,766 bound values, and
+    /// larger statements stop paying for their longer parse.
+    static let rowsPerStatement = 500
+
+    private static let prefix = "INSERT INTO chronicle_events (\(EventColumns.names.joined(separator: ", "))) VALUES "
+    private static let tuple = "(" + Array(repeating: "?", count: EventColumns.columns.count).joined(separator: ",") + ")"
+    private static let suffix = " ON CONFLICT (id) DO NOTHING"
+    /// The statement for a full chunk, built once.
+    private static let fullChunkSQL = sql(rowCount: rowsPerStatement)
+
+    /// The insert for `rowCount` rows; a row already stored is skipped, so replays store it once.
+    static func sql(rowCount: Int) -> String {
+        var sql = prefix
+        sql.reserveCapacity(prefix.utf8.count + rowCount * (tuple.utf8.count + 1) + suffix.utf8.count)
+        for index in 0..<rowCount {
+            if index > 0 { sql += "," }
+            sql += tuple
+        }
+        sql += suffix
+        return sql
+    }
+
+    static func statements(for rows: [EventRow]) -> [(sql: String, binds: [SQLiteData])] {
+        stride(from: 0, to: rows.count, by: rowsPerStatement).map { start in
+            let chunk = rows[start..<min(start + rowsPerStatement, rows.count)]
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * EventColumns.columns.count)
+            for row in chunk { append(row, to: &binds) }
+            return (chunk.count == rowsPerStatement ? fullChunkSQL : sql(rowCount: chunk.count), binds)
+        }
+    }
+
+    /// The row's values in ``EventColumns`` order, as ``SQLiteLogStore/bind(_:)`` maps them.
+    static func append(_ row: EventRow, to binds: inout [SQLiteData]) {
+        func text(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
+        func int(_ value: Int64?) -> SQLiteData { value.map { .integer(SQLiteInt64($0)) } ?? .null }
+        func bool(_ value: Bool?) -> SQLiteData { value.map { .integer($0 ? 1 : 0) } ?? .null }
+        func uuid(_ value: UUID?) -> SQLiteData { value.map { .text($0.uuidString.lowercased()) } ?? .null }
+        binds.append(contentsOf: [
+            uuid(row.id), .text(row.eventType), text(row.organizationID), text(row.projectID), text(row.userID),
+            .text(row.chatRequest), .text(row.chatResponse), .text(row.error), text(row.provider), text(row.model),
+            text(row.application), text(row.environment), text(row.requestOrganizationID),
+            text(row.requestProjectID), text(row.requestUserID), text(row.workflowID), text(row.workflowName),
+            uuid(row.runID), uuid(row.stepID), int(row.stepIndex), text(row.promptID), int(row.promptVersion),
+            .text(row.meta), text(row.responseMeta), int(row.retries), bool(row.rateLimited),
+            int(row.requestLatencyMs), int(row.totalLatencyMs), .integer(SQLiteInt64(SQLValue.milliseconds(row.createdAt))),
+            int(row.inputTokens), int(row.outputTokens), int(row.totalTokens), int(row.cachedTokens),
+            int(row.reasoningTokens), int(row.httpStatus), bool(row.streamed), row.overheadMs.map(SQLiteData.float) ?? .null,
+            text(row.gatewayKey),
+        ])
+    }
 }

@@ -349,6 +349,32 @@ struct LogWriterTests {
         await db.close()
     }
 
+    /// The writer takes (and converts) the next batch while the current one is being written: when the
+    /// database is down at shutdown, the failed batch, the one taken after it and the rest of memory are
+    /// saved in that order, ahead of what was spilled, and replayed in order at the next start.
+    @Test func shutdownDuringOutageKeepsOrderOfTheBatchTakenAhead() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        let store = FlakyStore(db.store)
+        store.isDown = true
+        let spillPath = db.directory.appendingPathComponent("spill.jsonl").path
+        let first = RunningWriter.start(store) {
+            $0.batchSize = 5
+            $0.maxBufferedRecords = 20
+            $0.spillPath = spillPath
+        }
+        let entries = (0..<30).map { event(index: $0) }
+        for entry in entries { first.writer.record(entry) }
+        #expect(first.writer.statistics.spilled == 10)
+        try await first.stop()
+        #expect(store.storedIDs.isEmpty)
+        store.isDown = false
+        let second = RunningWriter.start(store) { $0.spillPath = spillPath }
+        #expect(try await eventually { store.storedIDs.count == 30 })
+        #expect(store.storedIDs == ids(entries))
+        try await second.stop()
+        await db.close()
+    }
+
     /// Shutting down while the database is down spills everything; the next start replays it.
     @Test func restartReplaysSpill() async throws {
         let db = try await TestDatabase.make(.sqlite)

@@ -150,6 +150,7 @@ let package = Package(
                 "ChronicleStorage", "ChronicleCore", "ChronicleTesting",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

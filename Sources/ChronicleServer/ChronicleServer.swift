@@ -144,6 +144,7 @@ struct OpenedStorage {
         configuration.batchSize = settings.storage.batchSize
         configuration.flushInterval = settings.storage.flushInterval
         configuration.maxBufferedRecords = settings.storage.maxBufferedRecords
+        configuration.maxBufferedBytes = settings.storage.maxBufferedBytes
         configuration.metricsFactory = metricsFactory
         let directory = spillDirectory.isEmpty ? "." : spillDirectory
         configuration.spillPath = (directory as NSString).appendingPathComponent("\(stem).spill.jsonl")

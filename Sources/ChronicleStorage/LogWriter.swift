@@ -12,7 +12,8 @@ import ServiceLifecycle
 /// - A batch is written when it reaches `batchSize` records or its oldest record is `flushInterval` old.
 ///   Batches are written one at a time, in order; the next one is converted to rows while the current one
 ///   is being written.
-/// - At most `maxBufferedRecords` records wait in memory, whatever the database's state: past that bound
+/// - At most `maxBufferedRecords` records and `maxBufferedBytes` of them wait in memory, whatever the
+///   database's state: past either bound
 ///   records are appended to the spill file, and once spilling every later record follows them there until
 ///   the writer has replayed the file, so that order is kept. The writer drains memory first (it holds the
 ///   older records), then replays the spill.
@@ -30,6 +31,12 @@ public final class LogWriter: LogSink, Service {
         public var flushInterval: Duration = .seconds(1)
         /// Records kept in memory before new ones go to the spill file.
         public var maxBufferedRecords = 10_000
+        /// Bytes of records (``LogEntry/approximateBytes``) kept in memory before new ones go to the spill
+        /// file: large prompts reach this bound long before the count.
+        public var maxBufferedBytes = 64 * 1024 * 1024
+        /// The most bytes of records taken into one batch (at least one record): a batch of large prompts
+        /// is written in smaller pieces rather than held whole.
+        public var maxBatchBytes = 8 * 1024 * 1024
         /// The spill file; `nil` keeps everything in memory, without bound.
         public var spillPath: String?
         /// Where refused records go when even their error note cannot be stored.
@@ -48,6 +55,8 @@ public final class LogWriter: LogSink, Service {
     /// Counters for monitoring.
     public struct Statistics: Sendable, Equatable {
         public var queued = 0
+        /// The approximate bytes of the records waiting in memory.
+        public var queuedBytes = 0
         public var written = 0
         public var spilled = 0
         public var spillPending = 0
@@ -65,10 +74,13 @@ public final class LogWriter: LogSink, Service {
         let entry: LogEntry
         let enqueuedAt: ContinuousClock.Instant
         let wallTime: Date
+        let size: Int
     }
 
     private struct State {
         var buffer = Deque<Queued>()
+        /// The sizes of the records in ``buffer``, added up.
+        var bufferedBytes = 0
         /// The spill file, if configured and readable; every access holds the lock.
         var spill: SpillFile?
         /// Set once memory is full (or the spill holds records from an earlier run): new records go to the
@@ -126,6 +138,7 @@ public final class LogWriter: LogSink, Service {
         state.withLockedValue { state in
             var statistics = state.statistics
             statistics.queued = state.buffer.count
+            statistics.queuedBytes = state.bufferedBytes
             statistics.spillPending = state.spill?.unreadCount ?? 0
             return statistics
         }
@@ -138,11 +151,12 @@ public final class LogWriter: LogSink, Service {
 
     /// Enqueues an entry, or past the memory bound appends it to the spill file. Never touches the database.
     public func record(_ entry: LogEntry) {
-        let queued = Queued(entry: entry, enqueuedAt: .now, wallTime: Date())
+        let queued = Queued(entry: entry, enqueuedAt: .now, wallTime: Date(), size: entry.approximateBytes)
         enum Outcome { case none, wake(CheckedContinuation<Void, Never>?), spillFailed(any Error) }
         let outcome = state.withLockedValue { state -> Outcome in
             var failure: (any Error)?
-            if let spill = state.spill, state.spilling || state.buffer.count >= configuration.maxBufferedRecords {
+            if let spill = state.spill, state.spilling || state.buffer.count >= configuration.maxBufferedRecords
+                || state.bufferedBytes + queued.size > configuration.maxBufferedBytes && !state.buffer.isEmpty {
                 do {
                     // Not synced here: the writer syncs the file before its next step, off the request path.
                     try spill.append([StoredRecord(entry, now: queued.wallTime)], sync: false)
@@ -158,6 +172,7 @@ public final class LogWriter: LogSink, Service {
                 }
             }
             state.buffer.append(queued)
+            state.bufferedBytes += queued.size
             if let failure { return .spillFailed(failure) }
             // Wake the writer when a batch is due or a deadline must be set.
             guard state.buffer.count == 1 || state.buffer.count >= configuration.batchSize else { return .none }
@@ -286,9 +301,16 @@ public final class LogWriter: LogSink, Service {
             || state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval <= .now } == true
             || !state.idleWaiters.isEmpty
         guard !state.buffer.isEmpty && due else { return nil }
-        let count = min(configuration.batchSize, state.buffer.count)
+        var count = 0
+        var bytes = 0
+        for queued in state.buffer.prefix(configuration.batchSize) {
+            if count > 0, bytes + queued.size > configuration.maxBatchBytes { break }
+            count += 1
+            bytes += queued.size
+        }
         let batch = Array(state.buffer.prefix(count))
         state.buffer.removeFirst(count)
+        state.bufferedBytes -= bytes
         state.busy = true
         return batch
     }
@@ -325,7 +347,7 @@ public final class LogWriter: LogSink, Service {
     fileprivate func readSpill() throws -> [StoredRecord] {
         try state.withLockedValue { state in
             guard let spill = state.spill else { return [] }
-            return try spill.readBatch(limit: configuration.batchSize)
+            return try spill.readBatch(limit: configuration.batchSize, byteLimit: configuration.maxBatchBytes)
         }
     }
 
@@ -338,6 +360,7 @@ public final class LogWriter: LogSink, Service {
         state.withLockedValue { state in
             let records = state.buffer.map { StoredRecord($0.entry, now: $0.wallTime) }
             state.buffer.removeAll()
+            state.bufferedBytes = 0
             return records
         }
     }

@@ -89,7 +89,10 @@ final class SpillFile: @unchecked Sendable {
     }
 
     /// Up to `limit` unread records, oldest first. Call ``commitRead()`` once they are stored.
-    func readBatch(limit: Int) throws -> [StoredRecord] {
+    /// - Parameters:
+    ///   - limit: the most records to read.
+    ///   - byteLimit: the most bytes of lines to read, past the first record.
+    func readBatch(limit: Int, byteLimit: Int = .max) throws -> [StoredRecord] {
         guard unreadCount > 0 else { return [] }
         let reader = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? reader.close() }
@@ -97,12 +100,15 @@ final class SpillFile: @unchecked Sendable {
         var records: [StoredRecord] = []
         var offset = readOffset
         var lines = 0
+        var bytes = 0
         var carry = Data()
         reading: while let chunk = try reader.read(upToCount: 1 << 20), !chunk.isEmpty {
             carry.append(chunk)
             var lineStart = carry.startIndex
             while let newline = carry[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
                 let line = carry[lineStart..<newline]
+                if !records.isEmpty, bytes + line.count > byteLimit { break reading }
+                bytes += line.count
                 offset += UInt64(line.count + 1)
                 lines += 1
                 // A torn line (a crash mid-append) cannot be read back; it is skipped.

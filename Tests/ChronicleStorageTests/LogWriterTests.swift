@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import NIOCore
 import Testing
 
 /// A store that can be taken down, can refuse marked records, and remembers every batch it stored.
@@ -294,6 +295,43 @@ struct LogWriterTests {
         running.writer.record(event(index: 200))
         #expect(running.writer.statistics.queued + store.storedIDs.count == 201)
         #expect(running.writer.statistics.spilled == statistics.spilled)
+        try await running.stop()
+        await db.close()
+    }
+
+    /// Large prompts are bounded by size, not only by count: memory holds at most `maxBufferedBytes` of
+    /// them, a batch at most `maxBatchBytes`, and every call is still stored, in order.
+    @Test func boundedByBytes() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        let store = FlakyStore(db.store)
+        store.isHeld = true
+        let running = RunningWriter.start(store) {
+            $0.batchSize = 100
+            $0.flushInterval = .milliseconds(10)
+            $0.maxBufferedBytes = 1_000_000
+            $0.maxBatchBytes = 350_000
+            $0.spillPath = db.directory.appendingPathComponent("spill.jsonl").path
+        }
+        let prompt = String(repeating: "x", count: 100_000)
+        let body = #"{"model":"m","messages":[{"role":"user","content":"\#(prompt)"}]}"#
+        let calls: [LogEntry] = try (0..<30).map { _ in
+            let (wire, options) = try #require(WireChatRequest.scan(ByteBuffer(string: body)))
+            return .call(CallLogRecord(id: .v7(), timestamp: Date(), request: .wire(wire), options: options,
+                                       provider: "p", model: "m", totalLatency: .milliseconds(1)))
+        }
+        for call in calls { running.writer.record(call) }
+        let statistics = running.writer.statistics
+        #expect(statistics.queuedBytes <= 1_000_000, "memory holds at most the byte bound")
+        #expect(statistics.queued < 12)
+        #expect(statistics.spilled > 0, "the rest went to the spill file")
+        store.isHeld = false
+        #expect(try await eventually {
+            await running.writer.flush()
+            return store.storedIDs.count == calls.count
+        })
+        let callIDs = calls.compactMap { if case .call(let call) = $0 { return call.id } else { return nil } }
+        #expect(store.storedIDs == callIDs)
+        #expect(store.batches.allSatisfy { $0.count <= 3 }, "no batch holds more than the batch byte bound")
         try await running.stop()
         await db.close()
     }

@@ -119,6 +119,26 @@ extension CallLogRecord {
     }
 }
 
+extension LogEntry {
+    /// Roughly how much memory the entry holds: the bodies it keeps as bytes, plus a fixed amount for the
+    /// rest. Bounds the log writer's queue by size as well as by count, so a burst of large prompts
+    /// cannot fill the heap while the database catches up.
+    public var approximateBytes: Int {
+        guard case .call(let call) = self else { return 512 }
+        var bytes = 1024
+        switch call.request {
+        case .wire(let request): bytes += request.body.readableBytes
+        case .typed(let request): bytes += request.messages.reduce(0) { $0 + ($1.text?.utf8.count ?? 0) }
+        }
+        switch call.relayedResponse {
+        case .response(let body)?: bytes += body.count
+        case .chunks(let chunks)?: bytes += chunks.reduce(0) { $0 + $1.count }
+        case nil: break
+        }
+        return bytes
+    }
+}
+
 /// One attempt at one routing choice.
 public struct AttemptRecord: Sendable, Hashable, Codable {
     public var provider: String

@@ -36,6 +36,7 @@ public struct ConfigFile: Sendable, Decodable {
         case logBatchSize = "log_batch_size"
         case logFlushInterval = "log_flush_interval"
         case logMaxBufferedRecords = "log_max_buffered_records"
+        case logMaxBufferedBytes = "log_max_buffered_bytes"
         case spillDirectory = "spill_dir"
         case databaseMaxConnections = "database_max_connections"
         case maxImageBytes = "max_image_bytes"
@@ -56,6 +57,7 @@ public struct ConfigFile: Sendable, Decodable {
             batchSize: try c.decodeIfPresent(Int.self, forKey: .logBatchSize),
             flushInterval: try c.decodeIfPresent(ConfigDuration.self, forKey: .logFlushInterval)?.duration,
             maxBufferedRecords: try c.decodeIfPresent(Int.self, forKey: .logMaxBufferedRecords),
+            maxBufferedBytes: try c.decodeIfPresent(Int.self, forKey: .logMaxBufferedBytes),
             spillDirectory: try c.decodeIfPresent(String.self, forKey: .spillDirectory),
             maxConnections: try c.decodeIfPresent(Int.self, forKey: .databaseMaxConnections))
         gateway = GatewayConfiguration(
@@ -358,6 +360,8 @@ public struct StorageSettings: Sendable, Equatable {
     public var batchSize = 100
     public var flushInterval: Duration = .seconds(1)
     public var maxBufferedRecords = 10_000
+    /// Bytes of records kept in memory before new ones spill.
+    public var maxBufferedBytes = 64 * 1024 * 1024
     /// Where the spill file goes; next to a SQLite database, or the working directory, by default.
     public var spillDirectory: String?
     /// PostgreSQL connection pool size.
@@ -371,6 +375,7 @@ public struct StorageSettings: Sendable, Equatable {
         public var batchSize: Int?
         public var flushInterval: Duration?
         public var maxBufferedRecords: Int?
+        public var maxBufferedBytes: Int?
         public var spillDirectory: String?
         public var maxConnections: Int?
     }
@@ -380,6 +385,7 @@ public struct StorageSettings: Sendable, Equatable {
         if let value = values.batchSize { batchSize = max(1, value) }
         if let value = values.flushInterval { flushInterval = value }
         if let value = values.maxBufferedRecords { maxBufferedRecords = max(1, value) }
+        if let value = values.maxBufferedBytes { maxBufferedBytes = max(1, value) }
         if let value = values.spillDirectory {
             spillDirectory = ServerSettings.resolvePath(value, relativeTo: directory)
         }

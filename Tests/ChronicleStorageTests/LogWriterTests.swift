@@ -365,44 +365,35 @@ struct LogWriterTests {
     /// A shutdown while the database is down, with newer records already spilled: the queue goes ahead of
     /// them in the spill file, so the next start stores everything in order.
     @Test func shutdownDuringOutageKeepsOrder() async throws {
-        let db = try await TestDatabase.make(.sqlite)
-        let store = FlakyStore(db.store)
-        store.isDown = true
-        let spillPath = db.directory.appendingPathComponent("spill.jsonl").path
-        let first = RunningWriter.start(store) {
-            $0.batchSize = 5
-            $0.maxBufferedRecords = 8
-            $0.spillPath = spillPath
+        try await shutdownDuringOutage(maxBufferedRecords: 8) { spilled in
+            #expect(spilled > 0)
         }
-        let entries = (0..<30).map { event(index: $0) }
-        for entry in entries { first.writer.record(entry) }
-        #expect(first.writer.statistics.spilled > 0)
-        try await first.stop()
-        #expect(store.storedIDs.isEmpty)
-        store.isDown = false
-        let second = RunningWriter.start(store) { $0.spillPath = spillPath }
-        #expect(try await eventually { store.storedIDs.count == 30 })
-        #expect(store.storedIDs == ids(entries))
-        try await second.stop()
-        await db.close()
     }
 
     /// The writer takes (and converts) the next batch while the current one is being written: when the
     /// database is down at shutdown, the failed batch, the one taken after it and the rest of memory are
     /// saved in that order, ahead of what was spilled, and replayed in order at the next start.
     @Test func shutdownDuringOutageKeepsOrderOfTheBatchTakenAhead() async throws {
+        try await shutdownDuringOutage(maxBufferedRecords: 20) { spilled in
+            #expect(spilled == 10)
+        }
+    }
+
+    /// Records 30 events with the database down and memory bounded at `maxBufferedRecords`, checks the
+    /// spill count, shuts down, and expects a second writer to store all 30 in order.
+    private func shutdownDuringOutage(maxBufferedRecords: Int, checkSpilled: (Int) -> Void) async throws {
         let db = try await TestDatabase.make(.sqlite)
         let store = FlakyStore(db.store)
         store.isDown = true
         let spillPath = db.directory.appendingPathComponent("spill.jsonl").path
         let first = RunningWriter.start(store) {
             $0.batchSize = 5
-            $0.maxBufferedRecords = 20
+            $0.maxBufferedRecords = maxBufferedRecords
             $0.spillPath = spillPath
         }
         let entries = (0..<30).map { event(index: $0) }
         for entry in entries { first.writer.record(entry) }
-        #expect(first.writer.statistics.spilled == 10)
+        checkSpilled(first.writer.statistics.spilled)
         try await first.stop()
         #expect(store.storedIDs.isEmpty)
         store.isDown = false

@@ -22,6 +22,14 @@ public enum CallRequest: Sendable {
         }
     }
 
+    /// How many messages the conversation holds.
+    public var messageCount: Int {
+        switch self {
+        case .typed(let request): return request.messages.count
+        case .wire(let request): return request.messageCount
+        }
+    }
+
     /// Whether the client asked for a usage chunk at the end of its stream.
     public var includesStreamUsage: Bool {
         switch self {

@@ -128,7 +128,15 @@ extension LogEntry {
         var bytes = 1024
         switch call.request {
         case .wire(let request): bytes += request.body.readableBytes
-        case .typed(let request): bytes += request.messages.reduce(0) { $0 + ($1.text?.utf8.count ?? 0) }
+        case .typed(let request):
+            // Counted without joining a message's parts into one string.
+            for message in request.messages {
+                switch message.content {
+                case .text(let text)?: bytes += text.utf8.count
+                case .parts(let parts)?: bytes += parts.reduce(0) { $0 + ($1.text?.utf8.count ?? 0) }
+                case nil: break
+                }
+            }
         }
         switch call.relayedResponse {
         case .response(let body)?: bytes += body.count

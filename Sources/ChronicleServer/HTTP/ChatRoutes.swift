@@ -62,12 +62,7 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         }
         let (call, decodedOptions) = try RequestDecoding.chatCall(bytes, headers: request.headers)
         var options = decodedOptions
-        let messageCount: Int
-        switch call {
-        case .typed(let typed): messageCount = typed.messages.count
-        case .wire(let wire): messageCount = wire.messageCount
-        }
-        try policy.check(&options, messageCount: messageCount)
+        try policy.check(&options, messageCount: call.messageCount)
         options.internalMetadata.gatewayKey = context.gatewayKeyName
 
         let gateway = self.gateway

@@ -47,7 +47,7 @@ public struct WireChatRequest: Sendable {
         }
         guard let scanned else { return nil }
         var options = RequestOptions()
-        if scanned.hasOptions {
+        if scanned.members.contains(where: { $0.role == .gatewayOption }) {
             // Only the gateway's members are decoded, from a small object holding just them.
             var optionBytes: [UInt8] = [UInt8(ascii: "{")]
             body.withUnsafeReadableBytes { bytes in
@@ -156,7 +156,6 @@ private struct Scanned {
     var messageCount = 0
     var hasMessageNames = false
     var hasSystem = false
-    var hasOptions = false
 }
 
 /// The scan itself: validates the whole body in one pass and checks that each member the gateway models
@@ -236,7 +235,6 @@ private struct RequestScan {
                 value = try scanner.value(depth: 1)
             case .gatewayOption:
                 role = .gatewayOption
-                result.hasOptions = true
                 value = try scanner.value(depth: 1)
             case .unknown:
                 value = try scanner.value(depth: 1)

@@ -56,8 +56,8 @@ public enum ChronicleApplication {
 
     /// An application serving `gateway` on `host:port`.
     ///
-    /// The gateway should be built with ``usageTap(for:)`` around its log sink when keys have
-    /// tokens-per-minute limits, so that finished calls are charged to their keys.
+    /// The gateway should be built with ``Gateway/Builder/chargingTokens(to:)`` for the same `access` when
+    /// keys have tokens-per-minute limits, so that finished calls are charged to their keys.
     public static func make(
         gateway: Gateway,
         access: AccessControl = AccessControl(settings: SecuritySettings()),
@@ -86,27 +86,12 @@ public enum ChronicleApplication {
     }
 }
 
-/// Charges each finished call's tokens to the gateway key that made it, then passes the entry on.
-public struct UsageTap: LogSink {
-    let access: AccessControl
-    let next: (any LogSink)?
-
-    public init(access: AccessControl, next: (any LogSink)?) {
-        self.access = access
-        self.next = next
-    }
-
-    public func record(_ entry: LogEntry) {
-        if case .call(let call) = entry, let key = call.options.internalMetadata.gatewayKey,
-           let usage = call.response?.usage {
-            access.charge(tokens: usage.totalTokens ?? ((usage.promptTokens ?? 0) + (usage.completionTokens ?? 0)),
-                          keyName: key)
-        }
-        next?.record(entry)
-    }
-
-    public func flush(deadline: ContinuousClock.Instant) async -> Bool {
-        await next?.flush(deadline: deadline) ?? true
+extension Gateway.Builder {
+    /// Charges each finished call's tokens to the tokens-per-minute budget of the gateway key that made it
+    /// (the key's name comes from the call's context, set by the chat route). Needed when keys have
+    /// `tokens_per_minute` limits.
+    public func chargingTokens(to access: AccessControl) -> Gateway.Builder {
+        onCallFinished { access.charge($0) }
     }
 }
 

@@ -29,8 +29,9 @@ public enum ChronicleServer {
 
         let access = AccessControl(settings: settings.security)
         var builder = Gateway.Builder().withConfiguration(settings.gateway).withLogger(logger)
-            .withLogSink(UsageTap(access: access, next: storage.writer))
+            .chargingTokens(to: access)
             .withRedactor(settings.redactor)
+        if let writer = storage.writer { builder = builder.withLogSink(writer) }
         if let tracing { builder = builder.withTracer(tracing.tracer) }
         if let metrics { builder = builder.withMetricsFactory(metrics.factory) }
         let gateway = try builder.build()

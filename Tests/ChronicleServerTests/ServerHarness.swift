@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Testing
 import Tracing
 import ChronicleStorage
 
@@ -38,7 +39,7 @@ struct RunningServer {
         security.limits.maxBodySize = maxBodySize
         let access = now.map { AccessControl(settings: security, now: $0) } ?? AccessControl(settings: security)
         var builder = Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(configuration)
-            .withLogSink(UsageTap(access: access, next: sink ?? log))
+            .withLogSink(sink ?? log).chargingTokens(to: access)
         if let tracer { builder = builder.withTracer(tracer) }
         if let metrics { builder = builder.withMetricsFactory(metrics.factory) }
         if let redactor { builder = builder.withRedactor(redactor) }
@@ -65,6 +66,8 @@ struct RunningServer {
     func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
+        // The server finishes every call itself; none may be left to the release safety net.
+        #expect(gateway.callsFinishedOnRelease == 0, "every server call is finished explicitly")
     }
 
     /// Sends a request and returns the status, headers and whole body.

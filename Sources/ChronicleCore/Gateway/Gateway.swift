@@ -8,10 +8,13 @@ import NIOPosix
 import Tracing
 
 /// The embeddable gateway: resolves a model string to providers, sends with retries and fallback, streams
-/// the answer back, and hands one record per call to the log sink.
+/// the answer back, and hands one record per call to its subscribers: the log sink, metrics, and any
+/// added with ``Builder/onCallFinished(_:)``.
 ///
 /// ```swift
-/// let gateway = try Gateway.Builder().withConfiguration(config).withLogSink(sink).build()
+/// let gateway = try Gateway.Builder().withConfiguration(config).withLogSink(sink)
+///     .onCallFinished { call in print(call.record.id, call.usage?.totalTokens ?? 0) }
+///     .build()
 /// let stream = try await gateway.send(ChatRequest(model: "groq/llama3-8b-8192", messages: [...]))
 /// let collected = try await stream.collect()
 /// try await gateway.shutdown()
@@ -31,6 +34,10 @@ public final class Gateway: Sendable {
     private let tracePayloads: Bool
     /// Where finished calls go; built once, not per call.
     private let reporter: CallReporter
+
+    /// How many calls were finished as their last reference went instead of explicitly: an embedder that
+    /// dropped a ``ChatStream`` part-way. The server finishes every call itself, so for it this stays 0.
+    public var callsFinishedOnRelease: Int { reporter.callsFinishedOnRelease }
 
     init(builder: Builder) throws {
         let httpClient: HTTPClient
@@ -61,7 +68,12 @@ public final class Gateway: Sendable {
             if let key = try? provider.key.resolve(providerName: provider.name) { redactor.add([key]) }
             redactor.add(provider.headers.values)
         }
-        reporter = CallReporter(sink: builder.logSink, metrics: metrics, logger: builder.logger, redactor: redactor,
+        // The log sink first: a record should be secured before anything else looks at it.
+        var subscribers: [@Sendable (FinishedCall) -> Void] = []
+        if let sink = builder.logSink { subscribers.append { sink.record(.call($0.record)) } }
+        if let metrics { subscribers.append { metrics.finished($0) } }
+        subscribers += builder.callSubscribers
+        reporter = CallReporter(subscribers: subscribers, logger: builder.logger, redactor: redactor,
                                 tracePayloads: tracePayloads)
 
         var registry = Registry()
@@ -266,34 +278,36 @@ public final class Gateway: Sendable {
     /// Sends a chat request with routing, retries and fallback.
     ///
     /// Returns once a provider has accepted the request; the stream then yields ``ChatStreamEvent/requestInfo(_:)``
-    /// followed by the response. Iterating it to the end (or dropping it) records the call.
-    /// - Parameter timing: the call's clock when the caller measures its own waits (the HTTP server does);
-    ///   by default the call's time starts now.
-    /// - Throws: ``GatewayError`` when the request cannot be routed or every attempt failed.
-    public func send(_ request: ChatRequest, options: RequestOptions = RequestOptions(), timing: CallTiming? = nil)
+    /// followed by the response. Iterating it to the end (or ``ChatStream/cancel()``) finishes the call and
+    /// records it; a stream dropped part-way is recorded as cancelled.
+    /// - Parameter call: the call, when the caller created it on accepting the request (the HTTP server
+    ///   does, and finishes it itself); by default a new one that the stream finishes.
+    /// - Throws: ``GatewayError`` when the request cannot be routed or every attempt failed; the call is
+    ///   then finished, with that error recorded.
+    public func send(_ request: ChatRequest, options: RequestOptions = RequestOptions(), call: GatewayCall? = nil)
         async throws -> ChatStream
     {
-        try await send(call: .typed(request), options: options, timing: timing)
+        try await send(call: .typed(request), options: options, call: call)
     }
 
     /// Sends an OpenAI-format request kept as the client's bytes (see ``WireChatRequest``): OpenAI-format
     /// upstreams receive those bytes with only the model replaced; other providers get it decoded.
     public func send(wire request: WireChatRequest, options: RequestOptions = RequestOptions(),
-                     timing: CallTiming? = nil) async throws -> ChatStream {
-        try await send(call: .wire(request), options: options, timing: timing)
+                     call: GatewayCall? = nil) async throws -> ChatStream {
+        try await send(call: .wire(request), options: options, call: call)
     }
 
-    /// Sends a typed or wire request; see ``send(_:options:timing:)``.
-    public func send(call request: CallRequest, options: RequestOptions = RequestOptions(), timing: CallTiming? = nil)
+    /// Sends a typed or wire request; see ``send(_:options:call:)``.
+    public func send(call request: CallRequest, options: RequestOptions = RequestOptions(), call: GatewayCall? = nil)
         async throws -> ChatStream
     {
-        let timing = timing ?? CallTiming()
-        let id = UUID.v7()
-        let timestamp = Date()
+        let call = call ?? GatewayCall()
+        let id = call.id
         let tracer = self.tracer ?? InstrumentationSystem.tracer
         let requestSpan = tracer.startSpan(CallSpans.requestSpanName, context: ServiceContext.current ?? .topLevel,
                                            ofKind: .internal)
         CallSpans.recordStart(requestSpan, id: id, request: request, options: options, tracePayloads: tracePayloads)
+        call.begin(request: request, options: options, reporter: reporter, requestSpan: requestSpan)
         metrics?.started(streaming: request.isStreaming)
         if logger.logLevel <= .trace {
             let body: String
@@ -308,9 +322,7 @@ public final class Gateway: Sendable {
             route = try resolve(request, options: options)
         } catch {
             let gatewayError = GatewayError.lookup(error)
-            reportFailure(id: id, timestamp: timestamp, timing: timing, request: request, options: options,
-                          error: gatewayError, provider: nil, model: options.model ?? request.model, attempts: [],
-                          retries: 0, rateLimited: false, span: requestSpan)
+            call.fail(gatewayError, provider: nil, model: options.model ?? request.model, retries: 0, rateLimited: false)
             throw gatewayError
         }
         if route.choices.count == 1, requestSpan.isRecording {
@@ -322,10 +334,8 @@ public final class Gateway: Sendable {
         var planner = AttemptPlanner(
             choiceCount: count, start: route.randomOrder && count > 1 ? randomChoice(count) : 0, options: retry)
         var choiceIndex = planner.firstChoice
-        var attempts: [AttemptRecord] = []
         var random = SystemRandomNumberGenerator()
         let timeout = options.timeout ?? defaultTimeout
-        let reporter = self.reporter
         // Decoded once, and only if some choice's provider translates the request.
         var typedRequest: ChatRequest?
 
@@ -340,7 +350,8 @@ public final class Gateway: Sendable {
                     attributes["llm.try"] = planner.attempts
                 }
             }
-            let attemptStart = ContinuousClock.now
+            let attemptStart = call.now()
+            call.attemptStarted(span: attemptSpan, at: attemptStart)
             do {
                 let apiKey = try choice.key?.resolve(providerName: choice.provider.name)
                 var providerRequest = ProviderRequest(
@@ -354,33 +365,20 @@ public final class Gateway: Sendable {
                     providerRequest.body.model = choice.model
                 }
                 let events = try await choice.provider.send(providerRequest)
-                timing.addWaiting(ContinuousClock.now - attemptStart)
-                attempts.append(AttemptRecord(provider: choice.provider.name, model: choice.model, errorKind: nil,
-                                              status: 200, message: nil,
-                                              latencyMs: (ContinuousClock.now - attemptStart).milliseconds))
                 let info = RequestInfo(id: id, provider: choice.provider.name, model: choice.model,
                                        numRetries: planner.attempts - 1, wasRateLimited: planner.wasRateLimited)
-                let recorder = CallRecorder(
-                    record: CallLogRecord(
-                        id: id, timestamp: timestamp, request: request, options: options, provider: info.provider,
-                        model: info.model, response: nil, responseMeta: nil, error: nil, upstreamLatency: nil,
-                        totalLatency: .zero, overhead: nil, numRetries: info.numRetries, wasRateLimited: info.wasRateLimited,
-                        streamed: request.isStreaming, httpStatus: 200, chunkCount: 0, attempts: attempts),
-                    attemptStartedAt: attemptStart, timing: timing, reporter: reporter, requestSpan: requestSpan,
-                    attemptSpan: attemptSpan, clientAPIKey: options.apiKey)
-                return ChatStream(requestInfo: info, upstream: events, recorder: recorder)
+                call.answerStarted(info, attempt: AttemptRecord(
+                    provider: choice.provider.name, model: choice.model, errorKind: nil, status: 200, message: nil,
+                    latencyMs: (call.now() - attemptStart).milliseconds))
+                return ChatStream(requestInfo: info, upstream: events, call: call)
             } catch {
-                let elapsed = ContinuousClock.now - attemptStart
-                timing.addWaiting(elapsed)
-                let providerError = reporter.redactor.redact(
-                    error as? ProviderError ?? ProviderError(kind: .generic, message: "Provider failed: \(error)"),
-                    also: options.apiKey)
-                attempts.append(AttemptRecord(
+                let elapsed = call.now() - attemptStart
+                let providerError = call.redacted(
+                    error as? ProviderError ?? ProviderError(kind: .generic, message: "Provider failed: \(error)"))
+                call.attemptFailed(AttemptRecord(
                     provider: choice.provider.name, model: choice.model, errorKind: providerError.kind,
-                    status: providerError.status, message: providerError.message, latencyMs: elapsed.milliseconds))
-                CallSpans.recordError(attemptSpan, kind: providerError.kind.rawValue, message: providerError.message)
-                attemptSpan.attributes["http.response.status_code"] = providerError.status
-                attemptSpan.end()
+                    status: providerError.status, message: providerError.message, latencyMs: elapsed.milliseconds),
+                    error: providerError)
                 logger.debug("attempt failed", metadata: [
                     "llm.try": "\(planner.attempts)", "llm.vendor": "\(choice.provider.name)",
                     "llm.request.model": "\(choice.model)", "error.kind": "\(providerError.kind.rawValue)",
@@ -398,7 +396,7 @@ public final class Gateway: Sendable {
                                            nextProvider: route.choices[next].provider.name)
                     if wait > .zero {
                         do {
-                            try await timing.waiting { try await transport.clock.sleep(for: wait) }
+                            try await call.waiting { try await transport.clock.sleep(for: wait) }
                         } catch {
                             return try failAll(ProviderError(kind: .cancelled))
                         }
@@ -410,10 +408,9 @@ public final class Gateway: Sendable {
             func failAll(_ providerError: ProviderError) throws(GatewayError) -> ChatStream {
                 let failure = GatewayError.provider(
                     providerError, numRetries: planner.attempts - 1, wasRateLimited: planner.wasRateLimited,
-                    attempts: attempts)
-                reportFailure(id: id, timestamp: timestamp, timing: timing, request: request, options: options,
-                              error: failure, provider: choice.provider.name, model: choice.model, attempts: attempts,
-                              retries: planner.attempts - 1, rateLimited: planner.wasRateLimited, span: requestSpan)
+                    attempts: call.attempts)
+                call.fail(failure, provider: choice.provider.name, model: choice.model, retries: planner.attempts - 1,
+                          rateLimited: planner.wasRateLimited)
                 throw failure
             }
         }
@@ -428,20 +425,6 @@ public final class Gateway: Sendable {
             throw ProviderError(kind: .transformingRequest,
                                 message: "Could not decode the request for this provider: \(describeDecodingError(error))")
         }
-    }
-
-    /// Reports a call that got no answer. Its overhead is measured up to now: the error response the caller
-    /// renders next is not included.
-    private func reportFailure(id: UUID, timestamp: Date, timing: CallTiming, request: CallRequest,
-                               options: RequestOptions, error: GatewayError, provider: String?, model: String?,
-                               attempts: [AttemptRecord], retries: Int, rateLimited: Bool, span: any Span) {
-        timing.markCompleted()
-        reporter.report(CallLogRecord(
-            id: id, timestamp: timestamp, request: request, options: options, provider: provider, model: model,
-            response: nil, responseMeta: nil, error: error.callError(provider: provider), upstreamLatency: nil,
-            totalLatency: timing.elapsed, overhead: timing.overhead, numRetries: retries, wasRateLimited: rateLimited,
-            streamed: request.isStreaming, httpStatus: error.httpStatus, chunkCount: 0, attempts: attempts),
-            span: span, timeToFirstToken: nil)
     }
 
     // MARK: Workflow events
@@ -484,8 +467,27 @@ extension Gateway {
         var tracer: (any Tracer)?
         var metricsFactory: (any MetricsFactory)?
         var redactor: SecretRedactor?
+        var callSubscribers: [@Sendable (FinishedCall) -> Void] = []
 
         public init() {}
+
+        /// Calls `subscriber` with every finished call: its record, its context (the gateway key's name)
+        /// and its time to first event. Subscribers run in the order added, after the log sink and
+        /// metrics, synchronously as the call finishes — for the server, before the client has the last
+        /// bytes of its answer — so they must return at once.
+        ///
+        /// ```swift
+        /// let gateway = try Gateway.Builder()
+        ///     .onCallFinished { call in
+        ///         if let tokens = call.usage?.totalTokens { budget.charge(tokens, to: call.context.gatewayKeyName) }
+        ///     }
+        ///     .build()
+        /// ```
+        public func onCallFinished(_ subscriber: @escaping @Sendable (FinishedCall) -> Void) -> Builder {
+            var copy = self
+            copy.callSubscribers.append(subscriber)
+            return copy
+        }
 
         /// Adds configured providers, aliases and keys; may be called for several configurations in order.
         public func withConfiguration(_ configuration: GatewayConfiguration) -> Builder {

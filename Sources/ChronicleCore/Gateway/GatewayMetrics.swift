@@ -40,30 +40,35 @@ public struct GatewayMetrics: Sendable {
 
     /// One finished call: counts, latencies and tokens.
     func finished(_ call: FinishedCall) {
-        let model = models.label(for: call.model)
-        let provider = call.provider ?? ""
+        let record = call.record
+        let model = models.label(for: record.model)
+        let provider = record.provider ?? ""
         inFlightRequests.decrement()
-        if call.streaming { inFlightStreams.decrement() }
+        if record.streamed { inFlightStreams.decrement() }
         Counter(label: Name.requests, dimensions: [
-            ("provider", provider), ("model", model), ("status", String(call.status)), ("error_kind", call.errorKind ?? ""),
+            ("provider", provider), ("model", model), ("status", String(record.httpStatus)),
+            ("error_kind", record.error?.kind ?? ""),
         ], factory: factory).increment()
         let pair = [("provider", provider), ("model", model)]
         CoreMetrics.Timer(label: Name.requestDuration, dimensions: pair, factory: factory)
-            .recordNanoseconds(call.total.nanoseconds)
-        if let upstream = call.upstream {
+            .recordNanoseconds(record.totalLatency.nanoseconds)
+        if let upstream = record.upstreamLatency {
             CoreMetrics.Timer(label: Name.upstreamDuration, dimensions: pair, factory: factory)
                 .recordNanoseconds(upstream.nanoseconds)
         }
-        if let firstToken = call.timeToFirstToken {
+        // Time to first token is a streaming figure: a complete answer's first event is all of it.
+        if record.streamed, let firstToken = call.timeToFirstEvent {
             CoreMetrics.Timer(label: Name.timeToFirstToken, dimensions: pair, factory: factory)
                 .recordNanoseconds(firstToken.nanoseconds)
         }
-        CoreMetrics.Timer(label: Name.overhead, dimensions: [("streaming", call.streaming ? "true" : "false")], factory: factory)
-            .recordNanoseconds(call.overhead.nanoseconds)
-        if let input = call.inputTokens, input > 0 {
+        CoreMetrics.Timer(label: Name.overhead, dimensions: [("streaming", record.streamed ? "true" : "false")],
+                          factory: factory)
+            .recordNanoseconds((record.overhead ?? .zero).nanoseconds)
+        let usage = record.usage
+        if let input = usage?.promptTokens, input > 0 {
             Counter(label: Name.tokens, dimensions: pair + [("direction", "input")], factory: factory).increment(by: input)
         }
-        if let output = call.outputTokens, output > 0 {
+        if let output = usage?.completionTokens, output > 0 {
             Counter(label: Name.tokens, dimensions: pair + [("direction", "output")], factory: factory).increment(by: output)
         }
     }
@@ -81,21 +86,6 @@ public struct GatewayMetrics: Sendable {
             Counter(label: Name.fallbacks, dimensions: [("from", provider), ("to", nextProvider)], factory: factory)
                 .increment()
         }
-    }
-
-    /// What one call reports when it ends.
-    struct FinishedCall {
-        var provider: String?
-        var model: String?
-        var status: Int
-        var errorKind: String?
-        var streaming: Bool
-        var total: Duration
-        var upstream: Duration?
-        var timeToFirstToken: Duration?
-        var overhead: Duration
-        var inputTokens: Int?
-        var outputTokens: Int?
     }
 }
 

@@ -37,51 +37,56 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
     }
 
     func chat(_ request: Request, context: Context) async throws -> Response {
-        let timing = CallTiming(managedByCaller: true)
+        // The call exists from acceptance, so that reading the body is timed, and this route finishes it on
+        // every path: it never relies on the call being released.
+        let call = GatewayCall(context: .init(gatewayKeyName: context.gatewayKeyName), finishedBy: .caller)
         do {
             return try await withEventLoopPreference(context.clientChannel) {
-                try await respond(to: request, context: context, timing: timing)
+                try await respond(to: request, context: context, call: call)
             }
         } catch {
+            // A call the gateway failed is finished already, with its error; a request rejected before the
+            // gateway took it has nothing to record.
+            call.finish(.ending(error))
             var apiError = APIError(converting: error, logger: context.logger)
-            apiError.headers[.chronicleOverhead] = Self.formatOverhead(timing.overhead)
+            apiError.headers[.chronicleOverhead] = Self.formatOverhead(call.overhead)
             throw apiError
         }
     }
 
-    private func respond(to request: Request, context: Context, timing: CallTiming) async throws -> Response {
+    private func respond(to request: Request, context: Context, call: GatewayCall) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
             throw Self.tooLarge(maxBodySize)
         }
         let bytes: ByteBuffer
         do {
             // Uploading is the client's time, not the gateway's.
-            bytes = try await timing.waiting { try await request.body.collect(upTo: maxBodySize) }
+            bytes = try await call.waiting { try await request.body.collect(upTo: maxBodySize) }
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Self.tooLarge(maxBodySize)
         }
-        let (call, decodedOptions) = try RequestDecoding.chatCall(bytes, headers: request.headers)
+        let (callRequest, decodedOptions) = try RequestDecoding.chatCall(bytes, headers: request.headers)
         var options = decodedOptions
-        try policy.check(&options, messageCount: call.messageCount)
+        try policy.check(&options, messageCount: callRequest.messageCount)
+        // Stored with the record; the per-key limits read the key from the call's context instead.
         options.internalMetadata.gatewayKey = context.gatewayKeyName
 
         let gateway = self.gateway
         let channel = context.clientChannel
-        if call.isStreaming {
+        if callRequest.isStreaming {
             let stream = try await ClientDisconnect.cancelling(on: channel) { [options] in
-                try await gateway.send(call: call, options: options, timing: timing)
+                try await gateway.send(call: callRequest, options: options, call: call)
             }
-            let includeUsage = call.includesStreamUsage
+            let includeUsage = callRequest.includesStreamUsage
             // A stream's header can only tell the overhead before its first byte; the stored value covers
-            // the whole stream.
+            // the whole stream up to its final event.
             return ServerSentEvents.response(
                 for: stream, forwardUsageOnlyChunks: includeUsage,
-                overheadHeader: Self.formatOverhead(timing.overhead),
+                overheadHeader: Self.formatOverhead(call.overhead),
                 watch: channel.flatMap(ClientDisconnect.watch(for:)), logger: context.logger)
         }
-        let (stream, collected) = try await ClientDisconnect.cancelling(on: channel) { [options] in
-            let stream = try await gateway.send(call: call, options: options, timing: timing)
-            return (stream, try await stream.collect())
+        let collected = try await ClientDisconnect.cancelling(on: channel) { [options] in
+            try await gateway.send(call: callRequest, options: options, call: call).collect()
         }
         let responseBody: ByteBuffer
         if let wire = collected.response.wireJSON,
@@ -91,7 +96,9 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
             responseBody = ByteBuffer(bytes: try JSONCoding.encodeBytes(
                 WithMeta(value: try collected.response.decoded(), meta: collected.requestInfo)))
         }
-        let overhead = stream.complete()
+        // The record goes to the sink before the body is written: a client that has its answer implies a
+        // recorded call. Writing the body is the client's time, so the overhead stops here.
+        let overhead = call.finish()
         return Response(
             status: .ok, headers: [.contentType: "application/json", .chronicleOverhead: Self.formatOverhead(overhead)],
             body: ResponseBody(byteBuffer: responseBody))
@@ -106,6 +113,21 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
 
     static func tooLarge(_ limit: Int) -> APIError {
         APIError(status: 413, kind: "body_too_large", message: "Request body is larger than the limit of \(limit) bytes")
+    }
+}
+
+extension GatewayCall.Outcome {
+    /// How an error thrown while answering ends the call: a client that went away, a provider's failure,
+    /// or the gateway's own (a response it could not encode).
+    static func ending(_ error: any Error) -> GatewayCall.Outcome {
+        switch error {
+        case is ClientDisconnect.Disconnected, is CancellationError:
+            return .clientDisconnected
+        case let error as ProviderError:
+            return .failed(error)
+        default:
+            return .failed(ProviderError(kind: .generic, message: "The gateway could not answer: \(type(of: error))"))
+        }
     }
 }
 
@@ -161,9 +183,10 @@ enum ServerSentEvents {
     static let done = ByteBuffer(string: "data: [DONE]\n\n")
 
     /// The response: this task pulls the upstream, encodes each event and writes it, so a slow client slows
-    /// the upstream read instead of growing a buffer, with no hand-over between tasks per event. A watcher
-    /// (``ConnectionWatch``) aborts the upstream when the client disconnects, even while the upstream is
-    /// silent and nothing is being written.
+    /// the upstream read instead of growing a buffer, with no hand-over between tasks per event. When the
+    /// client disconnects (``ConnectionWatch``), the call is finished as cancelled and the upstream
+    /// aborted at once, even while the upstream is silent and nothing is being written, and even if the
+    /// body is never written at all.
     static func response(for stream: ChatStream, forwardUsageOnlyChunks: Bool, overheadHeader: String,
                          watch: ConnectionWatch?, logger: Logger) -> Response {
         let headers: HTTPFields = [
@@ -171,29 +194,25 @@ enum ServerSentEvents {
             .cacheControl: "no-cache",
             .chronicleOverhead: overheadHeader,
         ]
-        let timing = stream.timing
+        let call = stream.call
+        let disconnectAction = watch?.onDisconnect {
+            call.finish(.clientDisconnected)
+            stream.abortUpstream()
+        }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                if let watch {
-                    group.addTask {
-                        await watch.waitForDisconnect()
-                        // Cancelled when the relay ended first: nothing to abort then.
-                        if !Task.isCancelled { stream.abortUpstream() }
-                    }
-                }
-                defer { group.cancelAll() }
-                try await relay(stream, forwardUsageOnlyChunks: forwardUsageOnlyChunks, to: &writer, logger: logger)
-            }
-            try await timing.waiting { try await writer.finish(nil) }
-            stream.complete()
+            defer { if let watch, let disconnectAction { watch.removeAction(disconnectAction) } }
+            try await relay(stream, forwardUsageOnlyChunks: forwardUsageOnlyChunks, to: &writer, logger: logger)
+            try await writer.finish(nil)
         })
     }
 
-    /// Writes the stream's events as SSE, then `event: error` if it failed, then `[DONE]`. A failed write
-    /// (the client went away) records the call as cancelled and ends the relay by throwing.
+    /// Writes the stream's events as SSE, then `event: error` if it failed, then `[DONE]`. The call is
+    /// finished before that final event, so its record reaches the sink before the client has the whole
+    /// stream. A failed write (the client went away) finishes the call as cancelled and ends the relay by
+    /// throwing.
     static func relay(_ stream: ChatStream, forwardUsageOnlyChunks: Bool, to writer: inout some ResponseBodyWriter,
                       logger: Logger) async throws {
-        let timing = stream.timing
+        let call = stream.call
         var meta: RequestInfo? = stream.requestInfo
         var failure: ByteBuffer?
         var iterator = stream.makeAsyncIterator()
@@ -223,30 +242,32 @@ enum ServerSentEvents {
                 }
                 break
             } catch {
-                stream.cancel()
+                call.finish(.ending(error))
                 logger.warning("stream failed", metadata: ["error": "\(type(of: error))"])
                 break
             }
             meta = nil
-            try await write(encoded, to: &writer, stream: stream)
+            try await write(encoded, to: &writer, call: call)
         }
-        if let failure { try await write(failure, to: &writer, stream: stream) }
-        try await write(done, to: &writer, stream: stream)
+        var last = failure ?? ByteBuffer()
+        last.writeImmutableBuffer(done)
+        call.finish()
+        try await write(last, to: &writer, call: call)
     }
 
     /// Writes one event; waiting for the client is not the gateway's time. A client that went away gets
-    /// the call recorded as cancelled.
-    private static func write(_ event: ByteBuffer, to writer: inout some ResponseBodyWriter, stream: ChatStream)
+    /// the call finished as cancelled.
+    private static func write(_ event: ByteBuffer, to writer: inout some ResponseBodyWriter, call: GatewayCall)
         async throws
     {
         let start = ContinuousClock.now
-        defer { stream.timing.addWaiting(ContinuousClock.now - start) }
         do {
             try await writer.write(event)
         } catch {
-            stream.cancel()
+            call.finish(.clientDisconnected)
             throw error
         }
+        call.addWaiting(ContinuousClock.now - start)
     }
 
     /// The chunk's upstream bytes as an SSE event (`meta` spliced in when given), or `nil` when the chunk

@@ -58,6 +58,8 @@ final class ConnectionWatch: Sendable {
     private struct State {
         var disconnected = false
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Run once on disconnect: cheaper than a task waiting, and run even if no task ever waits.
+        var actions: [Int: @Sendable () -> Void] = [:]
         var nextID = 0
     }
 
@@ -83,12 +85,38 @@ final class ConnectionWatch: Sendable {
         }
     }
 
+    /// Runs `action` when the client disconnects — at once if it already has — unless
+    /// ``removeAction(_:)`` comes first. Returns the id to remove it with.
+    @discardableResult
+    func onDisconnect(_ action: @escaping @Sendable () -> Void) -> Int {
+        let id = state.withLockedValue { state -> Int? in
+            if state.disconnected { return nil }
+            defer { state.nextID += 1 }
+            state.actions[state.nextID] = action
+            return state.nextID
+        }
+        guard let id else {
+            action()
+            return -1
+        }
+        return id
+    }
+
+    /// Forgets an action that is no longer needed (the response ended first).
+    func removeAction(_ id: Int) {
+        _ = state.withLockedValue { $0.actions.removeValue(forKey: id) }
+    }
+
     func disconnected() {
-        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+        let (waiters, actions) = state.withLockedValue { state in
             state.disconnected = true
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            defer {
+                state.waiters = [:]
+                state.actions = [:]
+            }
+            return (Array(state.waiters.values), Array(state.actions.values))
         }
         for waiter in waiters { waiter.resume() }
+        for action in actions { action() }
     }
 }

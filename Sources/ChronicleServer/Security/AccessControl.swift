@@ -129,6 +129,13 @@ public final class AccessControl: Sendable {
         }
     }
 
+    /// Charges a finished call's tokens to the budget of the key that made it, if it has one; a call
+    /// subscriber (``Gateway/Builder/chargingTokens(to:)``).
+    public func charge(_ call: FinishedCall) {
+        guard let keyName = call.context.gatewayKeyName, let usage = call.usage else { return }
+        charge(tokens: usage.totalTokens ?? ((usage.promptTokens ?? 0) + (usage.completionTokens ?? 0)), keyName: keyName)
+    }
+
     /// Charges a finished call's tokens to its key's tokens-per-minute budget.
     public func charge(tokens: Int, keyName: String) {
         guard tokens > 0, let index = settings.gatewayKeys.firstIndex(where: { $0.name == keyName }),

@@ -83,6 +83,15 @@ public final class ManualClock: GatewayClock {
         }
     }
 
+    /// How far time has moved since the clock was made.
+    public var elapsed: Duration { state.withLockedValue { $0.now } }
+
+    /// The instant `origin` plus ``elapsed``: a `ContinuousClock` reading that only moves when this clock
+    /// is advanced, for code that takes a `now` function (``GatewayCall/init(context:finishedBy:now:)``).
+    public func instant(from origin: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        origin + elapsed
+    }
+
     /// Moves time forward, waking every sleep whose deadline has passed.
     public func advance(by duration: Duration) {
         let due = state.withLockedValue { state -> [Sleeper] in

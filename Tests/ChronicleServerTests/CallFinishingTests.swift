@@ -62,6 +62,8 @@ struct CallFinishingTests {
             #expect(response.status == .ok)
             #expect(stream ? body.hasSuffix("data: [DONE]\n\n") : body.hasSuffix("}"))
         }
+        // A record handed over late would still arrive: wait for both before judging the order.
+        for _ in 0..<200 where sink.clientHadAnswer.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(sink.clientHadAnswer == [false, false], "the record was handed over before the answer was complete")
         try await client.shutdown()
         try await group.shutdownGracefully()

@@ -249,8 +249,12 @@ enum ServerSentEvents {
             meta = nil
             try await write(encoded, to: &writer, call: call)
         }
-        var last = failure ?? ByteBuffer()
-        last.writeImmutableBuffer(done)
+        // The error event and `[DONE]` go out in one write, after the record is handed over.
+        var last = done
+        if var failure {
+            failure.writeImmutableBuffer(done)
+            last = failure
+        }
         call.finish()
         try await write(last, to: &writer, call: call)
     }

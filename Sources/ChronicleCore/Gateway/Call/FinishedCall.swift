@@ -6,7 +6,7 @@
 public struct FinishedCall: Sendable {
     /// What is stored: request, answer (kept as the upstream's bytes where it was relayed), timing, error.
     public let record: CallLogRecord
-    /// The caller's context, as given to ``GatewayCall/init(context:finishedBy:)``: the name of the gateway
+    /// The caller's context, as given to ``GatewayCall/init(context:finishedBy:now:)``: the name of the gateway
     /// key that made the call, for per-key accounting.
     public let context: GatewayCall.Context
     /// From acceptance to the first chunk (or complete answer), for a call that got one.

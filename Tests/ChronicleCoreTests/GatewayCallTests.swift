@@ -170,6 +170,27 @@ struct GatewayCallTests {
         #expect(record.response?.choices.first?.message.text == "0 1 2 3 4 5 ")
     }
 
+    /// A relay's own waits (writing each event to its client) are counted with its next read, so they are
+    /// not overhead although the relay takes the call's lock once per event.
+    @Test func relayWaitsCountWithTheNextRead() async throws {
+        let upstream = try await streamingUpstream()
+        defer { Task { await upstream.stop() } }
+        let gateway = try gateway(upstream, finished: Finished())
+        let clock = ManualClock()
+        let origin = ContinuousClock.now
+        let call = GatewayCall(finishedBy: .caller, now: { clock.instant(from: origin) })
+        var iterator = try await gateway.send(request("p/m").streaming(), call: call).makeAsyncIterator()
+        var written = Duration.zero
+        var events = 0
+        while try await iterator.next(afterWaiting: written) != nil {
+            clock.advance(by: .seconds(1))                    // writing the event to a slow client
+            written = .seconds(1)
+            events += 1
+        }
+        #expect(events > Self.chunks.count)
+        #expect(call.finish() == .zero, "every write was waiting")
+    }
+
     /// `cancel()` finishes the call at once as cancelled, keeping what arrived.
     @Test func cancelFinishesNow() async throws {
         let upstream = try await streamingUpstream(delay: .milliseconds(20))

@@ -25,23 +25,31 @@ public struct ChatStream: AsyncSequence, Sendable {
         let call: GatewayCall
 
         public mutating func next() async throws -> ChatStreamEvent? {
+            try await next(afterWaiting: .zero)
+        }
+
+        /// The next event, counting `waited` (the caller's own wait since the previous event, such as
+        /// writing it to a slow client) as waiting in the same step, so that a relay takes the call's lock
+        /// once per event.
+        package mutating func next(afterWaiting waited: Duration) async throws -> ChatStreamEvent? {
             if let info = requestInfo {
                 requestInfo = nil
+                if waited > .zero { call.addWaiting(waited) }
                 return .requestInfo(info)
             }
             let askedAt = call.now()
             do {
                 guard let event = try await upstream.next() else {
-                    call.upstreamEnded(error: nil, askedAt: askedAt)
+                    call.upstreamEnded(error: nil, askedAt: askedAt, alsoWaited: waited)
                     return nil
                 }
-                call.eventArrived(event, askedAt: askedAt)
+                call.eventArrived(event, askedAt: askedAt, alsoWaited: waited)
                 return event
             } catch {
                 let providerError = Task.isCancelled || error is CancellationError
                     ? ProviderError(kind: .cancelled, message: "The client disconnected before the response finished")
                     : error as? ProviderError ?? ProviderError(kind: .generic, message: "Stream failed: \(error)")
-                throw call.upstreamEnded(error: providerError, askedAt: askedAt) ?? providerError
+                throw call.upstreamEnded(error: providerError, askedAt: askedAt, alsoWaited: waited) ?? providerError
             }
         }
     }

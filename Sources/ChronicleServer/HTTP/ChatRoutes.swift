@@ -2,6 +2,7 @@ import ChronicleCore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 import Logging
 
@@ -195,11 +196,15 @@ enum ServerSentEvents {
             .chronicleOverhead: overheadHeader,
         ]
         let call = stream.call
+        // Once the relay runs, it finishes the call itself, when the aborted upstream or a failed write
+        // stops it, so that the time of a write the client left in the middle of counts as waiting.
+        let relayStarted = NIOLockedValueBox(false)
         let disconnectAction = watch?.onDisconnect {
-            call.finish(.clientDisconnected)
             stream.abortUpstream()
+            if !relayStarted.withLockedValue({ $0 }) { call.finish(.clientDisconnected) }
         }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            relayStarted.withLockedValue { $0 = true }
             defer { if let watch, let disconnectAction { watch.removeAction(disconnectAction) } }
             try await relay(stream, forwardUsageOnlyChunks: forwardUsageOnlyChunks, to: &writer, logger: logger)
             try await writer.finish(nil)
@@ -216,10 +221,13 @@ enum ServerSentEvents {
         var meta: RequestInfo? = stream.requestInfo
         var failure: ByteBuffer?
         var iterator = stream.makeAsyncIterator()
+        // Time spent writing to the client since the last read, counted with the next read.
+        var writeWait = Duration.zero
         while true {
             let encoded: ByteBuffer
             do {
-                guard let event = try await iterator.next() else { break }
+                defer { writeWait = .zero }
+                guard let event = try await iterator.next(afterWaiting: writeWait) else { break }
                 let chunk: ChatChunk
                 switch event {
                 case .requestInfo, .responseInfo:
@@ -247,7 +255,7 @@ enum ServerSentEvents {
                 break
             }
             meta = nil
-            try await write(encoded, to: &writer, call: call)
+            writeWait = try await write(encoded, to: &writer, call: call)
         }
         // The error event and `[DONE]` go out in one write, after the record is handed over.
         var last = done
@@ -256,22 +264,23 @@ enum ServerSentEvents {
             last = failure
         }
         call.finish()
-        try await write(last, to: &writer, call: call)
+        _ = try await write(last, to: &writer, call: call)
     }
 
-    /// Writes one event; waiting for the client is not the gateway's time. A client that went away gets
-    /// the call finished as cancelled.
+    /// Writes one event and returns how long that took: waiting for the client is not the gateway's time.
+    /// A client that went away gets the call finished as cancelled.
     private static func write(_ event: ByteBuffer, to writer: inout some ResponseBodyWriter, call: GatewayCall)
-        async throws
+        async throws -> Duration
     {
         let start = ContinuousClock.now
         do {
             try await writer.write(event)
         } catch {
+            call.addWaiting(ContinuousClock.now - start)
             call.finish(.clientDisconnected)
             throw error
         }
-        call.addWaiting(ContinuousClock.now - start)
+        return ContinuousClock.now - start
     }
 
     /// The chunk's upstream bytes as an SSE event (`meta` spliced in when given), or `nil` when the chunk

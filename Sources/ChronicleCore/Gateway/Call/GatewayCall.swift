@@ -208,8 +208,9 @@ public final class GatewayCall: Sendable {
     }
 
     /// The consumer asked for the next event at `askedAt` and got `event`: the wait is the upstream's,
-    /// and the event joins the answer. One lock per event.
-    func eventArrived(_ event: ChatStreamEvent, askedAt: ContinuousClock.Instant) {
+    /// and the event joins the answer. `waited` is the consumer's own wait since the previous event,
+    /// counted in the same step: one lock per event.
+    func eventArrived(_ event: ChatStreamEvent, askedAt: ContinuousClock.Instant, alsoWaited waited: Duration = .zero) {
         let instant = now()
         let isAnswer: Bool
         switch event {
@@ -217,6 +218,7 @@ public final class GatewayCall: Sendable {
         case .requestInfo, .responseInfo: isAnswer = false
         }
         let traceLogger = storage.withLockedValue { storage -> Logger? in
+            storage.machine.addWaiting(waited)
             guard storage.machine.eventArrived(isAnswer: isAnswer, askedAt: askedAt, at: instant) == .collect else {
                 return nil
             }
@@ -233,9 +235,12 @@ public final class GatewayCall: Sendable {
     /// is nil. A call the stream finishes is finished now; otherwise the ending is kept for the caller's
     /// ``finish(_:)``. Returns the error as the consumer may see it: without any known secret.
     @discardableResult
-    func upstreamEnded(error: ProviderError?, askedAt: ContinuousClock.Instant) -> ProviderError? {
+    func upstreamEnded(error: ProviderError?, askedAt: ContinuousClock.Instant, alsoWaited waited: Duration = .zero)
+        -> ProviderError?
+    {
         let instant = now()
         let redacted = storage.withLockedValue { storage -> ProviderError? in
+            storage.machine.addWaiting(waited)
             _ = storage.machine.eventArrived(isAnswer: false, askedAt: askedAt, at: instant)
             let redacted = error.map { storage.redact($0) }
             if storage.upstreamEnd == nil, !storage.machine.isFinished {

@@ -86,7 +86,7 @@ final class ConnectionWatch: Sendable {
     }
 
     /// Runs `action` when the client disconnects — at once if it already has — unless
-    /// ``removeAction(_:)`` comes first. Returns the id to remove it with.
+    /// ``removeAction(_:)`` comes first. Returns the id to remove it with (-1 when it already ran).
     @discardableResult
     func onDisconnect(_ action: @escaping @Sendable () -> Void) -> Int {
         let id = state.withLockedValue { state -> Int? in

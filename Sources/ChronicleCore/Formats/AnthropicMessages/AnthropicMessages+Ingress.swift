@@ -255,8 +255,18 @@ public enum AnthropicIngress {
 
     // MARK: Response
 
-    /// The Anthropic response for an internal response (its first choice).
-    public static func response(_ response: ChatResponse, requestedModel: String) -> AnthropicMessagesResponse {
+    /// The Anthropic response for an internal response (its first choice). A relayed response (a summary
+    /// of an upstream's bytes) is decoded first.
+    /// - Throws: an `api_error` ``AnthropicError`` when a relayed response does not decode.
+    public static func response(_ relayed: ChatResponse, requestedModel: String) throws(AnthropicError)
+        -> AnthropicMessagesResponse
+    {
+        let response: ChatResponse
+        do {
+            response = try relayed.decoded()
+        } catch {
+            throw AnthropicError(.api, message: "Could not read the provider's response: \(describeDecodingError(error))")
+        }
         let choice = response.choices.first
         let message = choice?.message ?? ChatMessage(role: "assistant")
         var content: [AnthropicContentBlock] = []
@@ -270,7 +280,8 @@ public enum AnthropicIngress {
             content.append(.toolUse(.init(id: toolUseID(call.id), name: call.function.name ?? "",
                                           input: toolInput(call.function.arguments))))
         }
-        let stop = stopReason(choice?.finishReason, details: choice?.unknownFields ?? [:])
+        let stop = stopReason(choice?.finishReason, details: choice?.unknownFields ?? [:],
+                              calledTools: !(message.toolCalls ?? []).isEmpty)
         return AnthropicMessagesResponse(
             id: messageID(response.id), model: response.model ?? requestedModel, content: content,
             stopReason: stop.reason, stopSequence: stop.sequence, usage: usage(response.usage))
@@ -305,12 +316,15 @@ public enum AnthropicIngress {
 
     /// Anthropic's stop reason for a finish reason. A stop on one of the request's stop sequences is
     /// `stop_sequence` when the upstream said which one (its choice's `stop_sequence`, or vLLM's string
-    /// `stop_reason`). Anthropic's own reasons pass through; anything unknown is an end of turn.
-    public static func stopReason(_ finish: FinishReason?, details: [String: JSONValue] = [:])
+    /// `stop_reason`). An answer that calls tools stopped for `tool_use`, whatever the upstream said
+    /// (OpenAI says `stop` when the request forced the call). Anthropic's own reasons pass through; anything
+    /// unknown is an end of turn.
+    public static func stopReason(_ finish: FinishReason?, details: [String: JSONValue] = [:], calledTools: Bool = false)
         -> (reason: String, sequence: String?)
     {
         let sequence = details["stop_sequence"]?.stringValue ?? details["stop_reason"]?.stringValue
         switch finish?.rawValue ?? "stop" {
+        case "stop" where calledTools: return ("tool_use", nil)
         case "stop": return sequence.map { ("stop_sequence", $0) } ?? ("end_turn", nil)
         case "stop_sequence": return ("stop_sequence", sequence)
         case "length", "max_tokens": return ("max_tokens", nil)

@@ -49,9 +49,16 @@ public struct AnthropicStreamTranslator: Sendable {
         self.requestedModel = requestedModel
     }
 
-    /// The events for one chunk. Only the first choice is translated: Anthropic answers have one.
-    public mutating func receive(_ chunk: ChatChunk) -> [AnthropicStreamEvent] {
+    /// The events for one chunk. Only the first choice is translated: Anthropic answers have one. A
+    /// relayed chunk (a summary of an upstream's bytes) is decoded first; one that does not decode ends the
+    /// stream with an error event.
+    public mutating func receive(_ relayed: ChatChunk) -> [AnthropicStreamEvent] {
         guard state != .finished else { return [] }
+        guard let chunk = try? relayed.decoded() else {
+            var events: [AnthropicStreamEvent] = []
+            start(id: relayed.id, model: relayed.model, into: &events)
+            return events + fail(AnthropicError(.api, message: "Could not read a chunk of the provider's stream"))
+        }
         var events: [AnthropicStreamEvent] = []
         if let chunkUsage = chunk.usage {
             if usage == nil { usage = chunkUsage } else { usage?.merge(chunkUsage) }
@@ -74,7 +81,7 @@ public struct AnthropicStreamTranslator: Sendable {
             toolCall(call, into: &events)
         }
         if let finish = choice.finishReason {
-            stop = AnthropicIngress.stopReason(finish, details: choice.unknownFields)
+            stop = AnthropicIngress.stopReason(finish, details: choice.unknownFields, calledTools: !toolBlocks.isEmpty)
         }
         return events
     }

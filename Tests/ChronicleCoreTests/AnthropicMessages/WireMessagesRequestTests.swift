@@ -116,6 +116,7 @@ import Testing
         #"{"model":"a","max_tokens":1,"messages":[],"metadata":{"user_id":5}}"#,
         #"{"model":"a","max_tokens":1,"messages":[],"system":{"type":"text"}}"#,
         #"{"model":"a","max_tokens":1,"messages":[],"stop_sequences":["a",1]}"#,
+        #"{"model":"a","max_tokens":1,"messages":[],"future":{"a":[1e999]}}"#,
         #"[1]"#, "",
     ])
     func declines(json: String) {

@@ -118,7 +118,7 @@ private struct MessagesScan {
                 if value.kind == .number, !Self.isPlainNumber(scanner, value) { throw Malformed(offset: value.range.lowerBound) }
             case "stop_sequences":
                 if kind == .null {
-                    _ = try scanner.value(depth: 1)
+                    _ = try Self.any(&scanner, depth: 1)
                 } else {
                     _ = try scanner.array(depth: 1) { (scanner: inout JSONScanner, _) throws(Malformed) in
                         _ = try Self.required(&scanner, .string, depth: 2)
@@ -126,19 +126,19 @@ private struct MessagesScan {
                 }
             case "tools":
                 if kind == .null {
-                    _ = try scanner.value(depth: 1)
+                    _ = try Self.any(&scanner, depth: 1)
                 } else {
                     _ = try scanner.array(depth: 1) { (scanner: inout JSONScanner, _) throws(Malformed) in
                         try Self.tool(&scanner)
                     }
                 }
             case "tool_choice":
-                if kind == .null { _ = try scanner.value(depth: 1) } else { try Self.toolChoice(&scanner) }
+                if kind == .null { _ = try Self.any(&scanner, depth: 1) } else { try Self.toolChoice(&scanner) }
             case "metadata":
-                if kind == .null { _ = try scanner.value(depth: 1) } else { result.userID = try Self.metadata(&scanner) }
+                if kind == .null { _ = try Self.any(&scanner, depth: 1) } else { result.userID = try Self.metadata(&scanner) }
             default:
                 // `thinking` is carried as any JSON, like every member the decoder does not model.
-                _ = try scanner.value(depth: 1)
+                _ = try Self.any(&scanner, depth: 1)
             }
         }
         scanner.skipWhitespace()
@@ -152,7 +152,7 @@ private struct MessagesScan {
     static func required(_ scanner: inout JSONScanner, _ kind: JSONScanner.Kind, depth: Int = 1)
         throws(Malformed) -> JSONScanner.Value
     {
-        let value = try scanner.value(depth: depth)
+        let value = try Self.any(&scanner, depth: depth)
         guard value.kind == kind else { throw Malformed(offset: value.range.lowerBound) }
         return value
     }
@@ -161,9 +161,31 @@ private struct MessagesScan {
     static func optional(_ scanner: inout JSONScanner, _ kind: JSONScanner.Kind, depth: Int) throws(Malformed)
         -> JSONScanner.Value
     {
-        let value = try scanner.value(depth: depth)
+        let value = try Self.any(&scanner, depth: depth)
         guard value.kind == kind || value.kind == .null else { throw Malformed(offset: value.range.lowerBound) }
         return value
+    }
+
+    /// Any value, every number in it one the full decoder can read: a 64-bit integer or a finite double
+    /// (members the decoder does not model are still decoded, as JSON values).
+    static func any(_ scanner: inout JSONScanner, depth: Int) throws(Malformed) -> JSONScanner.Value {
+        switch scanner.upcomingKind() {
+        case .object?:
+            return try scanner.object(depth: depth) { (scanner: inout JSONScanner, _) throws(Malformed) in
+                _ = try any(&scanner, depth: depth + 1)
+            }
+        case .array?:
+            return try scanner.array(depth: depth) { (scanner: inout JSONScanner, _) throws(Malformed) in
+                _ = try any(&scanner, depth: depth + 1)
+            }
+        default:
+            let value = try scanner.value(depth: depth)
+            if value.kind == .number, scanner.integerValue(value) == nil {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: scanner.bytes[value.range]), as: UTF8.self)
+                guard let double = Double(text), double.isFinite else { throw Malformed(offset: value.range.lowerBound) }
+            }
+            return value
+        }
     }
 
     /// A number the full decoder reads as the same `Double`: no exponent, and not absurdly long.
@@ -196,7 +218,7 @@ private struct MessagesScan {
                         _ = try required(&scanner, .string, depth: 3)
                     }
                 } else {
-                    _ = try scanner.value(depth: 3)
+                    _ = try Self.any(&scanner, depth: 3)
                 }
             }
             guard hasRole, hasContent else { throw Malformed(offset: scanner.position) }
@@ -213,7 +235,7 @@ private struct MessagesScan {
             if scanner.upcomingKind() == .object {
                 valid = try block(&scanner, depth: depth + 1) && valid
             } else {
-                _ = try scanner.value(depth: depth + 1)
+                _ = try Self.any(&scanner, depth: depth + 1)
                 valid = false
             }
         }
@@ -251,7 +273,7 @@ private struct MessagesScan {
                 members.contentIsBlocks = try blocks(&scanner, depth: depth + 1)
                 members.kinds[name] = .array
             } else {
-                let value = try scanner.value(depth: depth + 1)
+                let value = try Self.any(&scanner, depth: depth + 1)
                 if name == "type" { members.type = value }
                 members.kinds[name] = value.kind
             }
@@ -292,7 +314,7 @@ private struct MessagesScan {
         _ = try scanner.object(depth: depth) { (scanner: inout JSONScanner, key) throws(Malformed) in
             let name = scanner.stringValue(key)
             if members.kinds[name] != nil || key.hasEscapes { members.repeated = true }
-            let value = try scanner.value(depth: depth + 1)
+            let value = try Self.any(&scanner, depth: depth + 1)
             if name == "type" { members.type = value }
             members.kinds[name] = value.kind
         }
@@ -311,7 +333,7 @@ private struct MessagesScan {
             } else if scanner.stringEquals(key, "type") || scanner.stringEquals(key, "description") {
                 _ = try optional(&scanner, .string, depth: 3)
             } else {
-                _ = try scanner.value(depth: 3)
+                _ = try Self.any(&scanner, depth: 3)
             }
         }
         guard hasName else { throw Malformed(offset: scanner.position) }
@@ -333,7 +355,7 @@ private struct MessagesScan {
             } else if scanner.stringEquals(key, "disable_parallel_tool_use") {
                 _ = try optional(&scanner, .bool, depth: 2)
             } else {
-                _ = try scanner.value(depth: 2)
+                _ = try Self.any(&scanner, depth: 2)
             }
         }
         guard let type else { throw Malformed(offset: scanner.position) }
@@ -357,7 +379,7 @@ private struct MessagesScan {
                 let value = try optional(&scanner, .string, depth: 2)
                 if value.kind == .string { userID = scanner.stringValue(value) }
             } else {
-                _ = try scanner.value(depth: 2)
+                _ = try Self.any(&scanner, depth: 2)
             }
         }
         return userID

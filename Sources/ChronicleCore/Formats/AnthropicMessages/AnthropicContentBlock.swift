@@ -32,9 +32,12 @@ public enum AnthropicContentBlock: Sendable, Hashable {
 
     /// A `text` block.
     public struct Text: Sendable, Hashable {
+        /// The text.
         public var text: String
+        /// Members the type does not model (`cache_control`, `citations`, …), written back as they came.
         public var unknownFields: [String: JSONValue]
 
+        /// A text block.
         public init(text: String, unknownFields: [String: JSONValue] = [:]) {
             self.text = text
             self.unknownFields = unknownFields
@@ -45,9 +48,12 @@ public enum AnthropicContentBlock: Sendable, Hashable {
 
     /// An `image` block.
     public struct Image: Sendable, Hashable {
+        /// Where the image is.
         public var source: ImageSource
+        /// Members the type does not model (`cache_control`, `citations`, …), written back as they came.
         public var unknownFields: [String: JSONValue]
 
+        /// An image block.
         public init(source: ImageSource, unknownFields: [String: JSONValue] = [:]) {
             self.source = source
             self.unknownFields = unknownFields
@@ -66,11 +72,16 @@ public enum AnthropicContentBlock: Sendable, Hashable {
 
     /// A `tool_use` block: the model calls tool `name` with `input`.
     public struct ToolUse: Sendable, Hashable {
+        /// The call's id, `toolu_…`; the client's `tool_result` names it.
         public var id: String
+        /// The tool called.
         public var name: String
+        /// The arguments, as a JSON object.
         public var input: JSONValue
+        /// Members the type does not model (`cache_control`, `citations`, …), written back as they came.
         public var unknownFields: [String: JSONValue]
 
+        /// A tool call.
         public init(id: String, name: String, input: JSONValue, unknownFields: [String: JSONValue] = [:]) {
             self.id = id
             self.name = name
@@ -83,12 +94,16 @@ public enum AnthropicContentBlock: Sendable, Hashable {
 
     /// A `tool_result` block: the client's answer to the `tool_use` block with id `toolUseID`.
     public struct ToolResult: Sendable, Hashable {
+        /// The id of the `tool_use` block this answers.
         public var toolUseID: String
         /// A string, blocks (text, images, documents), or absent.
         public var content: ToolResultContent?
+        /// Set when the tool failed; the content then says how.
         public var isError: Bool?
+        /// Members the type does not model (`cache_control`, `citations`, …), written back as they came.
         public var unknownFields: [String: JSONValue]
 
+        /// A tool result.
         public init(toolUseID: String, content: ToolResultContent? = nil, isError: Bool? = nil,
                     unknownFields: [String: JSONValue] = [:]) {
             self.toolUseID = toolUseID

@@ -49,13 +49,16 @@ public enum AnthropicErrorType: String, Sendable, Hashable, CaseIterable {
 public struct AnthropicError: Error, Sendable, Hashable, Codable {
     /// An ``AnthropicErrorType`` raw value, or a type added later.
     public var type: String
+    /// What went wrong, in words.
     public var message: String
 
+    /// An error of any type, known or not.
     public init(type: String, message: String) {
         self.type = type
         self.message = message
     }
 
+    /// An error of a known type.
     public init(_ type: AnthropicErrorType, message: String) {
         self.init(type: type.rawValue, message: message)
     }
@@ -95,9 +98,12 @@ public struct AnthropicError: Error, Sendable, Hashable, Codable {
 
 /// `{"type":"error","error":{"type":…,"message":…}}`.
 public struct AnthropicErrorBody: Sendable, Hashable, Codable {
+    /// Always `error`.
     public var type = "error"
+    /// The error itself.
     public var error: AnthropicError
 
+    /// The body for `error`.
     public init(error: AnthropicError) {
         self.error = error
     }

@@ -3,22 +3,34 @@
 /// The members the gateway converts are modelled; every other member (`top_k`, `service_tier`,
 /// `container`, `mcp_servers`, members added later) is kept in ``unknownFields`` and written back as it came.
 public struct AnthropicMessagesRequest: Sendable, Hashable {
+    /// The model the client asked for, as it named it.
     public var model: String
+    /// The conversation, alternating `user` and `assistant` turns.
     public var messages: [AnthropicMessage]
+    /// The most tokens the answer may have (required by Anthropic).
     public var maxTokens: Int
     /// A string or text blocks.
     public var system: AnthropicMessage.Content?
+    /// Whether the answer is streamed as events.
     public var stream: Bool?
+    /// Sampling temperature.
     public var temperature: Double?
+    /// Nucleus sampling.
     public var topP: Double?
+    /// Texts that end the answer when the model writes them.
     public var stopSequences: [String]?
+    /// The tools the model may call.
     public var tools: [AnthropicTool]?
+    /// How the model must use the tools.
     public var toolChoice: AnthropicToolChoice?
     /// Extended thinking: `{"type":"enabled","budget_tokens":…}` or `{"type":"disabled"}`.
     public var thinking: JSONValue?
+    /// The end user's id, and members added later.
     public var metadata: Metadata?
+    /// Members the type does not model, written back as they came.
     public var unknownFields: [String: JSONValue]
 
+    /// A request from its members.
     public init(model: String, messages: [AnthropicMessage], maxTokens: Int, system: AnthropicMessage.Content? = nil,
                 stream: Bool? = nil, temperature: Double? = nil, topP: Double? = nil, stopSequences: [String]? = nil,
                 tools: [AnthropicTool]? = nil, toolChoice: AnthropicToolChoice? = nil, thinking: JSONValue? = nil,
@@ -40,9 +52,12 @@ public struct AnthropicMessagesRequest: Sendable, Hashable {
 
     /// The request's `metadata`: the end user's id, and members added later.
     public struct Metadata: Sendable, Hashable {
+        /// An opaque id of the end user (`user_id`).
         public var userID: String?
+        /// Members the type does not model, written back as they came.
         public var unknownFields: [String: JSONValue]
 
+        /// Metadata from its members.
         public init(userID: String? = nil, unknownFields: [String: JSONValue] = [:]) {
             self.userID = userID
             self.unknownFields = unknownFields
@@ -107,10 +122,14 @@ extension AnthropicMessagesRequest.Metadata: Codable {
 
 /// One turn of an Anthropic conversation: `user` or `assistant`, with a string or blocks.
 public struct AnthropicMessage: Sendable, Hashable {
+    /// `user` or `assistant`.
     public var role: String
+    /// A string or blocks.
     public var content: Content
+    /// Members the type does not model, written back as they came.
     public var unknownFields: [String: JSONValue]
 
+    /// A turn from its members.
     public init(role: String, content: Content, unknownFields: [String: JSONValue] = [:]) {
         self.role = role
         self.content = content
@@ -170,13 +189,18 @@ extension AnthropicMessage.Content: Codable {
 /// A tool the model may call. A client tool has `input_schema`; a server tool (`web_search_…`, `bash_…`,
 /// …) has a `type` of its own and is run by Anthropic.
 public struct AnthropicTool: Sendable, Hashable {
+    /// The name the model calls the tool by.
     public var name: String
     /// `custom` or absent for a client tool; a versioned type for a server tool.
     public var type: String?
+    /// What the tool does, for the model.
     public var description: String?
+    /// The JSON Schema of the tool's input; a client tool has one.
     public var inputSchema: JSONValue?
+    /// Members the type does not model, written back as they came.
     public var unknownFields: [String: JSONValue]
 
+    /// A tool from its members.
     public init(name: String, type: String? = nil, description: String? = nil, inputSchema: JSONValue? = nil,
                 unknownFields: [String: JSONValue] = [:]) {
         self.name = name
@@ -214,12 +238,16 @@ extension AnthropicTool: Codable {
 
 /// How the model must use tools: `auto`, `any`, `tool` (with `name`) or `none`.
 public struct AnthropicToolChoice: Sendable, Hashable {
+    /// `auto`, `any`, `tool` or `none`.
     public var type: String
     /// The tool to call, for `type == "tool"`.
     public var name: String?
+    /// Set to have the model call at most one tool per turn.
     public var disableParallelToolUse: Bool?
+    /// Members the type does not model, written back as they came.
     public var unknownFields: [String: JSONValue]
 
+    /// A tool choice from its members.
     public init(type: String, name: String? = nil, disableParallelToolUse: Bool? = nil,
                 unknownFields: [String: JSONValue] = [:]) {
         self.type = type

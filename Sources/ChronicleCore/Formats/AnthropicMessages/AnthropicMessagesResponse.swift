@@ -3,17 +3,23 @@
 public struct AnthropicMessagesResponse: Sendable, Hashable {
     /// `msg_…`.
     public var id: String?
+    /// The model that answered.
     public var model: String?
+    /// Always `assistant`.
     public var role: String
+    /// The answer's blocks: thinking, text, tool calls, in the order the model wrote them.
     public var content: [AnthropicContentBlock]
     /// `end_turn`, `max_tokens`, `stop_sequence`, `tool_use`, `pause_turn`, `refusal`, or `nil` while
     /// streaming.
     public var stopReason: String?
     /// The stop sequence that ended the answer, when one did.
     public var stopSequence: String?
+    /// The tokens the call used.
     public var usage: AnthropicUsage?
+    /// Members the type does not model, written back as they came.
     public var unknownFields: [String: JSONValue]
 
+    /// A response from its members.
     public init(id: String? = nil, model: String? = nil, role: String = "assistant", content: [AnthropicContentBlock] = [],
                 stopReason: String? = nil, stopSequence: String? = nil, usage: AnthropicUsage? = nil,
                 unknownFields: [String: JSONValue] = [:]) {
@@ -61,12 +67,18 @@ extension AnthropicMessagesResponse: Codable {
 /// Token usage in Anthropic's terms: `input_tokens` counts only the input that was neither read from nor
 /// written to the prompt cache; those are counted apart.
 public struct AnthropicUsage: Sendable, Hashable {
+    /// Input tokens neither read from nor written to the cache.
     public var inputTokens: Int?
+    /// Tokens of the answer.
     public var outputTokens: Int?
+    /// Input tokens written to the cache.
     public var cacheCreationInputTokens: Int?
+    /// Input tokens read from the cache.
     public var cacheReadInputTokens: Int?
+    /// Members the type does not model, written back as they came.
     public var unknownFields: [String: JSONValue]
 
+    /// Usage from its members.
     public init(inputTokens: Int? = nil, outputTokens: Int? = nil, cacheCreationInputTokens: Int? = nil,
                 cacheReadInputTokens: Int? = nil, unknownFields: [String: JSONValue] = [:]) {
         self.inputTokens = inputTokens

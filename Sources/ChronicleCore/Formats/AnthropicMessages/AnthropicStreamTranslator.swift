@@ -33,6 +33,7 @@ public struct AnthropicStreamTranslator: Sendable {
         case tool(Int)
     }
 
+    /// Where the stream is.
     public private(set) var state = State.idle
     let requestedModel: String
     /// The open block and its index.

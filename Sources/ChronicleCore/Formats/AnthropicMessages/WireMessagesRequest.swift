@@ -9,11 +9,13 @@ import NIOCore
 public struct WireMessagesRequest: Sendable {
     /// The body as the client sent it.
     public let body: ByteBuffer
+    /// The body's `model`, escapes resolved.
     public let model: String
     /// Whether the client asked for a stream.
     public let isStreaming: Bool
     /// `metadata.user_id`, the end user the client names.
     public let userID: String?
+    /// How many messages the body has.
     public let messageCount: Int
     /// Where the `model` value lies in ``body``'s readable bytes.
     let modelRange: Range<Int>

@@ -123,6 +123,34 @@ import Testing
                                                          "content": [["type": "text", "text": "no"], ["type": "text", "text": "data"]]])
     }
 
+    /// Documents become OpenAI's file and text parts; blocks only Anthropic reads are refused for an
+    /// OpenAI-compatible provider and kept whole for a converting one.
+    @Test func documents() throws {
+        let request = try Self.decodeRequest(#"""
+            {"model":"m","max_tokens":1,"messages":[{"role":"user","content":[
+              {"type":"document","title":"a.pdf","source":{"type":"base64","media_type":"application/pdf","data":"JVBE"}},
+              {"type":"document","source":{"type":"text","media_type":"text/plain","data":"plain"},"citations":{"enabled":true}}]}]}
+            """#)
+        let chat = try AnthropicIngress.chatRequest(request, for: .openAICompatible)
+        #expect(chat.messages == [ChatMessage(role: "user", content: .parts([
+            ContentPart(type: "file", fields: ["file": ["filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBE"]]),
+            .text("plain"),
+        ]))])
+        let converting = try AnthropicIngress.chatRequest(request, for: .converting)
+        #expect(converting.messages.first?.content == .parts([
+            ContentPart(type: "document", fields: [
+                "title": "a.pdf", "source": ["type": "base64", "media_type": "application/pdf", "data": "JVBE"]]),
+            ContentPart(type: "document", fields: [
+                "source": ["type": "text", "media_type": "text/plain", "data": "plain"], "citations": ["enabled": true]]),
+        ]))
+        let search = try Self.decodeRequest(
+            #"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"search_result","source":"s","title":"t","content":[]}]}]}"#)
+        #expect(throws: AnthropicError(.invalidRequest, message: "messages[0].content: search_result blocks can only be sent to Anthropic")) {
+            try AnthropicIngress.chatRequest(search, for: .openAICompatible)
+        }
+        #expect(try AnthropicIngress.chatRequest(search, for: .converting).messages.first?.content?.text == nil)
+    }
+
     /// Each tool_choice maps to its OpenAI equivalent.
     static let toolChoices: [(String, JSONValue)] = [
         (#"{"type":"auto"}"#, "auto"), (#"{"type":"any"}"#, "required"), (#"{"type":"none"}"#, "none"),

@@ -281,6 +281,18 @@ import Testing
         #expect(bytes == "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n")
     }
 
+    /// A whole answer given as one chunk (a provider that did not stream) accumulates to the answer itself.
+    @Test func wholeAnswerAsOneChunk() throws {
+        let native = try Fixtures.json("anthropic_tools_response_nonstreaming.json")
+        let reply = try JSONCoding.decode(AnthropicMessagesResponse.self, from: Array(Fixtures.text("anthropic_tools_response_nonstreaming.json").utf8))
+        let message = Accumulated(Self.translate([ChatChunk(response: AnthropicConversion.response(reply, requestedModel: "m"))]))
+        #expect(message.id == native["id"]?.stringValue)
+        #expect(message.blocks.map(\.id) == ["toolu_018FXg1i7nbT3stUdoysiffi"])
+        #expect(message.inputs == [["name": "Daniel", "hair_color": "brown"]])
+        #expect(message.stopReason == "tool_use")
+        #expect(message.inputTokens == 459 && message.outputTokens == 52)
+    }
+
     /// A stream with no content still opens and closes properly.
     @Test func empty() {
         let message = Accumulated(Self.translate([]))

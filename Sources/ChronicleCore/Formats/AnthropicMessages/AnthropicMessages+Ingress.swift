@@ -151,8 +151,8 @@ public enum AnthropicIngress {
             switch block {
             case .text(let text): parts.append(.text(text.text))
             case .image(let image): parts.append(try imagePart(image, path: path))
-            case .document(let fields), .other(let fields):
-                parts.append(ContentPart(type: block.type, fields: fields))
+            case .document, .other:
+                parts.append(try passedThrough(block, path: path, upstream: upstream))
             case .toolUse, .thinking:
                 throw AnthropicError(.invalidRequest, message: "\(path): \(block.type) blocks belong in assistant messages")
             case .toolResult:
@@ -168,6 +168,40 @@ public enum AnthropicIngress {
     static func content(_ parts: [ContentPart]) -> MessageContent {
         if parts.count == 1, let text = parts[0].text { return .text(text) }
         return .parts(parts)
+    }
+
+    /// A block the internal request has no part type for. A converting provider gets it whole (the
+    /// Anthropic converter sends it on as it came). For an OpenAI-compatible provider a document becomes
+    /// what OpenAI takes: a base64 document a `file` part, a plain-text one a text part; any other block is
+    /// refused by name rather than sent to be refused there with a vaguer message.
+    static func passedThrough(_ block: AnthropicContentBlock, path: String, upstream: Upstream) throws(AnthropicError)
+        -> ContentPart
+    {
+        let fields: [String: JSONValue]
+        switch block {
+        case .document(let document): fields = document
+        case .other(let other): fields = other
+        default: fields = [:]
+        }
+        guard upstream == .openAICompatible else { return ContentPart(type: block.type, fields: fields) }
+        guard case .document = block else {
+            throw AnthropicError(.invalidRequest, message: "\(path): \(block.type) blocks can only be sent to Anthropic")
+        }
+        let source = fields["source"]
+        switch source?["type"]?.stringValue {
+        case "base64":
+            let mediaType = source?["media_type"]?.stringValue ?? "application/pdf"
+            let file: JSONValue = [
+                "filename": .string(fields["title"]?.stringValue ?? "document"),
+                "file_data": .string("data:\(mediaType);base64,\(source?["data"]?.stringValue ?? "")"),
+            ]
+            return ContentPart(type: "file", fields: ["file": file])
+        case "text":
+            return .text(source?["data"]?.stringValue ?? "")
+        default:
+            throw AnthropicError(.invalidRequest, message: "\(path): document source type "
+                + "\"\(source?["type"]?.stringValue ?? "")\" can only be sent to Anthropic; use base64 or text")
+        }
     }
 
     /// An image part: a web URL, or a base64 `data:` URL for inline bytes.
@@ -202,7 +236,7 @@ public enum AnthropicIngress {
                 }
                 calls.append(ToolCall(id: call.id, function: FunctionCall(name: call.name, arguments: arguments)))
             case .thinking(let block): thinking.append(block)
-            case .document(let fields), .other(let fields): parts.append(ContentPart(type: block.type, fields: fields))
+            case .document, .other: parts.append(try passedThrough(block, path: path, upstream: upstream))
             case .image:
                 throw AnthropicError(.invalidRequest, message: "\(path): image blocks belong in user messages")
             case .toolResult:
@@ -228,7 +262,7 @@ public enum AnthropicIngress {
                 switch block {
                 case .text(let text): parts.append(.text(text.text))
                 case .image(let image): parts.append(try imagePart(image, path: path))
-                case .document(let fields), .other(let fields): parts.append(ContentPart(type: block.type, fields: fields))
+                case .document, .other: parts.append(try passedThrough(block, path: path, upstream: upstream))
                 case .toolUse, .toolResult, .thinking:
                     throw AnthropicError(.invalidRequest, message: "\(path): a tool_result cannot hold \(block.type) blocks")
                 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the request decoder, the workflow-event decoder and the provider stream decoders (SSE, NDJSON,
-# AWS event-stream) with a seeded mutation fuzzer: 100,000 inputs per target by default, the targets in
+# Fuzzes the request decoders (OpenAI and Anthropic formats), the workflow-event decoder and the provider
+# stream decoders (SSE, NDJSON, AWS event-stream) with a seeded mutation fuzzer: 100,000 inputs per target by default, the targets in
 # parallel, one per processor.
 #   fuzz/run.sh                         # 100k inputs each, release build
 #   FUZZ_INPUTS=20000 FUZZ_CONFIG=debug FUZZ_TIMEOUT=180 fuzz/run.sh   # what CI runs (every target), reusing the test build

@@ -4,7 +4,7 @@ import Foundation
 import NIOCore
 
 /// A seeded, dependency-free mutation fuzzer for the decoders that see untrusted bytes: the request
-/// body decoder, the workflow-event decoder and the provider stream decoders (SSE, NDJSON, event-stream).
+/// body decoders (OpenAI and Anthropic formats), the workflow-event decoder and the provider stream decoders (SSE, NDJSON, event-stream).
 ///
 /// Each input is a seed mutated a few times (bit flips, byte edits, splices, truncation, JSON and SSE
 /// tokens, deep nesting); stream inputs are also cut into random parts, since the decoders must be
@@ -108,6 +108,29 @@ public enum Fuzzing {
                     return .problem("unexpected error \(error)")
                 }
             },
+            Target(name: "anthropic-request", seeds: anthropicRequestSeeds + ["anthropic_text.json", "anthropic_tools.json"]
+                .map(file).filter { !$0.isEmpty }) { input, _ in
+                // What the Messages route runs: the one-pass scan for passthrough, the full decoder otherwise.
+                let wire = WireMessagesRequest.scan(ByteBuffer(bytes: input))
+                let decoded = Result { () throws(AnthropicError) in try AnthropicIngress.decode(input) }
+                switch (wire, decoded) {
+                case (_, .failure(let error)):
+                    guard wire == nil else { return .problem("the scan accepted a body the decoder refuses: \(error.message)") }
+                    return error.type == "invalid_request_error" && error.status == 400 && !error.message.isEmpty ? .rejected
+                        : .problem("rejected as \(error.type) \(error.status)")
+                case (let wire?, .success(let request)):
+                    guard wire.model == request.model, wire.isStreaming == (request.stream ?? false),
+                          wire.userID == request.metadata?.userID, wire.messageCount == request.messages.count
+                    else { return .problem("the scan and the decoder disagree") }
+                    // The passthrough body is the client's, byte for byte, when the model stays the same.
+                    guard Array(wire.upstreamBody(model: wire.model).readableBytesView) == input else {
+                        return .problem("the upstream body differs from the client's with the model unchanged")
+                    }
+                    return translates(request)
+                case (nil, .success(let request)):
+                    return translates(request)
+                }
+            },
             Target(name: "relayed-answer", seeds: relayedAnswerSeeds(streams("openai") + [file("openai_tools_response_nonstreaming.json")])) { input, _ in
                 // A relayed chunk's summary must agree with the full decoder on every member but the choices,
                 // whose contents are relayed as sent and checked only when the call is stored.
@@ -146,6 +169,29 @@ public enum Fuzzing {
             streamTarget("eventstream-bedrock", .bedrock, seeds: [bedrockSeed]),
         ]
     }
+
+    /// A decoded Anthropic request must convert for every kind of upstream, or be refused by name.
+    static func translates(_ request: AnthropicMessagesRequest) -> Outcome {
+        for upstream in [AnthropicIngress.Upstream.openAICompatible, .converting] {
+            do {
+                let chat = try AnthropicIngress.chatRequest(request, for: upstream)
+                // The Anthropic provider's conversion must take whatever the ingress produced.
+                if upstream == .converting { _ = try? AnthropicTestAccess.convert(chat) }
+            } catch {
+                guard error.type == "invalid_request_error", !error.message.isEmpty else {
+                    return .problem("conversion failed as \(error.type)")
+                }
+            }
+        }
+        return .accepted
+    }
+
+    static let anthropicRequestSeeds: [[UInt8]] = [
+        #"{"model":"claude-sonnet-4-5","max_tokens":1024,"messages":[{"role":"user","content":"Hello"}]}"#,
+        #"{"model":"c","max_tokens":64,"stream":true,"metadata":{"user_id":"u-1"},"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"thinking":{"type":"enabled","budget_tokens":2048},"temperature":0.5,"top_p":0.9,"top_k":4,"stop_sequences":["END"],"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBOR"}},{"type":"image","source":{"type":"url","url":"https://e.com/a.png"}},{"type":"document","source":{"type":"text","media_type":"text/plain","data":"d"},"citations":{"enabled":true}}]}]}"#,
+        #"{"model":"c","max_tokens":8,"tools":[{"name":"f","description":"d","input_schema":{"type":"object"}},{"type":"web_search_20250305","name":"web_search"}],"tool_choice":{"type":"tool","name":"f","disable_parallel_tool_use":true},"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"redacted_thinking","data":"r"},{"type":"text","text":"x"},{"type":"tool_use","id":"toolu_1","name":"f","input":{"a":1}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","is_error":true,"content":[{"type":"text","text":"e"},{"type":"image","source":{"type":"url","url":"u"}}]},{"type":"tool_result","tool_use_id":"toolu_2","content":"ok"}]}]}"#,
+        #"{"model":"c","max_tokens":1,"tool_choice":{"type":"any"},"messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}],"future":{"x":[1,null]}}"#,
+    ].map { Array($0.utf8) }
 
     /// The JSON of each `data:` line of recorded streams, and whole recorded responses, as seeds.
     static func relayedAnswerSeeds(_ sources: [[UInt8]]) -> [[UInt8]] {

@@ -1,7 +1,7 @@
 /// Exposes the request conversion so tests can check the exact upstream JSON without a server.
 public enum AnthropicTestAccess {
     public static func convert(_ request: ChatRequest) throws -> JSONValue {
-        try AnthropicConversion.request(request)
+        try JSONCoding.decode(JSONValue.self, from: JSONCoding.encodeBytes(AnthropicConversion.request(request)))
     }
 }
 

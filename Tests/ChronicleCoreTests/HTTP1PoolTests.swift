@@ -327,4 +327,19 @@ struct HTTP1PoolTests {
         await client.shutdown()
         await upstream.stop()
     }
+
+    /// `Gateway.shutdown` closes the pooled connections, as the server does on SIGTERM.
+    @Test func gatewayShutdownClosesPooledConnections() async throws {
+        let answer = try Fixtures.text("openai_text_response_nonstreaming.json")
+        let upstream = try await RawUpstream.start(.keepAlive([.respond(RawUpstream.okResponse(answer))]))
+        let config = GatewayConfiguration(providers: [CustomProviderConfig(name: "p", url: upstream.url(), prefix: "p/")])
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config)
+            .withoutDefaultProviders().build()
+        _ = try await gateway.send(request("p/m")).collect()
+        #expect(upstream.connections == 1)
+        #expect(upstream.closedRequests == 0, "kept alive after the call")
+        try await gateway.shutdown()
+        #expect(await eventually { upstream.closedRequests == 1 })
+        await upstream.stop()
+    }
 }

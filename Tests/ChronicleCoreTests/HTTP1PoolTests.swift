@@ -200,6 +200,26 @@ struct HTTP1PoolTests {
         await upstream.stop()
     }
 
+    /// A response whose last part fills the buffer to the high-water mark pauses reading as it ends: the
+    /// connection goes back to the pool reading again, so the next call on it is answered.
+    @Test func connectionPausedAtTheEndIsReusable() async throws {
+        let size = UpstreamExchange.highWaterMark
+        let response = Array("HTTP/1.1 200 OK\r\ncontent-length: \(size)\r\n\r\n".utf8) + Array(repeating: UInt8(ascii: "x"), count: size)
+        let upstream = try await RawUpstream.start(.keepAlive([.respond(response)]))
+        let client = upstreamClient(.nio)
+        try await onOneLoop { () async throws in
+            for _ in 0..<2 {
+                let response = try await client.post(url: upstream.url(), headers: [:], body: body, timeout: .seconds(3))
+                // Let the whole body arrive (and pause reading) before taking any of it.
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(try await client.readBody(response, idleTimeout: .seconds(3)).readableBytes == size)
+            }
+        }
+        #expect(upstream.connections == 1)
+        await client.shutdown()
+        await upstream.stop()
+    }
+
     static let tlsDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/tls")
 

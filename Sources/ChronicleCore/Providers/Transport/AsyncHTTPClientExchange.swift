@@ -34,6 +34,8 @@ final class AsyncHTTPClientExchange: HTTPClientResponseDelegate, UpstreamExchang
         let exchange = UpstreamExchange(eventLoop: eventLoop, clock: clock)
         exchange.startHeadTimer(timeout)
         let carrier = AsyncHTTPClientExchange(exchange: exchange)
+        // Attached before any callback can arrive, so that a pause is always resumable.
+        if !exchange.attach(carrier) { carrier.cancel() }
         // `.delegate(on:)`, not `.delegateAndChannel(on:)`: the pool prefers a connection on this loop, but
         // connections it opens only to satisfy a required loop are closed, not kept alive, once idle.
         let task = client.execute(
@@ -53,7 +55,7 @@ final class AsyncHTTPClientExchange: HTTPClientResponseDelegate, UpstreamExchang
             state.task = task
             return state.cancelled
         }
-        if cancelNow || !exchange.attach(self) { task.cancel() }
+        if cancelNow { task.cancel() }
     }
 
     // MARK: UpstreamExchangeTransport

@@ -66,8 +66,6 @@ final class HTTP1ClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         requestID = id
         self.exchange = exchange
         self.request = request
-        readingPaused = false
-        readHeld = false
         context.write(wrapOutboundOut(.head(request.head)), promise: nil)
         if request.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(request.body))), promise: nil)
@@ -94,6 +92,9 @@ final class HTTP1ClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let finished = exchange
             exchange = nil
             request = nil
+            // The last part may have paused reading; an idle connection must read again, to see the
+            // upstream close it and to read the next response.
+            resumeHeldRead(context: context)
             finished?.receiveEnd()
             switch action {
             case .finishAndRelease: pool.release(self)
@@ -112,11 +113,15 @@ final class HTTP1ClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func resumeReading(requestID: UInt64) {
-        guard requestID == self.requestID, readingPaused else { return }
+        guard requestID == self.requestID, let context else { return }
+        resumeHeldRead(context: context)
+    }
+
+    private func resumeHeldRead(context: ChannelHandlerContext) {
         readingPaused = false
         if readHeld {
             readHeld = false
-            context?.read()
+            context.read()
         }
     }
 

@@ -18,7 +18,7 @@ struct UpstreamEndpoint: Sendable {
     init?(url: String) {
         let tls: Bool
         let rest: Substring
-        if let range = url.range(of: "://"), url.utf8.count < 8 + 2048 {
+        if let range = url.range(of: "://") {
             switch url[..<range.lowerBound].lowercased() {
             case "http": tls = false
             case "https": tls = true

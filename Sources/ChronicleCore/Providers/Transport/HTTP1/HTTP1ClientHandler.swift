@@ -86,7 +86,9 @@ final class HTTP1ClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             request = nil
             exchange?.receiveHead(head)
         case .body(let part):
-            if let exchange, exchange.receiveBody(part) { readingPaused = true }
+            // Only the body of a forwarded head reaches the exchange (not that of a skipped informational one).
+            guard case .readingBody = machine.state, let exchange else { return }
+            if exchange.receiveBody(part) { readingPaused = true }
         case .end:
             let action = machine.receivedEnd()
             let finished = exchange

@@ -179,8 +179,9 @@ public final class Gateway: Sendable {
     /// The configured aliases, sorted by name.
     public var aliases: [AliasConfig] { registry.withLockedValue { $0.aliases.values.sorted { $0.name < $1.name } } }
 
-    /// Closes the pooled upstream connections, and the upstream HTTP client if the gateway created it, then flushes the log sink, so that the last
-    /// calls' records are written (or spilled) before this returns; it waits at most `flushTimeout` for them.
+    /// Closes the pooled upstream connections and the upstream HTTP client if the gateway created it, then
+    /// flushes the log sink, so that the last calls' records are written (or spilled) before this returns; it
+    /// waits at most `flushTimeout` for them.
     /// The sink itself (a `LogWriter`'s task, say) stays its owner's to stop.
     public func shutdown(flushTimeout: Duration = .seconds(10)) async throws {
         var closeError: (any Error)?

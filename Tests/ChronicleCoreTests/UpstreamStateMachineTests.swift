@@ -1,6 +1,7 @@
 @testable import ChronicleCore
 import ChronicleTesting
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
 import Testing
@@ -260,5 +261,49 @@ struct HTTP1ConnectionStateMachineTests {
         #expect(UpstreamEndpoint(url: "ftp://x/y") == nil)
         #expect(UpstreamEndpoint(url: "http://user:pw@x/y") == nil)
         #expect(UpstreamEndpoint(url: "http://x:99999/") == nil)
+    }
+}
+
+/// Counts flushes on their way to the socket.
+private final class FlushCounter: ChannelOutboundHandler {
+    typealias OutboundIn = IOData
+    var flushes = 0
+    func flush(context: ChannelHandlerContext) {
+        flushes += 1
+        context.flush()
+    }
+}
+
+@Suite("HTTP/1.1 connection handler")
+struct HTTP1ClientHandlerTests {
+    /// Head, body and end leave in one flush, so the kernel sees one `writev` rather than one per part.
+    @Test func requestIsWrittenWithOneFlush() throws {
+        let channel = EmbeddedChannel()
+        let endpoint = try #require(UpstreamEndpoint(url: "http://127.0.0.1:8080/v1/chat"))
+        let pool = HTTP1ConnectionPool(eventLoop: channel.eventLoop, configuration: HTTP1PoolConfiguration(),
+                                       tls: TLSContextCache(.makeClientConfiguration()))
+        let counter = FlushCounter()
+        let client = HTTP1ClientHandler(pool: pool, key: endpoint.key)
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+        try channel.pipeline.syncOperations.addHandler(client)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        let exchange = UpstreamExchange(eventLoop: channel.eventLoop, clock: SystemClock())
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: endpoint.target,
+                                   headers: HTTPHeaders([("host", endpoint.hostHeader), ("content-length", "2")]))
+        #expect(client.start(HTTP1Request(endpoint: endpoint, head: head, body: ByteBuffer(string: "{}")), exchange: exchange)
+            == .started)
+        #expect(counter.flushes == 1)
+        var written = ByteBuffer()
+        while let part = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(var bytes) = part else { Issue.record("unexpected file region"); break }
+            written.writeBuffer(&bytes)
+        }
+        let text = String(buffer: written)
+        #expect(text.hasPrefix("POST /v1/chat HTTP/1.1\r\n"))
+        #expect(text.hasSuffix("\r\n\r\n{}"))
+        #expect(client.start(HTTP1Request(endpoint: endpoint, head: head, body: ByteBuffer()), exchange: exchange)
+            == .unusable, "one request at a time")
+        _ = try? channel.finish()
     }
 }

@@ -6,10 +6,11 @@ import Testing
 
 @Suite("Anthropic provider")
 struct AnthropicProviderTests {
-    func gateway(_ upstream: MockUpstream) throws -> Gateway {
-        let config = GatewayConfiguration(providers: [CustomProviderConfig(
+    func gateway(_ upstream: MockUpstream, kind: UpstreamHTTPClientKind = .nio) throws -> Gateway {
+        var config = GatewayConfiguration(providers: [CustomProviderConfig(
             name: "anthropic", url: upstream.url("/v1/messages"), apiKey: "sk-ant-test", format: .anthropic,
             prefix: "anthropic/")])
+        config.upstreamHTTPClient = kind
         return try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config)
             .withClock(ManualClock(autoAdvance: true)).build()
     }
@@ -32,11 +33,15 @@ struct AnthropicProviderTests {
 
     /// Non-streamed text and tools convert back exactly; the upstream gets the native request.
     @Test(arguments: [("anthropic_text.json", "anthropic_text_response_nonstreaming.json"),
-                      ("anthropic_tools.json", "anthropic_tools_response_nonstreaming.json")])
-    func nonStreaming(requestFixture: String, responseFixture: String) async throws {
+                      ("anthropic_tools.json", "anthropic_tools_response_nonstreaming.json")],
+          UpstreamHTTPClientKind.allCases)
+    func nonStreaming(_ fixtures: (requestFixture: String, responseFixture: String), _ kind: UpstreamHTTPClientKind)
+        async throws
+    {
+        let (requestFixture, responseFixture) = fixtures
         let upstream = try await MockUpstream.start(.json(try Fixtures.text(responseFixture)))
         defer { Task { await upstream.stop() } }
-        let result = try await gateway(upstream).send(try openAIRequest(requestFixture, stream: false)).collect()
+        let result = try await gateway(upstream, kind: kind).send(try openAIRequest(requestFixture, stream: false)).collect()
         let native = try Fixtures.json(responseFixture)
         let message = try #require(result.response.choices.first?.message)
         #expect(result.response.id == native["id"]?.stringValue)
@@ -71,11 +76,12 @@ struct AnthropicProviderTests {
         ("anthropic_text_response_streaming.txt", FinishReason.stop),
         ("anthropic_tools_response_streaming.txt", FinishReason.toolCalls),
         ("anthropic_text_and_tools_response_streaming.txt", FinishReason.toolCalls),
-    ])
-    func streaming(fixture: String, finish: FinishReason) async throws {
+    ], UpstreamHTTPClientKind.allCases)
+    func streaming(_ fixtures: (fixture: String, finish: FinishReason), _ kind: UpstreamHTTPClientKind) async throws {
+        let (fixture, finish) = fixtures
         let upstream = try await MockUpstream.start(.sse(try Fixtures.text(fixture)))
         defer { Task { await upstream.stop() } }
-        let stream = try await gateway(upstream).send(try openAIRequest("anthropic_text.json", stream: true))
+        let stream = try await gateway(upstream, kind: kind).send(try openAIRequest("anthropic_text.json", stream: true))
         var chunks: [ChatChunk] = []
         var collector = ResponseCollector()
         for try await event in stream {

@@ -50,22 +50,23 @@ struct BedrockTests {
         #expect(throws: EventStreamDecoder.InvalidFrame.self) { _ = try decoder2.decode(prelude) }
     }
 
-    func gateway(_ upstream: MockUpstream) throws -> Gateway {
+    func gateway(_ upstream: MockUpstream, kind: UpstreamHTTPClientKind = .nio) throws -> Gateway {
         let provider = BedrockProvider(
             endpoint: "http://127.0.0.1:\(upstream.port)", credentials: exampleCredentials, region: "us-east-1",
-            transport: UpstreamHTTPClient(httpClient: HTTPClient.shared))
+            transport: UpstreamHTTPClient(httpClient: HTTPClient.shared, kind: kind))
         return try Gateway.Builder().withHTTPClient(HTTPClient.shared).withProvider(provider).withoutDefaultProviders().build()
     }
 
     /// Converse: the signed native request goes out; the answer comes back with tools and usage.
-    @Test func converse() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func converse(_ kind: UpstreamHTTPClientKind) async throws {
         let reply = #"{"output":{"message":{"role":"assistant","content":[{"text":"Let me check."},{"toolUse":{"toolUseId":"t1","name":"get_weather","input":{"city":"Paris"}}}]}},"stopReason":"tool_use","usage":{"inputTokens":12,"outputTokens":8,"totalTokens":20},"metrics":{"latencyMs":100}}"#
         let upstream = try await MockUpstream.start(.json(reply))
         defer { Task { await upstream.stop() } }
         var body = request("aws-bedrock/anthropic.claude-3-haiku-20240307-v1:0")
         body.messages.insert(ChatMessage(role: "system", content: .text("Be brief.")), at: 0)
         body.tools = [Tool(function: FunctionDefinition(name: "get_weather"))]
-        let result = try await gateway(upstream).send(body).collect()
+        let result = try await gateway(upstream, kind: kind).send(body).collect()
         let message = try #require(result.response.choices.first?.message)
         #expect(message.text == "Let me check.")
         #expect(message.toolCalls?.first?.function.arguments == #"{"city":"Paris"}"#)
@@ -82,7 +83,8 @@ struct BedrockTests {
     }
 
     /// ConverseStream: event-stream frames become chunks with finish_reason, created, model and usage.
-    @Test func converseStream() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func converseStream(_ kind: UpstreamHTTPClientKind) async throws {
         func frame(_ type: String, _ payload: String) -> [UInt8] {
             EventStreamDecoder.encode(headers: [(":event-type", type), (":message-type", "event"), (":content-type", "application/json")],
                                       payload: Array(payload.utf8))
@@ -102,7 +104,7 @@ struct BedrockTests {
         defer { Task { await upstream.stop() } }
         var body = request("aws-bedrock/amazon.nova-lite-v1:0")
         body.stream = true
-        let result = try await gateway(upstream).send(body).collect()
+        let result = try await gateway(upstream, kind: kind).send(body).collect()
         #expect(result.response.choices.first?.message.text == "Hello there")
         #expect(result.response.choices.first?.message.toolCalls?.first?.function.arguments == #"{"q":"x"}"#)
         #expect(result.response.choices.first?.finishReason == .toolCalls)

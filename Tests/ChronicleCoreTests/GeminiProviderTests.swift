@@ -30,17 +30,19 @@ enum GeminiRecordings {
 
 @Suite("Gemini provider")
 struct GeminiProviderTests {
-    func gateway(_ upstream: MockUpstream) throws -> Gateway {
-        let config = GatewayConfiguration(providers: [CustomProviderConfig(
+    func gateway(_ upstream: MockUpstream, kind: UpstreamHTTPClientKind = .nio) throws -> Gateway {
+        var config = GatewayConfiguration(providers: [CustomProviderConfig(
             name: "gemini", url: "http://127.0.0.1:\(upstream.port)/v1beta", apiKey: "g-key", format: .gemini, prefix: "gemini/")])
+        config.upstreamHTTPClient = kind
         return try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config).build()
     }
 
     /// Text: content, usage, finish reason; the request goes to :generateContent with the key header.
-    @Test func text() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func text(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await MockUpstream.start(.json(GeminiRecordings.text))
         defer { Task { await upstream.stop() } }
-        let result = try await gateway(upstream).send(request("gemini/gemini-2.0-flash")).collect()
+        let result = try await gateway(upstream, kind: kind).send(request("gemini/gemini-2.0-flash")).collect()
         #expect(result.response.choices.first?.message.text == "Lassie was a fictional Rough Collie.")
         #expect(result.response.choices.first?.finishReason == .stop)
         #expect(result.response.usage == Usage(promptTokens: 7, completionTokens: 9, totalTokens: 16))
@@ -52,10 +54,11 @@ struct GeminiProviderTests {
     }
 
     /// A function call becomes an OpenAI tool call with JSON-text arguments and finish_reason tool_calls.
-    @Test func toolCall() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func toolCall(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await MockUpstream.start(.json(GeminiRecordings.toolCall))
         defer { Task { await upstream.stop() } }
-        let result = try await gateway(upstream).send(request("gemini/gemini-2.0-flash")).collect()
+        let result = try await gateway(upstream, kind: kind).send(request("gemini/gemini-2.0-flash")).collect()
         let call = try #require(result.response.choices.first?.message.toolCalls?.first)
         #expect(call.function.name == "get_weather")
         #expect(call.function.arguments == #"{"city":"Paris"}"#)
@@ -63,12 +66,13 @@ struct GeminiProviderTests {
     }
 
     /// The SSE stream folds into the whole text with the final usage.
-    @Test func streaming() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func streaming(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await MockUpstream.start(.sse(GeminiRecordings.stream))
         defer { Task { await upstream.stop() } }
         var body = request("gemini/gemini-2.0-flash")
         body.stream = true
-        let result = try await gateway(upstream).send(body).collect()
+        let result = try await gateway(upstream, kind: kind).send(body).collect()
         #expect(result.chunkCount == 3)
         #expect(result.response.choices.first?.message.text == "Lassie was a collie.")
         #expect(result.response.usage?.totalTokens == 12)

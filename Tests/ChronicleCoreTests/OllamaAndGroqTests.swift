@@ -8,21 +8,24 @@ import Testing
 
 @Suite("Ollama provider and Groq recovery")
 struct OllamaAndGroqTests {
-    func gateway(_ upstream: MockUpstream, format: ProviderFormat, name: String, prefix: String) throws -> Gateway {
-        let config = GatewayConfiguration(providers: [CustomProviderConfig(
+    func gateway(_ upstream: MockUpstream, format: ProviderFormat, name: String, prefix: String,
+                 kind: UpstreamHTTPClientKind = .nio) throws -> Gateway {
+        var config = GatewayConfiguration(providers: [CustomProviderConfig(
             name: name, url: upstream.url(name == "ollama" ? "/api/chat" : "/v1/chat/completions"), format: format,
             prefix: prefix)])
+        config.upstreamHTTPClient = kind
         return try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config)
             .withClock(ManualClock(autoAdvance: true)).build()
     }
 
     /// Non-streamed Ollama text: content, usage from eval counts, durations in the response metadata.
-    @Test func nonStreaming() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func nonStreaming(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await MockUpstream.start(.json(try Fixtures.text("ollama_text_response_nonstreaming.json")))
         defer { Task { await upstream.stop() } }
         var body = try Fixtures.request("ollama_text.json")
         body.model = "ollama/llama3"
-        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/").send(body).collect()
+        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/", kind: kind).send(body).collect()
         let native = try Fixtures.json("ollama_text_response_nonstreaming.json")
         #expect(result.response.choices.first?.message.text == native["message"]?["content"]?.stringValue)
         #expect(result.response.choices.first?.finishReason == .stop)
@@ -35,7 +38,8 @@ struct OllamaAndGroqTests {
     }
 
     /// The NDJSON stream folds into the recorded text; the done line ends it with usage and durations.
-    @Test func streaming() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func streaming(_ kind: UpstreamHTTPClientKind) async throws {
         let text = try Fixtures.text("ollama_text_response_streaming.txt")
         let lines = text.split(separator: "\n").map { Array(($0 + "\n").utf8) }
         let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "application/x-ndjson")], body: .parts(lines, delay: .zero)))
@@ -43,7 +47,7 @@ struct OllamaAndGroqTests {
         var body = try Fixtures.request("ollama_text.json")
         body.model = "ollama/llama3"
         body.stream = true
-        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/").send(body).collect()
+        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/", kind: kind).send(body).collect()
         var expected = ""
         for line in lines {
             expected += try JSONCoding.decode(JSONValue.self, from: line)["message"]?["content"]?.stringValue ?? ""
@@ -56,7 +60,8 @@ struct OllamaAndGroqTests {
     }
 
     /// Tool calls come back with object arguments and go out as objects in history.
-    @Test func toolCalls() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func toolCalls(_ kind: UpstreamHTTPClientKind) async throws {
         let reply = #"{"model":"llama3.1","created_at":"2024-07-01T00:00:00Z","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},"done_reason":"stop","done":true,"prompt_eval_count":10,"eval_count":5}"#
         let upstream = try await MockUpstream.start(.json(reply))
         defer { Task { await upstream.stop() } }
@@ -65,7 +70,7 @@ struct OllamaAndGroqTests {
             ChatMessage(role: "assistant", toolCalls: [ToolCall(id: "c1", function: FunctionCall(name: "get_weather", arguments: #"{"city":"Oslo"}"#))]),
             ChatMessage(role: "tool", content: .text("cold"), toolCallID: "c1"),
         ], tools: [Tool(function: FunctionDefinition(name: "get_weather", parameters: ["type": "object"]))])
-        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/").send(request).collect()
+        let result = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/", kind: kind).send(request).collect()
         let call = try #require(result.response.choices.first?.message.toolCalls?.first)
         #expect(call.function.name == "get_weather")
         #expect(call.function.arguments == #"{"city":"Paris"}"#)
@@ -77,14 +82,15 @@ struct OllamaAndGroqTests {
 
     /// With tools, Ollama is asked for one complete answer even when the client streams; the client's stream
     /// is answered from it.
-    @Test func toolsAreNotStreamed() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func toolsAreNotStreamed(_ kind: UpstreamHTTPClientKind) async throws {
         let reply = #"{"model":"llama3.1","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},"done_reason":"stop","done":true,"eval_count":5}"#
         let upstream = try await MockUpstream.start(.json(reply))
         defer { Task { await upstream.stop() } }
         var body = ChatRequest(model: "ollama/llama3.1", messages: [ChatMessage(role: "user", content: .text("weather?"))],
                                tools: [Tool(function: FunctionDefinition(name: "get_weather"))])
         body.stream = true
-        let stream = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/").send(body)
+        let stream = try await gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/", kind: kind).send(body)
         var collector = ResponseCollector()
         for try await event in stream {
             switch event {
@@ -125,13 +131,14 @@ struct OllamaAndGroqTests {
     }
 
     /// A stream with nothing readable is a parsing error.
-    @Test func onlyBadStreamLinesFail() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func onlyBadStreamLinesFail(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "application/x-ndjson")],
                                                           body: .bytes(Array("not json\n".utf8))))
         defer { Task { await upstream.stop() } }
         var body = request("ollama/llama3")
         body.stream = true
-        let gateway = try gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/")
+        let gateway = try gateway(upstream, format: .ollama, name: "ollama", prefix: "ollama/", kind: kind)
         let error = await #expect(throws: ProviderError.self) {
             _ = try await gateway.send(body, options: RequestOptions(retry: RetryOptions(maxTries: 1))).collect()
         }

@@ -27,8 +27,9 @@ func expectedStream(_ fixture: String) throws -> (content: String, arguments: St
 struct OpenAIProviderTests {
     func gateway(upstream: MockUpstream, provider: String, sink: InMemoryLog? = nil,
                  configuration: GatewayConfiguration = GatewayConfiguration(),
-                 clock: any GatewayClock = SystemClock()) throws -> Gateway {
+                 clock: any GatewayClock = SystemClock(), kind: UpstreamHTTPClientKind = .nio) throws -> Gateway {
         var config = configuration
+        config.upstreamHTTPClient = kind
         config.providers.insert(CustomProviderConfig(name: provider, url: upstream.url()), at: 0)
         // Point the built-in at the mock while keeping its transforms: override_url does that.
         var builder = Gateway.Builder().withHTTPClient(HTTPClient.shared).withClock(clock)
@@ -55,11 +56,13 @@ struct OpenAIProviderTests {
         ("openai", "openai_tools.json", "openai_tools_response_nonstreaming.json"),
         ("groq", "groq_text.json", "groq_text_response_nonstreaming.json"),
         ("groq", "groq_tools.json", "groq_tools_response_nonstreaming.json"),
-    ])
-    func nonStreaming(provider: String, requestFixture: String, responseFixture: String) async throws {
+    ], UpstreamHTTPClientKind.allCases)
+    func nonStreaming(_ fixture: (provider: String, requestFixture: String, responseFixture: String),
+                      _ kind: UpstreamHTTPClientKind) async throws {
+        let (provider, requestFixture, responseFixture) = fixture
         let upstream = try await MockUpstream.start(.json(try Fixtures.text(responseFixture)))
         defer { Task { await upstream.stop() } }
-        let gateway = try gateway(upstream: upstream, provider: provider)
+        let gateway = try gateway(upstream: upstream, provider: provider, kind: kind)
         let result = try await send(gateway, requestFixture, model: "\(provider)/some-model", stream: false, upstream: upstream)
         let expected = try JSONCoding.decode(ChatResponse.self, from: Array(try Fixtures.text(responseFixture).utf8))
         #expect(result.response == expected)
@@ -83,12 +86,13 @@ struct OpenAIProviderTests {
         ("openai", "openai_tools.json", "openai_tools_response_streaming.txt", FinishReason.stop, 90),
         ("groq", "groq_text.json", "groq_text_response_streaming.txt", FinishReason.stop, 367),
         ("groq", "groq_tools.json", "groq_tools_response_streaming.txt", FinishReason.toolCalls, 902),
-    ])
-    func streaming(provider: String, requestFixture: String, responseFixture: String, finish: FinishReason,
-                   totalTokens: Int) async throws {
+    ], UpstreamHTTPClientKind.allCases)
+    func streaming(_ fixture: (provider: String, requestFixture: String, responseFixture: String, finish: FinishReason,
+                               totalTokens: Int), _ kind: UpstreamHTTPClientKind) async throws {
+        let (provider, requestFixture, responseFixture, finish, totalTokens) = fixture
         let upstream = try await MockUpstream.start(.sse(try Fixtures.text(responseFixture)))
         defer { Task { await upstream.stop() } }
-        let gateway = try gateway(upstream: upstream, provider: provider)
+        let gateway = try gateway(upstream: upstream, provider: provider, kind: kind)
         let result = try await send(gateway, requestFixture, model: "\(provider)/m", stream: true, upstream: upstream)
         let expected = try expectedStream(responseFixture)
         let message = try #require(result.response.choices.first?.message)
@@ -121,12 +125,13 @@ struct OpenAIProviderTests {
     }
 
     /// Upstream errors map to kinds and statuses; 5xx is retried, 400 is not; the body is kept.
-    @Test func upstreamErrors() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func upstreamErrors(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await MockUpstream.start(
             .json(#"{"error":{"message":"overloaded","type":"server_error"}}"#, status: 503),
             .json(#"{"error":{"message":"bad model","type":"invalid_request_error"}}"#, status: 400))
         defer { Task { await upstream.stop() } }
-        let gateway = try gateway(upstream: upstream, provider: "openai", clock: ManualClock(autoAdvance: true))
+        let gateway = try gateway(upstream: upstream, provider: "openai", clock: ManualClock(autoAdvance: true), kind: kind)
         do {
             _ = try await send(gateway, "openai_text.json", model: "gpt-4o", stream: false, upstream: upstream)
             Issue.record("expected a failure")
@@ -140,13 +145,14 @@ struct OpenAIProviderTests {
     }
 
     /// A 429's Retry-After header is read and waited for before the retry.
-    @Test func rateLimitRetryAfterHeader() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func rateLimitRetryAfterHeader(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await MockUpstream.start(
             .json(#"{"error":{"message":"slow down"}}"#, status: 429, headers: [("retry-after", "2")]),
             .json(try Fixtures.text("openai_text_response_nonstreaming.json")))
         defer { Task { await upstream.stop() } }
         let clock = ManualClock(autoAdvance: true)
-        let gateway = try gateway(upstream: upstream, provider: "openai", clock: clock)
+        let gateway = try gateway(upstream: upstream, provider: "openai", clock: clock, kind: kind)
         let result = try await send(gateway, "openai_text.json", model: "gpt-4o", stream: false, upstream: upstream)
         #expect(result.requestInfo.wasRateLimited)
         #expect(clock.sleeps == [.seconds(2)])
@@ -171,14 +177,16 @@ struct OpenAIProviderTests {
     }
 
     /// A timed-out attempt falls back to the next choice.
-    @Test func timeoutFallsBack() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func timeoutFallsBack(_ kind: UpstreamHTTPClientKind) async throws {
         let slow = try await MockUpstream.start(Reply(body: .hang))
         let fast = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
         defer { Task { await slow.stop(); await fast.stop() } }
         let clock = ManualClock()
-        let config = GatewayConfiguration(
+        var config = GatewayConfiguration(
             providers: [CustomProviderConfig(name: "slow", url: slow.url()), CustomProviderConfig(name: "fast", url: fast.url())],
             aliases: [AliasConfig(name: "both", models: [AliasModel(model: "m", provider: "slow"), AliasModel(model: "m", provider: "fast")])])
+        config.upstreamHTTPClient = kind
         let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withClock(clock).withConfiguration(config)
             .withoutDefaultProviders().build()
         let sending = Task { try await gateway.send(request("both"), options: RequestOptions(timeout: .seconds(5))).collect() }
@@ -191,14 +199,16 @@ struct OpenAIProviderTests {
     }
 
     /// A stream that stalls past the idle timeout ends with a timeout error; the partial response is recorded.
-    @Test func stalledStreamTimesOut() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func stalledStreamTimesOut(_ kind: UpstreamHTTPClientKind) async throws {
         let first = Array("data: {\"id\":\"c\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"}}]}\n\n".utf8)
         let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "text/event-stream")], body: .partsThenHang([first])))
         defer { Task { await upstream.stop() } }
         let clock = ManualClock()
         let sink = InMemoryLog()
-        let config = GatewayConfiguration(providers: [CustomProviderConfig(name: "p", url: upstream.url(), prefix: "p/")],
+        var config = GatewayConfiguration(providers: [CustomProviderConfig(name: "p", url: upstream.url(), prefix: "p/")],
                                           streamIdleTimeout: .seconds(30))
+        config.upstreamHTTPClient = kind
         let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withClock(clock).withConfiguration(config)
             .withLogSink(sink).build()
         let received = NIOLockedValueBox(0)
@@ -229,13 +239,15 @@ struct OpenAIProviderTests {
     }
 
     /// Dropping a stream part-way cancels the upstream request and records the call as cancelled.
-    @Test func droppedStreamCancelsUpstream() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func droppedStreamCancelsUpstream(_ kind: UpstreamHTTPClientKind) async throws {
         let events = (0..<50).map { "data: {\"id\":\"c\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\($0) \"}}]}\n\n" }
         let upstream = try await MockUpstream.start(Reply(headers: [("content-type", "text/event-stream")],
                                                           body: .parts(events.map { Array($0.utf8) }, delay: .milliseconds(20))))
         defer { Task { await upstream.stop() } }
         let sink = InMemoryLog()
-        let config = GatewayConfiguration(providers: [CustomProviderConfig(name: "p", url: upstream.url(), prefix: "p/")])
+        var config = GatewayConfiguration(providers: [CustomProviderConfig(name: "p", url: upstream.url(), prefix: "p/")])
+        config.upstreamHTTPClient = kind
         let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config).withLogSink(sink).build()
         do {
             var count = 0

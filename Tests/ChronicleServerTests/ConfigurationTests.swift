@@ -60,6 +60,24 @@ struct ConfigurationTests {
         #expect(try ConfigFile.parse("default_timeout = \(text)").gateway.defaultTimeout == expected)
     }
 
+    /// `upstream_http_client` picks the transport; a later file's choice wins; a bad value names the option.
+    @Test func upstreamHTTPClientOption() throws {
+        #expect(try ConfigFile.parse("port = 1").gateway.upstreamHTTPClient == nil)
+        var merged = try ConfigFile.parse(#"upstream_http_client = "async-http-client""#).gateway
+        #expect(merged.upstreamHTTPClient == .asyncHTTPClient)
+        merged.merge(try ConfigFile.parse(#"upstream_http_client = "nio""#).gateway)
+        #expect(merged.upstreamHTTPClient == .nio)
+        merged.merge(try ConfigFile.parse("port = 2").gateway)
+        #expect(merged.upstreamHTTPClient == .nio, "a file that does not set it keeps the earlier choice")
+        do {
+            _ = try ConfigFile.parse(#"upstream_http_client = "curl""#)
+            Issue.record("an unknown transport was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("upstream_http_client"))
+            #expect(error.description.contains("async-http-client"))
+        }
+    }
+
     /// Bad files say where the problem is.
     @Test func badFiles() {
         #expect(throws: ConfigurationError.self) { try ConfigFile.parse("default_timeout = \"soon\"") }

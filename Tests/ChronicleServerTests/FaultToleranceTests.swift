@@ -74,7 +74,8 @@ struct FaultToleranceTests {
         .mock("invalid JSON", .json("{this is not json", status: 200), status: 502, kind: "parsing_provider_response"),
     ]
 
-    func configuration(faultyURL: String, healthyURL: String? = nil, timeout: Duration = .seconds(10))
+    func configuration(faultyURL: String, healthyURL: String? = nil, timeout: Duration = .seconds(10),
+                       kind: UpstreamHTTPClientKind = .nio)
         -> GatewayConfiguration
     {
         var providers = [CustomProviderConfig(name: "bad", url: faultyURL, apiKey: "sk-bad", prefix: "bad/")]
@@ -85,20 +86,21 @@ struct FaultToleranceTests {
                 AliasModel(model: "bad/gpt", provider: "bad"), AliasModel(model: "good/gpt", provider: "good"),
             ]))
         }
-        return GatewayConfiguration(providers: providers, aliases: aliases, defaultTimeout: timeout,
-                                    streamIdleTimeout: .milliseconds(500),
-                                    retry: RetryOptions(initialBackoff: .milliseconds(1), maxTries: 2,
-                                                        jitter: .milliseconds(1)))
+        var configuration = GatewayConfiguration(
+            providers: providers, aliases: aliases, defaultTimeout: timeout, streamIdleTimeout: .milliseconds(500),
+            retry: RetryOptions(initialBackoff: .milliseconds(1), maxTries: 2, jitter: .milliseconds(1)))
+        configuration.upstreamHTTPClient = kind
+        return configuration
     }
 
     /// Alone, the fault gives its documented status and kind (after the configured retries) and is
     /// recorded with a structured error; behind an alias, the next provider answers.
-    @Test(arguments: faults)
-    func upstreamFault(_ fault: Fault) async throws {
+    @Test(arguments: faults, UpstreamHTTPClientKind.allCases)
+    func upstreamFault(_ fault: Fault, _ kind: UpstreamHTTPClientKind) async throws {
         let (url, stop) = try await fault.start()
         let healthy = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
 
-        let alone = try await RunningServer.start(configuration: configuration(faultyURL: url, timeout: fault.timeout))
+        let alone = try await RunningServer.start(configuration: configuration(faultyURL: url, timeout: fault.timeout, kind: kind))
         let response = try await alone.json("/v1/chat/completions", body: textRequest)
         #expect(response.status == fault.status)
         #expect(response.json["error"]?["kind"]?.stringValue == fault.kind)
@@ -115,7 +117,7 @@ struct FaultToleranceTests {
         await alone.stop()
 
         let fallback = try await RunningServer.start(
-            configuration: configuration(faultyURL: url, healthyURL: healthy.url(), timeout: fault.timeout))
+            configuration: configuration(faultyURL: url, healthyURL: healthy.url(), timeout: fault.timeout, kind: kind))
         let rescued = try await fallback.json("/v1/chat/completions",
                                               body: #"{"model":"resilient","messages":[{"role":"user","content":"hi"}]}"#)
         #expect(rescued.status == 200)
@@ -131,9 +133,10 @@ struct FaultToleranceTests {
 
     /// A stream cut mid-way: the client gets what arrived, then `event: error`, then `[DONE]`; the record
     /// keeps the partial answer and a structured error.
-    @Test func streamCutMidway() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func streamCutMidway(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await RawUpstream.start(.writeThenClose(Self.streamHead))
-        let server = try await RunningServer.start(configuration: configuration(faultyURL: upstream.url()))
+        let server = try await RunningServer.start(configuration: configuration(faultyURL: upstream.url(), kind: kind))
         let response = try await server.send("/v1/chat/completions",
                                              body: #"{"model":"bad/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
         #expect(response.status == 200)
@@ -149,9 +152,10 @@ struct FaultToleranceTests {
     }
 
     /// A stream that stalls is failed after the idle timeout with `event: error` (kind `timeout`).
-    @Test func streamStalls() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func streamStalls(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await RawUpstream.start(.writeThenHang(Self.streamHead))
-        let server = try await RunningServer.start(configuration: configuration(faultyURL: upstream.url()))
+        let server = try await RunningServer.start(configuration: configuration(faultyURL: upstream.url(), kind: kind))
         let started = ContinuousClock.now
         let response = try await server.send("/v1/chat/completions",
                                              body: #"{"model":"bad/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
@@ -178,10 +182,11 @@ struct FaultToleranceTests {
 
     /// Many clients disconnecting mid-stream: every upstream stream is cancelled, every call recorded as
     /// cancelled, and nothing stays in flight.
-    @Test func manyDisconnects() async throws {
+    @Test(arguments: UpstreamHTTPClientKind.allCases)
+    func manyDisconnects(_ kind: UpstreamHTTPClientKind) async throws {
         let upstream = try await RawUpstream.start(.writeThenHang(Self.streamHead))
         let metrics = ServerMetrics()
-        var configuration = configuration(faultyURL: upstream.url())
+        var configuration = configuration(faultyURL: upstream.url(), kind: kind)
         configuration.streamIdleTimeout = .seconds(60)
         let server = try await RunningServer.start(configuration: configuration, metrics: metrics)
         let clients = 40

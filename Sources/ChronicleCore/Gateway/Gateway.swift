@@ -50,7 +50,8 @@ public final class Gateway: Sendable {
         }
         let configuration = builder.configuration
         var transport = UpstreamHTTPClient(
-            httpClient: httpClient, clock: builder.clock, userAgent: configuration.userAgent ?? "chronicle")
+            httpClient: httpClient, clock: builder.clock, userAgent: configuration.userAgent ?? "chronicle",
+            kind: configuration.upstreamHTTPClient ?? .nio)
         transport.imageFetchPolicy = configuration.imageFetch ?? ImageFetchPolicy()
         self.transport = transport
         logSink = builder.logSink
@@ -190,11 +191,13 @@ public final class Gateway: Sendable {
     /// The configured aliases, sorted by name.
     public var aliases: [AliasConfig] { registry.withLockedValue { $0.aliases.values.sorted { $0.name < $1.name } } }
 
-    /// Closes the upstream HTTP client if the gateway created it, then flushes the log sink, so that the last
-    /// calls' records are written (or spilled) before this returns; it waits at most `flushTimeout` for them.
+    /// Closes the pooled upstream connections and the upstream HTTP client if the gateway created it, then
+    /// flushes the log sink, so that the last calls' records are written (or spilled) before this returns; it
+    /// waits at most `flushTimeout` for them.
     /// The sink itself (a `LogWriter`'s task, say) stays its owner's to stop.
     public func shutdown(flushTimeout: Duration = .seconds(10)) async throws {
         var closeError: (any Error)?
+        await transport.shutdown()
         if ownsHTTPClient {
             do { try await transport.httpClient.shutdown() } catch { closeError = error }
         }

@@ -17,6 +17,8 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var tracePayloads: Bool?
     /// Limits on fetching image URLs for Bedrock and Ollama (`max_image_bytes`, `image_url_allowlist`).
     public var imageFetch: ImageFetchPolicy?
+    /// The upstream transport (`upstream_http_client`): pooled HTTP/1.1 over SwiftNIO unless set to AsyncHTTPClient.
+    public var upstreamHTTPClient: UpstreamHTTPClientKind?
 
     public init(providers: [CustomProviderConfig] = [], aliases: [AliasConfig] = [], apiKeys: [APIKeyConfig] = [],
                 defaultTimeout: Duration? = nil, streamIdleTimeout: Duration? = nil, userAgent: String? = nil,
@@ -44,6 +46,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
         retry = other.retry ?? retry
         tracePayloads = other.tracePayloads ?? tracePayloads
         imageFetch = other.imageFetch ?? imageFetch
+        upstreamHTTPClient = other.upstreamHTTPClient ?? upstreamHTTPClient
     }
 }
 

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -40,7 +39,7 @@ public final class UpstreamBody: Sendable {
     /// A reader that cancels the request when it is dropped unfinished, even while the response (and so
     /// this body) is still referenced: for a stream whose consumer may stop part-way.
     public func reader() -> UpstreamBodyReader {
-        exchange.state.withLockedValue { $0.hasReader = true }
+        exchange.markReader()
         return UpstreamBodyReader(exchange: exchange)
     }
 }
@@ -63,94 +62,87 @@ public final class UpstreamBodyReader: Sendable {
     }
 }
 
-/// One upstream request, driven through AsyncHTTPClient's delegate API so that every callback runs on the
-/// event loop the request was started from (normally the inbound connection's) and timeouts are
-/// event-loop timers armed only while a reader actually waits, rather than a task group and a sleeping
-/// task per read. Response bytes are buffered up to ``highWaterMark``; past it the upstream socket is
-/// not read until the consumer catches up.
-final class UpstreamExchange: HTTPClientResponseDelegate {
-    typealias Response = Void
+/// What an exchange asks of the transport carrying it.
+protocol UpstreamExchangeTransport: Sendable {
+    /// Read from the upstream again: the reader took the buffered bytes that had passed the high-water mark.
+    func resumeReading()
+    /// Stop the request now (the caller gave up or a timeout fired); a connection is closed, not reused.
+    func cancel()
+}
 
+/// One upstream request as its caller sees it: waits for the response head, then hands out the body part
+/// by part, whichever transport carries it. The transport reports what arrives; the decisions are the
+/// ``UpstreamExchangeStateMachine``'s. Timeouts are event-loop timers armed only while someone actually
+/// waits, rather than a task group and a sleeping task per read. Response bytes are buffered up to
+/// ``highWaterMark``; past it the transport stops reading the upstream socket until the reader catches up.
+final class UpstreamExchange: Sendable {
     /// Buffered, unread body bytes past which reading from the upstream pauses.
     static let highWaterMark = 256 * 1024
 
-    fileprivate struct State {
-        var task: HTTPClient.Task<Void>?
-        var head: HTTPResponseHead?
-        var headWaiter: CheckedContinuation<HTTPResponseHead, any Error>?
-        var headTimer: TimeoutTimer?
-        var buffered: ByteBuffer?
-        var bodyWaiter: CheckedContinuation<ByteBuffer?, any Error>?
-        var idleTimer: TimeoutTimer?
-        /// Completed when the consumer takes the buffer, to resume reading from the upstream.
-        var demand: EventLoopPromise<Void>?
-        var ended = false
+    typealias Machine = UpstreamExchangeStateMachine<
+        CheckedContinuation<HTTPResponseHead, any Error>, CheckedContinuation<ByteBuffer?, any Error>, TimeoutTimer
+    >
+
+    private struct Locked {
+        var machine: Machine
+        var transport: (any UpstreamExchangeTransport)?
         /// Whether an ``UpstreamBodyReader`` owns cancelling the request when dropped.
         var hasReader = false
-        /// The first terminal failure: a timeout, a cancellation, or the transport's error.
-        var failure: (any Error)?
     }
 
+    /// The loop the transport's callbacks run on and timers are scheduled on.
     let eventLoop: any EventLoop
     private let clock: any GatewayClock
-    fileprivate let state = NIOLockedValueBox(State())
+    /// Taken by the transport (on `eventLoop`) and the reader (normally on the same loop, so uncontended);
+    /// one per exchange, never shared between exchanges or loops.
+    private let locked: NIOLockedValueBox<Locked>
 
-    fileprivate var hasReader: Bool { state.withLockedValue { $0.hasReader } }
+    var hasReader: Bool { locked.withLockedValue { $0.hasReader } }
 
-    private init(eventLoop: any EventLoop, clock: any GatewayClock) {
+    /// Whether the exchange already failed (timed out, cancelled): a transport should not start it.
+    var hasFailed: Bool { locked.withLockedValue { $0.machine.hasFailed } }
+
+    init(eventLoop: any EventLoop, clock: any GatewayClock, highWaterMark: Int = UpstreamExchange.highWaterMark) {
         self.eventLoop = eventLoop
         self.clock = clock
+        locked = NIOLockedValueBox(Locked(machine: Machine(highWaterMark: highWaterMark)))
     }
 
-    /// Sends `request` and waits for the response head, at most `timeout` from now (connecting included).
-    static func send(_ request: HTTPClient.Request, client: HTTPClient, clock: any GatewayClock, timeout: Duration)
-        async throws(ProviderError) -> UpstreamResponse
-    {
-        // `any()` is the calling thread's loop when the caller runs on one of the client's loops.
-        let eventLoop = client.eventLoopGroup.any()
-        let exchange = UpstreamExchange(eventLoop: eventLoop, clock: clock)
-        exchange.state.withLockedValue { state in
-            state.headTimer = clock.scheduleTimeout(after: timeout, on: eventLoop) {
-                exchange.fail(ProviderError(
-                    kind: .timeout, message: "Provider sent no response headers within \(timeout.milliseconds) ms"))
-            }
-        }
-        // `.delegate(on:)`, not `.delegateAndChannel(on:)`: the pool prefers a connection on this loop, but
-        // connections it opens only to satisfy a required loop are closed, not kept alive, once idle.
-        let task = client.execute(
-            request: request, delegate: exchange, eventLoop: .delegate(on: eventLoop), deadline: nil, logger: nil)
-        exchange.attach(task)
-        let head: HTTPResponseHead
-        do {
-            head = try await exchange.awaitHead()
-        } catch {
-            throw UpstreamHTTPClient.mapTransportError(error, timeout: timeout)
-        }
-        return UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(exchange: exchange))
+    func markReader() {
+        locked.withLockedValue { $0.hasReader = true }
     }
 
-    private func attach(_ task: HTTPClient.Task<Void>) {
-        let cancel = state.withLockedValue { state -> Bool in
-            guard state.failure == nil else { return true }
-            if !state.ended { state.task = task }
-            return false
+    /// Starts the wait for the response head: at most `timeout` from now, connecting included.
+    func startHeadTimer(_ timeout: Duration) {
+        let timer = clock.scheduleTimeout(after: timeout, on: eventLoop) { [self] in
+            timedOut(generation: 0, ProviderError(
+                kind: .timeout, message: "Provider sent no response headers within \(timeout.milliseconds) ms"))
         }
-        if cancel { task.cancel() }
+        locked.withLockedValue { $0.machine.startHeadTimer(timer) }?.cancel()
     }
 
-    private func awaitHead() async throws -> HTTPResponseHead {
+    /// Hands the exchange to the transport carrying it; `false` when it already failed (the transport
+    /// then stops the request itself).
+    func attach(_ transport: any UpstreamExchangeTransport) -> Bool {
+        locked.withLockedValue { locked in
+            guard !locked.machine.hasFailed else { return false }
+            locked.transport = transport
+            return true
+        }
+    }
+
+    /// Waits for the response head; throws what the transport, a timeout or a cancellation ended it with.
+    func awaitHead() async throws -> HTTPResponseHead {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponseHead, any Error>) in
-                let ready = state.withLockedValue { state -> Result<HTTPResponseHead, any Error>? in
-                    if let head = state.head { return .success(head) }
-                    if let failure = state.failure { return .failure(failure) }
-                    state.headWaiter = continuation
-                    return nil
+                switch locked.withLockedValue({ $0.machine.waitForHead(continuation) }) {
+                case .wait: break
+                case .deliver(let head): continuation.resume(returning: head)
+                case .fail(let error): continuation.resume(throwing: error)
                 }
-                if let ready { continuation.resume(with: ready) }
             }
         } onCancel: {
-            fail(ProviderError(kind: .cancelled))
+            abandon(ProviderError(kind: .cancelled))
         }
     }
 
@@ -165,7 +157,7 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
                     }
                 }
             } onCancel: {
-                fail(ProviderError(kind: .cancelled))
+                abandon(ProviderError(kind: .cancelled))
             }
         } catch {
             throw Self.mapBodyError(error)
@@ -176,127 +168,103 @@ final class UpstreamExchange: HTTPClientResponseDelegate {
     /// idle timer.
     private func takeReady(orWaitWith continuation: CheckedContinuation<ByteBuffer?, any Error>? = nil,
                            idleTimeout: Duration = .zero) -> Result<ByteBuffer?, any Error>? {
-        let (ready, demand) = state.withLockedValue { state -> (Result<ByteBuffer?, any Error>?, EventLoopPromise<Void>?) in
-            if let buffered = state.buffered, !(state.failure is ProviderError) {
-                state.buffered = nil
-                defer { state.demand = nil }
-                return (.success(buffered), state.demand)
+        let (action, transport) = locked.withLockedValue { locked -> (Machine.NextBodyAction, (any UpstreamExchangeTransport)?) in
+            let action = locked.machine.takeBody()
+            guard case .wait = action, let continuation else { return (action, locked.transport) }
+            let generation = locked.machine.waitForBody(continuation)
+            let timer = clock.scheduleTimeout(after: idleTimeout, on: eventLoop) { [self] in
+                timedOut(generation: generation, ProviderError(
+                    kind: .timeout, message: "Provider stream was silent for \(idleTimeout.milliseconds) ms"))
             }
-            if let failure = state.failure { return (.failure(failure), nil) }
-            if state.ended { return (.success(nil), nil) }
-            guard let continuation else { return (nil, nil) }
-            state.bodyWaiter = continuation
-            state.idleTimer = clock.scheduleTimeout(after: idleTimeout, on: eventLoop) { [self] in
-                fail(ProviderError(kind: .timeout, message: "Provider stream was silent for \(idleTimeout.milliseconds) ms"))
-            }
-            return (nil, nil)
+            // Under the lock, so the wait cannot end before its timer is stored.
+            locked.machine.armBodyTimer(timer, generation: generation)?.cancel()
+            return (action, nil)
         }
-        demand?.succeed()
-        return ready
+        switch action {
+        case .deliver(let bytes, let resumeReading):
+            if resumeReading { transport?.resumeReading() }
+            return .success(bytes)
+        case .end: return .success(nil)
+        case .fail(let error): return .failure(error)
+        case .wait: return nil
+        }
     }
 
     /// The consumer dropped the body: an unfinished request is cancelled so its connection is not kept busy.
     func abandon() {
-        fail(ProviderError(kind: .cancelled))
+        abandon(ProviderError(kind: .cancelled))
     }
 
-    /// Ends the exchange with `error` unless it already ended: wakes whoever waits and cancels the upstream.
-    private func fail(_ error: any Error) {
-        // Bytes that arrived before a transport failure stay buffered: handed out first, then the failure.
-        guard let taken = end({ $0.failure = error }) else { return }
-        taken.headTimer?.cancel()
-        taken.idleTimer?.cancel()
-        taken.headWaiter?.resume(throwing: error)
-        taken.bodyWaiter?.resume(throwing: error)
-        taken.demand?.succeed()
-        taken.task?.cancel()
+    private func abandon(_ error: ProviderError) {
+        run(locked.withLockedValue { ($0.machine.abandon(error), $0.transport) })
     }
 
-    /// Marks the exchange ended with `mark` and takes whoever waits on it (waiters, timers, the task), unless
-    /// it had already ended.
-    private func end(_ mark: (inout State) -> Void) -> State? {
-        state.withLockedValue { state -> State? in
-            guard state.failure == nil, !state.ended else { return nil }
-            mark(&state)
-            let taken = state
-            state.task = nil
-            state.headWaiter = nil
-            state.headTimer = nil
-            state.bodyWaiter = nil
-            state.idleTimer = nil
-            state.demand = nil
-            return taken
+    private func timedOut(generation: Int, _ error: ProviderError) {
+        run(locked.withLockedValue { ($0.machine.timedOut(generation: generation, error), $0.transport) })
+    }
+
+    private func run(_ pair: (Machine.FailAction, (any UpstreamExchangeTransport)?)) {
+        guard case .fail(let headWaiter, let bodyWaiter, let error, let timer, let cancelRequest) = pair.0 else { return }
+        timer?.cancel()
+        headWaiter?.resume(throwing: error)
+        bodyWaiter?.resume(throwing: error)
+        if cancelRequest { pair.1?.cancel() }
+    }
+
+    // MARK: Reported by the transport (on `eventLoop`)
+
+    func receiveHead(_ head: HTTPResponseHead) {
+        switch locked.withLockedValue({ $0.machine.receiveHead(head) }) {
+        case .none: break
+        case .cancelTimer(let timer): timer?.cancel()
+        case .deliver(let waiter, let head, let timer):
+            timer?.cancel()
+            waiter.resume(returning: head)
         }
+    }
+
+    /// Returns `true` when the transport should stop reading until ``UpstreamExchangeTransport/resumeReading()``.
+    func receiveBody(_ part: ByteBuffer) -> Bool {
+        switch locked.withLockedValue({ $0.machine.receiveBody(part) }) {
+        case .none: return false
+        case .pauseReading: return true
+        case .deliver(let waiter, let part, let timer):
+            timer?.cancel()
+            waiter.resume(returning: part)
+            return false
+        }
+    }
+
+    func receiveEnd() {
+        let action = locked.withLockedValue { locked in
+            defer { locked.transport = nil }
+            return locked.machine.receiveEnd(
+                noHeadError: ProviderError(kind: .connectionClosed, message: "Provider closed the connection before responding"))
+        }
+        switch action {
+        case .none: break
+        case .deliverEnd(let waiter, let timer):
+            timer?.cancel()
+            waiter.resume(returning: nil)
+        case .failHead(let waiter, let error, let timer):
+            timer?.cancel()
+            waiter?.resume(throwing: error)
+        }
+    }
+
+    /// The transport failed: bytes that arrived before are handed out first, then `error`.
+    func transportFailed(_ error: any Error) {
+        run(locked.withLockedValue { locked in
+            defer { locked.transport = nil }
+            return (locked.machine.transportFailed(error), nil)
+        })
     }
 
     private static func mapBodyError(_ error: any Error) -> ProviderError {
         switch error {
         case let error as ProviderError: error
         case is CancellationError: ProviderError(kind: .cancelled)
-        case let error as HTTPClientError where error == .cancelled: ProviderError(kind: .cancelled)
-        default: ProviderError(kind: .connectionClosed, message: "Provider connection failed mid-response: \(error)")
+        default: UpstreamHTTPClient.mapBodyTransportError(error)
         }
-    }
-
-    // MARK: HTTPClientResponseDelegate (called on `eventLoop`)
-
-    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-        let (waiter, timer) = state.withLockedValue { state -> (CheckedContinuation<HTTPResponseHead, any Error>?, TimeoutTimer?) in
-            guard state.failure == nil else { return (nil, nil) }
-            state.head = head
-            defer { state.headWaiter = nil; state.headTimer = nil }
-            return (state.headWaiter, state.headTimer)
-        }
-        timer?.cancel()
-        waiter?.resume(returning: head)
-        return task.eventLoop.makeSucceededVoidFuture()
-    }
-
-    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ part: ByteBuffer) -> EventLoopFuture<Void> {
-        enum Outcome {
-            case deliver(CheckedContinuation<ByteBuffer?, any Error>, TimeoutTimer?)
-            case buffered
-            case pause(EventLoopPromise<Void>)
-        }
-        let outcome = state.withLockedValue { state -> Outcome in
-            guard state.failure == nil else { return .buffered }
-            if let waiter = state.bodyWaiter {
-                defer { state.bodyWaiter = nil; state.idleTimer = nil }
-                return .deliver(waiter, state.idleTimer)
-            }
-            if state.buffered == nil {
-                state.buffered = part
-            } else {
-                state.buffered?.writeImmutableBuffer(part)
-            }
-            guard (state.buffered?.readableBytes ?? 0) >= Self.highWaterMark else { return .buffered }
-            let promise = task.eventLoop.makePromise(of: Void.self)
-            state.demand = promise
-            return .pause(promise)
-        }
-        switch outcome {
-        case .deliver(let waiter, let timer):
-            timer?.cancel()
-            waiter.resume(returning: part)
-            return task.eventLoop.makeSucceededVoidFuture()
-        case .buffered:
-            return task.eventLoop.makeSucceededVoidFuture()
-        case .pause(let promise):
-            return promise.futureResult
-        }
-    }
-
-    func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
-        fail(error)
-    }
-
-    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        guard let taken = end({ $0.ended = true }) else { return }
-        taken.headTimer?.cancel()
-        taken.idleTimer?.cancel()
-        taken.demand?.succeed()
-        // A response always has a head before it finishes; this only guards against a broken transport.
-        taken.headWaiter?.resume(throwing: HTTPClientError.remoteConnectionClosed)
-        taken.bodyWaiter?.resume(returning: nil)
     }
 }

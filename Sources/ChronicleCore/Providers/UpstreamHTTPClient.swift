@@ -3,8 +3,17 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// The HTTP plumbing every HTTP provider shares: one pooled `HTTPClient`, the header timeout, error
-/// kinds by upstream status, rate-limit headers, and reading bodies with an idle timeout.
+/// Which client carries upstream calls.
+public enum UpstreamHTTPClientKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Pooled HTTP/1.1 connections per event loop, built on SwiftNIO directly (the default).
+    case nio = "nio"
+    /// AsyncHTTPClient: HTTP/2 where the upstream offers it, and whatever proxy its `HTTPClient` is set up with.
+    case asyncHTTPClient = "async-http-client"
+}
+
+/// The HTTP plumbing every HTTP provider shares: the transport (pooled HTTP/1.1 connections per event
+/// loop, or AsyncHTTPClient), the header timeout, error kinds by upstream status, rate-limit headers, and
+/// reading bodies with an idle timeout.
 public struct UpstreamHTTPClient: Sendable {
     public let httpClient: HTTPClient
     public let clock: any GatewayClock
@@ -13,11 +22,33 @@ public struct UpstreamHTTPClient: Sendable {
     public var maxResponseSize = 64 * 1024 * 1024
     /// How image URLs are fetched for providers that take only inline bytes.
     public var imageFetchPolicy = ImageFetchPolicy()
+    /// The pooled HTTP/1.1 transport; `nil` when calls go through `httpClient`.
+    let pools: HTTP1Pools?
 
-    public init(httpClient: HTTPClient, clock: any GatewayClock = SystemClock(), userAgent: String = "chronicle") {
+    /// - Parameters:
+    ///   - httpClient: AsyncHTTPClient, used for every call with `.asyncHTTPClient`; with `.nio` its event
+    ///     loop group (normally the server's) carries the pooled connections.
+    ///   - kind: the transport; `.nio` unless the operator chose otherwise.
+    ///   - pool: settings of the pooled transport (TLS trust roots, timeouts, idle limits).
+    public init(httpClient: HTTPClient, clock: any GatewayClock = SystemClock(), userAgent: String = "chronicle",
+                kind: UpstreamHTTPClientKind = .nio, pool: HTTP1PoolConfiguration = HTTP1PoolConfiguration()) {
         self.httpClient = httpClient
         self.clock = clock
         self.userAgent = userAgent
+        pools = kind == .nio ? HTTP1Pools(group: httpClient.eventLoopGroup, configuration: pool) : nil
+    }
+
+    /// Which transport carries calls.
+    public var kind: UpstreamHTTPClientKind { pools == nil ? .asyncHTTPClient : .nio }
+
+    /// Closes the pooled connections (the AsyncHTTPClient, if any, is its owner's to shut down).
+    public func shutdown() async {
+        await pools?.shutdown()
+    }
+
+    /// Upstream connections the pooled transport holds open now (0 with AsyncHTTPClient); for tests.
+    public func openPooledConnections() async -> Int {
+        await pools?.openConnections() ?? 0
     }
 
     /// POSTs `body` to `url` and returns the response once its headers arrive with a 2xx status.
@@ -29,13 +60,19 @@ public struct UpstreamHTTPClient: Sendable {
         var headers = headers
         headers.replaceOrAdd(name: "content-type", value: "application/json")
         headers.replaceOrAdd(name: "user-agent", value: userAgent)
-        let request: HTTPClient.Request
-        do {
-            request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body))
-        } catch {
-            throw Self.mapTransportError(error, timeout: timeout)
+        let response: UpstreamResponse
+        if let pools {
+            response = try await Self.send(url: url, headers: headers, body: body, pools: pools, clock: clock,
+                                           timeout: timeout)
+        } else {
+            let request: HTTPClient.Request
+            do {
+                request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body))
+            } catch {
+                throw Self.mapTransportError(error, timeout: timeout)
+            }
+            response = try await AsyncHTTPClientExchange.send(request, client: httpClient, clock: clock, timeout: timeout)
         }
-        let response = try await UpstreamExchange.send(request, client: httpClient, clock: clock, timeout: timeout)
         guard (200..<300).contains(Int(response.status.code)) else {
             let status = Int(response.status.code)
             let retryAfter = RateLimitHeaders.retryAfter(from: response.headers)
@@ -43,6 +80,23 @@ public struct UpstreamHTTPClient: Sendable {
             throw ProviderError.upstream(status: status, body: body.map(Self.errorBody), retryAfter: retryAfter)
         }
         return response
+    }
+
+    /// Sends over the pool of the caller's event loop and waits for the head, at most `timeout` from now
+    /// (connecting included).
+    private static func send(url: String, headers: HTTPHeaders, body: ByteBuffer, pools: HTTP1Pools,
+                             clock: any GatewayClock, timeout: Duration) async throws(ProviderError) -> UpstreamResponse
+    {
+        let exchange = UpstreamExchange(eventLoop: pools.eventLoopForCaller(), clock: clock)
+        exchange.startHeadTimer(timeout)
+        pools.execute(url: url, headers: headers, body: body, exchange: exchange)
+        let head: HTTPResponseHead
+        do {
+            head = try await exchange.awaitHead()
+        } catch {
+            throw mapTransportError(error, timeout: timeout)
+        }
+        return UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(exchange: exchange))
     }
 
     /// Reads a whole response body, failing if it grows past `limit` or stalls for `idleTimeout`.
@@ -84,6 +138,15 @@ public struct UpstreamHTTPClient: Sendable {
             return ProviderError(kind: .connectionClosed, message: "Provider closed the connection before responding")
         default:
             return ProviderError(kind: .connection, message: "Could not reach the provider: \(Self.describe(error))")
+        }
+    }
+
+    /// A transport failure while the body was being read.
+    static func mapBodyTransportError(_ error: any Error) -> ProviderError {
+        switch error {
+        case let error as ProviderError: error
+        case let error as HTTPClientError where error == .cancelled: ProviderError(kind: .cancelled)
+        default: ProviderError(kind: .connectionClosed, message: "Provider connection failed mid-response: \(error)")
         }
     }
 

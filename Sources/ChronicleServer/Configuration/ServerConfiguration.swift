@@ -32,6 +32,7 @@ public struct ConfigFile: Sendable, Decodable {
         case defaultTimeout = "default_timeout"
         case streamIdleTimeout = "stream_idle_timeout"
         case userAgent = "user_agent"
+        case upstreamHTTPClient = "upstream_http_client"
         case retentionDays = "retention_days"
         case logBatchSize = "log_batch_size"
         case logFlushInterval = "log_flush_interval"
@@ -69,6 +70,14 @@ public struct ConfigFile: Sendable, Decodable {
             userAgent: try c.decodeIfPresent(String.self, forKey: .userAgent),
             retry: try c.decodeIfPresent(RetryOptions.self, forKey: .retry),
             tracePayloads: try c.decodeIfPresent(Bool.self, forKey: .tracePayloads))
+        if let kind = try c.decodeIfPresent(String.self, forKey: .upstreamHTTPClient) {
+            guard let parsed = UpstreamHTTPClientKind(rawValue: kind) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .upstreamHTTPClient, in: c,
+                    debugDescription: "must be \"nio\" or \"async-http-client\", not \"\(kind)\"")
+            }
+            gateway.upstreamHTTPClient = parsed
+        }
         let maxImageBytes = try c.decodeIfPresent(Int.self, forKey: .maxImageBytes)
         let imageAllowList = try c.decodeIfPresent([String].self, forKey: .imageURLAllowList)
         if maxImageBytes != nil || imageAllowList != nil {

@@ -149,6 +149,10 @@ struct OpenedStorage {
         let directory = spillDirectory.isEmpty ? "." : spillDirectory
         configuration.spillPath = (directory as NSString).appendingPathComponent("\(stem).spill.jsonl")
         configuration.deadLetterPath = (directory as NSString).appendingPathComponent("\(stem).deadletter.jsonl")
+        if settings.storage.journal {
+            configuration.journalPath = settings.storage.journalPath
+                ?? (directory as NSString).appendingPathComponent("\(stem).journal")
+        }
         let writer = LogWriter(store: store, configuration: configuration, logger: logger)
         var retention: RetentionService?
         if settings.storage.retentionDays > 0 {

@@ -22,6 +22,9 @@ import ServiceLifecycle
 ///   error note, or failing that appended to a dead-letter file, loudly.
 /// - Graceful shutdown writes everything queued before `run()` returns; if the database is down, the queue
 ///   goes to the front of the spill file, replayed at the next start.
+/// - With a journal (``Configuration/journalPath``), each record is also appended to a local file before
+///   ``record(_:)`` returns, and that file is cut back as batches are stored: a process killed with records
+///   still in memory finds them there at its next start and stores them before anything else.
 public final class LogWriter: LogSink, Service {
     /// The histogram of batch write latencies.
     public static let batchWriteMetric = "chronicle_log_batch_write_seconds"
@@ -48,6 +51,11 @@ public final class LogWriter: LogSink, Service {
         public var maxRetryDelay: Duration = .seconds(5)
         /// Where batch write latencies go (`chronicle_log_batch_write_seconds`); none by default.
         public var metricsFactory: (any MetricsFactory)?
+        /// The crash journal's directory; `nil` keeps no journal, and a crash loses what is in memory.
+        public var journalPath: String?
+        /// The size at which a journal segment is closed and a new one begun; closed segments are deleted
+        /// once their records are stored.
+        public var journalSegmentBytes = 8 * 1024 * 1024
 
         public init() {}
     }
@@ -66,6 +74,11 @@ public final class LogWriter: LogSink, Service {
         public var deadLettered = 0
         /// Records the spill file could not take: kept in memory past the bound, or lost at shutdown (loudly).
         public var spillFailures = 0
+        /// Records read back from the journal an earlier run left, and stored.
+        public var journalReplayed = 0
+        /// Records the journal could not take (the disk is full or the directory is gone): a crash before
+        /// they are stored would lose them.
+        public var journalFailures = 0
 
         public init() {}
     }
@@ -75,6 +88,20 @@ public final class LogWriter: LogSink, Service {
         let enqueuedAt: ContinuousClock.Instant
         let wallTime: Date
         let size: Int
+        /// The journal segment holding the record, until it is stored.
+        let journalSegment: UInt64?
+    }
+
+    /// Records on their way to the database, with the journal segments they settle once stored.
+    fileprivate struct Batch {
+        var records: [StoredRecord]
+        var receipt = JournalReceipt()
+
+        static func + (lhs: Batch, rhs: Batch) -> Batch {
+            var receipt = lhs.receipt
+            receipt.add(rhs.receipt)
+            return Batch(records: lhs.records + rhs.records, receipt: receipt)
+        }
     }
 
     private struct State {
@@ -114,6 +141,9 @@ public final class LogWriter: LogSink, Service {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let spillOpenError: (any Error)?
+    /// The crash journal, if configured and its directory could be opened.
+    let journal: Journal?
+    private let journalOpenError: (any Error)?
 
     public init(store: any LogStore, configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "chronicle.log-writer")) {
@@ -128,9 +158,21 @@ public final class LogWriter: LogSink, Service {
             do { spill = try SpillFile(path: path) } catch { openError = error }
         }
         spillOpenError = openError
+        // Opened here too: the segments an earlier run left are set apart before this run appends any.
+        var journal: Journal?
+        var journalError: (any Error)?
+        if let path = configuration.journalPath {
+            do { journal = try Journal(directory: path, segmentBytes: configuration.journalSegmentBytes) } catch {
+                journalError = error
+            }
+        }
+        self.journal = journal
+        journalOpenError = journalError
         state.withLockedValue { state in
             state.spill = spill
             state.spilling = state.spillPending
+            // A flush waits for the replay of what an earlier run left in the journal.
+            if !(journal?.leftovers.isEmpty ?? true) { state.busy = true }
         }
     }
 
@@ -149,9 +191,24 @@ public final class LogWriter: LogSink, Service {
 
     // MARK: Request path
 
-    /// Enqueues an entry, or past the memory bound appends it to the spill file. Never touches the database.
+    /// Appends the entry to the journal, then enqueues it, or past the memory bound appends it to the spill
+    /// file. Never touches the database.
     public func record(_ entry: LogEntry) {
-        let queued = Queued(entry: entry, enqueuedAt: .now, wallTime: Date(), size: entry.approximateBytes)
+        let wallTime = Date()
+        var journalSegment: UInt64?
+        if let journal {
+            do {
+                journalSegment = try journal.append(entry, wallTime: wallTime)
+            } catch {
+                state.withLockedValue { $0.statistics.journalFailures += 1 }
+                if journal.noteFailure() {
+                    logger.critical("cannot write the log journal; a crash now would lose queued log records",
+                                    metadata: ["path": "\(journal.directory)", "error": "\(error)"])
+                }
+            }
+        }
+        let queued = Queued(entry: entry, enqueuedAt: .now, wallTime: wallTime, size: entry.approximateBytes,
+                            journalSegment: journalSegment)
         enum Outcome { case none, wake(CheckedContinuation<Void, Never>?), spillFailed(any Error) }
         let outcome = state.withLockedValue { state -> Outcome in
             var failure: (any Error)?
@@ -159,10 +216,14 @@ public final class LogWriter: LogSink, Service {
                 || state.bufferedBytes + queued.size > configuration.maxBufferedBytes && !state.buffer.isEmpty {
                 do {
                     // Not synced here: the writer syncs the file before its next step, off the request path.
+                    // Written, it is in the page cache like the journal, so its journal copy may go.
                     try spill.append([StoredRecord(entry, now: queued.wallTime)], sync: false)
                     state.spilling = true
                     state.spillBroken = false
                     state.statistics.spilled += 1
+                    var receipt = JournalReceipt()
+                    receipt.add(journalSegment)
+                    journal?.settle(receipt)
                     return .wake(state.takeWaiter())
                 } catch {
                     // Memory is the last place left: the record is kept past the bound rather than lost.
@@ -223,18 +284,22 @@ public final class LogWriter: LogSink, Service {
 
     public func run() async throws {
         if let spillOpenError { throw spillOpenError }
+        if let journalOpenError { throw journalOpenError }
         let pending = state.withLockedValue { $0.spill?.unreadCount ?? 0 }
         if pending > 0 {
             logger.notice("replaying spilled log records", metadata: ["count": "\(pending)"])
         }
         var loop = WriterLoop(writer: self)
         await withGracefulShutdownHandler {
+            // What an earlier run left in the journal is older than anything queued now.
+            if let journal, !journal.leftovers.isEmpty { await loop.replayJournal(journal.leftovers) }
             await loop.run()
         } onGracefulShutdown: {
             self.state.withLockedValue { $0.shuttingDown = true }
             self.wake()
         }
         state.withLockedValue { $0.spill?.close() }
+        journal?.close()
     }
 
     fileprivate func wake() {
@@ -244,7 +309,7 @@ public final class LogWriter: LogSink, Service {
 
     fileprivate enum Work {
         /// A batch from memory.
-        case write([StoredRecord])
+        case write(Batch)
         /// Memory is empty and the spill file holds records: replay its oldest batch.
         case replay
     }
@@ -288,7 +353,7 @@ public final class LogWriter: LogSink, Service {
 
     /// The next batch from memory if one is due now, without waiting; the writer converts it while the
     /// batch before it is being written.
-    fileprivate func takeDueBatchNow() -> [StoredRecord]? {
+    fileprivate func takeDueBatchNow() -> Batch? {
         state.withLockedValue { takeDueBatch(&$0) }.map(Self.stored)
     }
 
@@ -315,8 +380,10 @@ public final class LogWriter: LogSink, Service {
         return batch
     }
 
-    private static func stored(_ batch: [Queued]) -> [StoredRecord] {
-        batch.map { StoredRecord($0.entry, now: $0.wallTime) }
+    private static func stored(_ batch: some Collection<Queued>) -> Batch {
+        var receipt = JournalReceipt()
+        for queued in batch { receipt.add(queued.journalSegment) }
+        return Batch(records: batch.map { StoredRecord($0.entry, now: $0.wallTime) }, receipt: receipt)
     }
 
     private func waitForSignal(until deadline: ContinuousClock.Instant?) async {
@@ -356,9 +423,9 @@ public final class LogWriter: LogSink, Service {
     }
 
     /// Everything still in memory, oldest first.
-    fileprivate func takeAll() -> [StoredRecord] {
+    fileprivate func takeAll() -> Batch {
         state.withLockedValue { state in
-            let records = state.buffer.map { StoredRecord($0.entry, now: $0.wallTime) }
+            let records = Self.stored(state.buffer)
             state.buffer.removeAll()
             state.bufferedBytes = 0
             return records
@@ -367,7 +434,8 @@ public final class LogWriter: LogSink, Service {
 
     /// Keeps records the database could not take at shutdown in the spill file, for the next start. Records
     /// `older` than what the file holds go to its front, so that the replay keeps their order.
-    fileprivate func saveForNextStart(_ records: [StoredRecord], older: Bool) {
+    fileprivate func saveForNextStart(_ batch: Batch, older: Bool) {
+        let records = batch.records
         guard !records.isEmpty else { return }
         let failure = state.withLockedValue { state -> (any Error)? in
             do {
@@ -380,10 +448,24 @@ public final class LogWriter: LogSink, Service {
                 return error
             }
         }
-        if let failure {
-            logger.critical("LOG RECORDS LOST at shutdown: the database is down and the spill file cannot take them",
-                            metadata: ["records": "\(records.count)", "error": "\(failure)"])
+        guard let failure else {
+            journal?.settle(batch.receipt)
+            return
         }
+        let journaled = batch.receipt.counts.values.reduce(0, +)
+        if journaled < records.count {
+            logger.critical("LOG RECORDS LOST at shutdown: the database is down and the spill file cannot take them",
+                            metadata: ["records": "\(records.count - journaled)", "error": "\(failure)"])
+        }
+        if journaled > 0 {
+            logger.warning("log records left in the journal for the next start: the database is down and the spill file cannot take them",
+                           metadata: ["records": "\(journaled)", "error": "\(failure)"])
+        }
+    }
+
+    /// Counts a replayed segment's records as stored.
+    fileprivate func countReplayed(_ count: Int) {
+        state.withLockedValue { $0.statistics.journalReplayed += count }
     }
 
     fileprivate var isShuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
@@ -405,7 +487,7 @@ private struct WriterLoop: Sendable {
 
     mutating func run() async {
         // A batch already taken from memory and converted while the one before it was written.
-        var converted: [StoredRecord]?
+        var converted: LogWriter.Batch?
         while true {
             let work: LogWriter.Work
             if let batch = converted {
@@ -423,19 +505,72 @@ private struct WriterLoop: Sendable {
                     continue
                 }
                 let loop = self
-                async let stored = loop.store(batch)
+                async let stored = loop.store(batch.records)
                 // Batches are still written one after the other, in order; only the next one's encoding
                 // overlaps this write.
                 converted = writer.takeDueBatchNow()
-                if await !stored {
+                if await stored {
+                    writer.journal?.settle(batch.receipt)
+                } else {
                     gaveUp = true
                     // The batch, the one taken after it and the rest of memory are older than anything
                     // spilled meanwhile.
-                    writer.saveForNextStart(batch + (converted ?? []) + writer.takeAll(), older: true)
+                    writer.saveForNextStart(batch + (converted ?? LogWriter.Batch(records: [])) + writer.takeAll(),
+                                            older: true)
                     converted = nil
                 }
             case .replay:
                 await replaySpill()
+            }
+        }
+    }
+
+    /// Stores what an earlier run left in the journal, segment by segment, deleting each once all its records
+    /// are stored. A record already stored (the earlier run wrote its batch, or this replay was cut short
+    /// and is done again) is skipped by the insert, so each is stored once. At a shutdown while the database
+    /// is down the remaining segments stay for the next start.
+    mutating func replayJournal(_ segments: [String]) async {
+        for path in segments {
+            let read: (entries: [(entry: LogEntry, wallTime: Date)], end: JournalFrame.End)
+            do {
+                read = try Journal.read(segment: path)
+            } catch {
+                writer.log.error("cannot read a journal segment; leaving it", metadata: ["path": "\(path)", "error": "\(error)"])
+                continue
+            }
+            if read.end == .notASegment {
+                writer.log.error("not a journal segment; leaving it", metadata: ["path": "\(path)"])
+                continue
+            }
+            writer.log.notice("replaying log records from the journal", metadata: [
+                "path": "\(path)", "count": "\(read.entries.count)",
+            ])
+            var pending = read.entries[...]
+            while !pending.isEmpty {
+                var count = 0
+                var bytes = 0
+                for item in pending.prefix(configuration.batchSize) {
+                    let size = item.entry.approximateBytes
+                    if count > 0, bytes + size > configuration.maxBatchBytes { break }
+                    count += 1
+                    bytes += size
+                }
+                let batch = pending.prefix(count).map { StoredRecord($0.entry, now: $0.wallTime) }
+                guard await store(batch) else {
+                    gaveUp = true
+                    return
+                }
+                writer.countReplayed(batch.count)
+                pending = pending.dropFirst(count)
+            }
+            switch read.end {
+            case .damaged(let offset):
+                writer.log.error("a journal segment is damaged; the records after the damage are not replayed",
+                                 metadata: ["path": "\(path)", "offset": "\(offset)", "kept_as": "\(path).damaged"])
+                Journal.remove(segment: path, damaged: true)
+            case .tornTail, .complete, .notASegment:
+                // A torn last record was being written when the process died: it was never recorded.
+                Journal.remove(segment: path, damaged: false)
             }
         }
     }

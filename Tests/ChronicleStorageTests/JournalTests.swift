@@ -225,6 +225,12 @@ struct JournalTests {
         let third = RunningWriter.start(db.store) { $0 = configuration }
         await third.writer.flush()
         try await checkStoredOnce()
+        // The rows already there are skipped by the insert, not refused: no batch failed, nothing was
+        // isolated, replaced or dead-lettered.
+        let statistics = third.writer.statistics
+        #expect(statistics.journalReplayed == 41)
+        #expect(statistics.failedBatches == 0)
+        #expect(statistics.replacedRecords == 0 && statistics.deadLettered == 0)
         #expect(segments(in: directory).isEmpty)
         try await third.stop()
         await db.close()

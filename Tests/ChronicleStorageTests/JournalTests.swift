@@ -172,6 +172,23 @@ struct JournalTests {
         await db.close()
     }
 
+    /// A second journal on a directory in use is refused with a message naming the setting, and is
+    /// allowed once the first is gone.
+    @Test func oneProcessPerJournal() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var first: Journal? = try Journal(directory: directory)
+        do {
+            _ = try Journal(directory: directory)
+            Issue.record("a second journal on the same directory was opened")
+        } catch {
+            #expect("\(error)".contains("log_journal_path"))
+        }
+        #expect(first != nil)
+        first = nil
+        _ = try Journal(directory: directory)
+    }
+
     // MARK: Crash and replay
 
     /// Records enqueued by a writer that never ran (a process killed before its queue reached the database)

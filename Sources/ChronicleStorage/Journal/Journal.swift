@@ -38,6 +38,8 @@ final class Journal: Sendable {
         var segments: [UInt64: Segment] = [:]
         /// Set while appends fail, so that the failure is reported once.
         var broken = false
+        /// Holds an exclusive lock on the directory until ``Journal/close()``.
+        var lockDescriptor: Int32 = -1
     }
 
     private let state: NIOLockedValueBox<State>
@@ -48,11 +50,20 @@ final class Journal: Sendable {
         self.directory = directory
         self.segmentBytes = max(1024, segmentBytes)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Two processes on one journal would replay and delete each other's live segments: the second one
+        // is refused (two gateways on one PostgreSQL started in the same directory each need a path).
+        let lockPath = (directory as NSString).appendingPathComponent("lock")
+        let descriptor = systemOpen(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw StorageError("Cannot open \(lockPath): errno \(errno)") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            systemClose(descriptor)
+            throw StorageError("The log journal \(directory) is in use by another process; give each gateway its own log_journal_path")
+        }
         let found = try FileManager.default.contentsOfDirectory(atPath: directory)
             .compactMap { name in Self.segmentID(name).map { (id: $0, name: name) } }
             .sorted { $0.id < $1.id }
         leftovers = found.map { (directory as NSString).appendingPathComponent($0.name) }
-        state = NIOLockedValueBox(State(activeID: (found.last?.id ?? 0) + 1))
+        state = NIOLockedValueBox(State(activeID: (found.last?.id ?? 0) + 1, lockDescriptor: descriptor))
     }
 
     deinit {
@@ -60,6 +71,7 @@ final class Journal: Sendable {
         // next start, as a killed process would; only the descriptor goes.
         state.withLockedValue { state in
             if state.activeDescriptor >= 0 { systemClose(state.activeDescriptor) }
+            if state.lockDescriptor >= 0 { systemClose(state.lockDescriptor) }
         }
     }
 
@@ -125,12 +137,15 @@ final class Journal: Sendable {
         }
     }
 
-    /// Closes the active segment; deletes it when everything in it has settled (a clean shutdown leaves no
-    /// segment behind).
+    /// Closes the active segment, deleting it when everything in it has settled (a clean shutdown leaves no
+    /// segment behind), and lets another journal open the directory: the writer has finished.
     func close() {
         state.withLockedValue { state in
-            guard state.activeDescriptor >= 0 else { return }
-            rotate(&state)
+            if state.activeDescriptor >= 0 { rotate(&state) }
+            if state.lockDescriptor >= 0 {
+                systemClose(state.lockDescriptor)
+                state.lockDescriptor = -1
+            }
         }
     }
 

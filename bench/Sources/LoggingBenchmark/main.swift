@@ -54,9 +54,9 @@ func sampleRecord() -> LogEntry {
 
 /// The same short chat as the server holds it: the client's bytes, and the upstream's answer relayed as its
 /// bytes.
-func sampleWireRecord() -> LogEntry {
+func sampleWireRecord(prompt: String = String(repeating: "What is the capital of France? ", count: 8)) -> LogEntry {
     let body = #"{"model":"groq/llama-3.1-8b-instant","messages":[{"role":"system","content":"You are a helpful assistant."},"#
-        + #"{"role":"user","content":"\#(String(repeating: "What is the capital of France? ", count: 8))"}],"#
+        + #"{"role":"user","content":"\#(prompt)"}],"#
         + #""metadata":{"application":"bench","environment":"bench","user_id":"user-1"}}"#
     let answer = #"{"id":"chatcmpl-bench","object":"chat.completion","created":1717229159,"model":"llama-3.1-8b-instant","#
         + #""choices":[{"index":0,"message":{"role":"assistant","content":"\#(String(repeating: "Paris. ", count: 20))"},"#
@@ -75,9 +75,16 @@ func sampleWireRecord() -> LogEntry {
 /// What `record(_:)` costs the request path, with the crash journal and without: the writer is not running,
 /// so only the enqueue (and the journal's encode and write) is timed. Rounds alternate; the median is kept.
 func journalCost(_ options: Options, directory: URL, logger: Logger) async throws {
+    try await journalCost(label: "short chat as wire bytes", entries: (0..<min(options.records, 20_000)).map { _ in sampleWireRecord() },
+                          directory: directory, logger: logger)
+    let large = String(repeating: "x", count: 1 << 20)
+    try await journalCost(label: "1 MB prompt as wire bytes", entries: (0..<100).map { _ in sampleWireRecord(prompt: large) },
+                          directory: directory, logger: logger)
+}
+
+func journalCost(label: String, entries: [LogEntry], directory: URL, logger: Logger) async throws {
     let (store, task) = try await makeStore(Options([]), directory: directory, logger: logger)
-    let count = min(options.records, 20_000)
-    let entries = (0..<count).map { _ in sampleWireRecord() }
+    let count = entries.count
     var timings: [Bool: [Double]] = [false: [], true: []]
     for round in 0..<10 {
         for journal in [false, true] {
@@ -97,8 +104,8 @@ func journalCost(_ options: Options, directory: URL, logger: Logger) async throw
     func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
     let off = median(timings[false] ?? [0])
     let on = median(timings[true] ?? [0])
-    print(String(format: "record(_:) per call, short chat as wire bytes (%d records, median of 10 rounds): "
-        + "journal off %.2f µs, on %.2f µs, journal adds %.2f µs", count, off, on, on - off))
+    print(String(format: "record(_:) per call, %@ (%d records, median of 10 rounds): "
+        + "journal off %.2f µs, on %.2f µs, journal adds %.2f µs", label as NSString, count, off, on, on - off))
     try await store.close()
     task?.cancel()
 }

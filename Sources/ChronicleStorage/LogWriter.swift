@@ -155,7 +155,7 @@ public final class LogWriter: LogSink, Service {
         var spill: SpillFile?
         var openError: (any Error)?
         if let path = configuration.spillPath {
-            do { spill = try SpillFile(path: path) } catch { openError = error }
+            do { spill = try SpillFile(path: path, format: .binary) } catch { openError = error }
         }
         spillOpenError = openError
         // Opened here too: the segments an earlier run left are set apart before this run appends any.

@@ -39,7 +39,7 @@ struct StorageWiringTests {
     }
 
     /// The journal sits next to the database and spill file by default, under `log_journal_path` when set,
-    /// and is absent with `log_journal = false`.
+    /// and is absent with `log_journal = false`; an earlier version's spill file is taken over.
     @Test func journalLocation() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-wiring-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -58,6 +58,17 @@ struct StorageWiringTests {
         let moved = try await OpenedStorage.open(settings: settings, metricsFactory: nil, logger: logger)
         #expect(moved.writer?.configuration.journalPath == directory.appendingPathComponent("elsewhere").path)
         await moved.close()
+
+        // A spill file of JSON lines left by an earlier version is taken over under the new name.
+        let earlier = directory.appendingPathComponent("calls.spill.jsonl")
+        var line = try JSONCoding.encode(StoredRecord(.workflow(.event(GenericEvent(type: "left", time: Date())))))
+        line.append(UInt8(ascii: "\n"))
+        try line.write(to: earlier)
+        let takingOver = try await OpenedStorage.open(settings: settings, metricsFactory: nil, logger: logger)
+        #expect(takingOver.writer?.configuration.spillPath == directory.appendingPathComponent("calls.spill").path)
+        #expect(takingOver.writer?.statistics.spillPending == 1)
+        #expect(!FileManager.default.fileExists(atPath: earlier.path))
+        await takingOver.close()
 
         settings.storage.journal = false
         let off = try await OpenedStorage.open(settings: settings, metricsFactory: nil, logger: logger)

@@ -1,6 +1,5 @@
 import CoreMetrics
 import ChronicleCore
-import DequeModule
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -22,6 +21,8 @@ import ServiceLifecycle
 ///   error note, or failing that appended to a dead-letter file, loudly.
 /// - Graceful shutdown writes everything queued before `run()` returns; if the database is down, the queue
 ///   goes to the front of the spill file, replayed at the next start.
+/// - Where a record goes and when the writer writes, waits or finishes is decided by
+///   ``LogQueueStateMachine``, apart from any I/O; this type does the I/O it calls for.
 /// - With a journal (``Configuration/journalPath``), each record is also appended to a local file before
 ///   ``record(_:)`` returns, and that file is cut back as batches are stored: a process killed with records
 ///   still in memory finds them there at its next start and stores them before anything else.
@@ -83,14 +84,16 @@ public final class LogWriter: LogSink, Service {
         public init() {}
     }
 
-    private struct Queued {
+    /// A record as it waits in memory.
+    private struct Pending {
         let entry: LogEntry
-        let enqueuedAt: ContinuousClock.Instant
         let wallTime: Date
-        let size: Int
         /// The journal segment holding the record, until it is stored.
         let journalSegment: UInt64?
     }
+
+    private typealias Queue = LogQueueStateMachine<Pending, CheckedContinuation<Void, Never>>
+    private typealias Queued = Queue.Queued
 
     /// Records on their way to the database, with the journal segments they settle once stored.
     fileprivate struct Batch {
@@ -105,41 +108,21 @@ public final class LogWriter: LogSink, Service {
     }
 
     private struct State {
-        var buffer = Deque<Queued>()
-        /// The sizes of the records in ``buffer``, added up.
-        var bufferedBytes = 0
+        /// The queue and its decisions; this type does the I/O they call for.
+        var queue: Queue
         /// The spill file, if configured and readable; every access holds the lock.
         var spill: SpillFile?
-        /// Set once memory is full (or the spill holds records from an earlier run): new records go to the
-        /// spill file until the writer has replayed it.
-        var spilling = false
-        /// Set while the spill file refuses appends, so that the failure is reported once, not per record.
-        var spillBroken = false
-        var waiter: CheckedContinuation<Void, Never>?
-        var signalled = false
-        var shuttingDown = false
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
-        var busy = false
         var statistics = Statistics()
         /// How many times the writer went to wait for a signal (a spinning writer shows here).
         var waits = 0
 
         var spillPending: Bool { !(spill?.isEmpty ?? true) }
-
-        mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
-            if let waiter {
-                self.waiter = nil
-                return waiter
-            }
-            signalled = true
-            return nil
-        }
     }
 
     public let store: any LogStore
     public let configuration: Configuration
     private let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
     private let spillOpenError: (any Error)?
     /// The crash journal, if configured and its directory could be opened.
     let journal: Journal?
@@ -168,19 +151,22 @@ public final class LogWriter: LogSink, Service {
         }
         self.journal = journal
         journalOpenError = journalError
-        state.withLockedValue { state in
-            state.spill = spill
-            state.spilling = state.spillPending
-            // A flush waits for the replay of what an earlier run left in the journal.
-            if !(journal?.leftovers.isEmpty ?? true) { state.busy = true }
-        }
+        let limits = Queue.Limits(
+            batchSize: configuration.batchSize, flushInterval: configuration.flushInterval,
+            maxBufferedRecords: configuration.maxBufferedRecords, maxBufferedBytes: configuration.maxBufferedBytes,
+            maxBatchBytes: configuration.maxBatchBytes)
+        // Records of an earlier run in the spill file are older than anything new; a flush waits for the
+        // replay of what an earlier run left in the journal.
+        let queue = Queue(limits: limits, spillPending: !(spill?.isEmpty ?? true),
+                          workPending: !(journal?.leftovers.isEmpty ?? true))
+        state = NIOLockedValueBox(State(queue: queue, spill: spill))
     }
 
     public var statistics: Statistics {
         state.withLockedValue { state in
             var statistics = state.statistics
-            statistics.queued = state.buffer.count
-            statistics.queuedBytes = state.bufferedBytes
+            statistics.queued = state.queue.buffer.count
+            statistics.queuedBytes = state.queue.bufferedBytes
             statistics.spillPending = state.spill?.unreadCount ?? 0
             return statistics
         }
@@ -207,56 +193,44 @@ public final class LogWriter: LogSink, Service {
                 }
             }
         }
-        let queued = Queued(entry: entry, enqueuedAt: .now, wallTime: wallTime, size: entry.approximateBytes,
-                            journalSegment: journalSegment)
-        enum Outcome { case none, wake(CheckedContinuation<Void, Never>?), spillFailed(any Error) }
+        let queued = Queued(record: Pending(entry: entry, wallTime: wallTime, journalSegment: journalSegment),
+                            enqueuedAt: .now, size: entry.approximateBytes)
+        enum Outcome { case wake(CheckedContinuation<Void, Never>?), spillFailed(any Error, wake: CheckedContinuation<Void, Never>?) }
         let outcome = state.withLockedValue { state -> Outcome in
-            var failure: (any Error)?
-            if let spill = state.spill, state.spilling || state.buffer.count >= configuration.maxBufferedRecords
-                || state.bufferedBytes + queued.size > configuration.maxBufferedBytes && !state.buffer.isEmpty {
+            switch state.queue.record(queued, spillAvailable: state.spill != nil) {
+            case .enqueued(let waiter):
+                return .wake(waiter)
+            case .appendToSpill:
                 do {
                     // Not synced here: the writer syncs the file before its next step, off the request path.
                     // Written, it is in the page cache like the journal, so its journal copy may go.
-                    try spill.append([StoredRecord(entry, now: queued.wallTime)], sync: false)
-                    state.spilling = true
-                    state.spillBroken = false
+                    try state.spill?.append([StoredRecord(entry, now: wallTime)], sync: false)
                     state.statistics.spilled += 1
                     var receipt = JournalReceipt()
                     receipt.add(journalSegment)
                     journal?.settle(receipt)
-                    return .wake(state.takeWaiter())
+                    return .wake(state.queue.spillAppended())
                 } catch {
-                    // Memory is the last place left: the record is kept past the bound rather than lost.
                     state.statistics.spillFailures += 1
-                    if !state.spillBroken { failure = error }
-                    state.spillBroken = true
+                    let refusal = state.queue.spillRefused(queued)
+                    return refusal.report ? .spillFailed(error, wake: refusal.wake) : .wake(refusal.wake)
                 }
             }
-            state.buffer.append(queued)
-            state.bufferedBytes += queued.size
-            if let failure { return .spillFailed(failure) }
-            // Wake the writer when a batch is due or a deadline must be set.
-            guard state.buffer.count == 1 || state.buffer.count >= configuration.batchSize else { return .none }
-            return .wake(state.takeWaiter())
         }
         switch outcome {
-        case .none: break
         case .wake(let waiter): waiter?.resume()
-        case .spillFailed(let error):
+        case .spillFailed(let error, let waiter):
             logger.critical("cannot write the spill file; keeping log records in memory past the bound", metadata: [
                 "path": "\(configuration.spillPath ?? "")", "error": "\(error)",
             ])
+            waiter?.resume()
         }
     }
 
     /// Waits until everything recorded so far is written or spilled.
     public func flush() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = state.withLockedValue { state -> Bool in
-                if state.buffer.isEmpty && !state.busy { return true }
-                state.idleWaiters.append(continuation)
-                return false
-            }
+            let done = state.withLockedValue { $0.queue.flush(continuation) }
             if done { continuation.resume() }
             wake()
         }
@@ -295,15 +269,14 @@ public final class LogWriter: LogSink, Service {
             if let journal, !journal.leftovers.isEmpty { await loop.replayJournal(journal.leftovers) }
             await loop.run()
         } onGracefulShutdown: {
-            self.state.withLockedValue { $0.shuttingDown = true }
-            self.wake()
+            self.state.withLockedValue { $0.queue.shutdown() }?.resume()
         }
         state.withLockedValue { $0.spill?.close() }
         journal?.close()
     }
 
     fileprivate func wake() {
-        let waiter = state.withLockedValue { $0.takeWaiter() }
+        let waiter = state.withLockedValue { $0.queue.signal() }
         waiter?.resume()
     }
 
@@ -318,25 +291,17 @@ public final class LogWriter: LogSink, Service {
     fileprivate func nextWork() async -> Work? {
         while true {
             enum Step { case write([Queued]), replay, wait(ContinuousClock.Instant?), finished }
-            let step = state.withLockedValue { state -> Step in
-                if let batch = takeDueBatch(&state) { return .write(batch) }
-                if state.buffer.isEmpty {
-                    // Everything recorded is written or spilled.
-                    let idle = state.idleWaiters
-                    state.idleWaiters = []
-                    for waiter in idle { waiter.resume() }
-                    // At shutdown the spill stays for the next start to replay.
-                    if state.spillPending && !state.shuttingDown {
-                        state.busy = true
-                        return .replay
-                    }
-                    state.spilling = state.spillPending
-                    state.busy = false
-                    if state.shuttingDown { return .finished }
-                    return .wait(nil)
+            let (step, resume) = state.withLockedValue { state -> (Step, [CheckedContinuation<Void, Never>]) in
+                if let batch = takeDueBatch(&state) { return (.write(batch), []) }
+                let idle = state.queue.idleStep(spillPending: state.spillPending)
+                switch idle.step {
+                case .replay: return (.replay, idle.resume)
+                case .wait: return (.wait(idle.deadline), idle.resume)
+                case .finished: return (.finished, idle.resume)
                 }
-                return .wait(state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval })
             }
+            // Everything recorded so far is written or spilled: the flushes waiting for that go on.
+            for waiter in resume { waiter.resume() }
             switch step {
             case .write(let batch):
                 // Converted outside the lock: the request path never waits for a record's encoding.
@@ -361,29 +326,13 @@ public final class LogWriter: LogSink, Service {
     private func takeDueBatch(_ state: inout State) -> [Queued]? {
         // Appends from the request path are not synced; do it before anything else happens.
         state.spill?.synchronize()
-        // While spilling, memory holds the oldest records and takes no new ones: drain it now.
-        let due = state.buffer.count >= configuration.batchSize || state.shuttingDown || state.spilling
-            || state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval <= .now } == true
-            || !state.idleWaiters.isEmpty
-        guard !state.buffer.isEmpty && due else { return nil }
-        var count = 0
-        var bytes = 0
-        for queued in state.buffer.prefix(configuration.batchSize) {
-            if count > 0, bytes + queued.size > configuration.maxBatchBytes { break }
-            count += 1
-            bytes += queued.size
-        }
-        let batch = Array(state.buffer.prefix(count))
-        state.buffer.removeFirst(count)
-        state.bufferedBytes -= bytes
-        state.busy = true
-        return batch
+        return state.queue.takeDueBatch(now: .now)
     }
 
     private static func stored(_ batch: some Collection<Queued>) -> Batch {
         var receipt = JournalReceipt()
-        for queued in batch { receipt.add(queued.journalSegment) }
-        return Batch(records: batch.map { StoredRecord($0.entry, now: $0.wallTime) }, receipt: receipt)
+        for queued in batch { receipt.add(queued.record.journalSegment) }
+        return Batch(records: batch.map { StoredRecord($0.record.entry, now: $0.record.wallTime) }, receipt: receipt)
     }
 
     private func waitForSignal(until deadline: ContinuousClock.Instant?) async {
@@ -398,12 +347,7 @@ public final class LogWriter: LogSink, Service {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLockedValue { state -> Bool in
                 state.waits += 1
-                if state.signalled || state.shuttingDown {
-                    state.signalled = false
-                    return true
-                }
-                state.waiter = continuation
-                return false
+                return state.queue.wait(continuation)
             }
             if resumeNow { continuation.resume() }
         }
@@ -424,12 +368,7 @@ public final class LogWriter: LogSink, Service {
 
     /// Everything still in memory, oldest first.
     fileprivate func takeAll() -> Batch {
-        state.withLockedValue { state in
-            let records = Self.stored(state.buffer)
-            state.buffer.removeAll()
-            state.bufferedBytes = 0
-            return records
-        }
+        state.withLockedValue { Self.stored($0.queue.takeAll()) }
     }
 
     /// Keeps records the database could not take at shutdown in the spill file, for the next start. Records
@@ -468,7 +407,7 @@ public final class LogWriter: LogSink, Service {
         state.withLockedValue { $0.statistics.journalReplayed += count }
     }
 
-    fileprivate var isShuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
+    fileprivate var isShuttingDown: Bool { state.withLockedValue { $0.queue.phase == .shuttingDown } }
 
     fileprivate func count(_ update: (inout Statistics) -> Void) {
         state.withLockedValue { update(&$0.statistics) }

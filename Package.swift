@@ -186,6 +186,7 @@ if ProcessInfo.processInfo.environment["CHRONICLE_BENCH"] != nil {
                 "ChronicleCore", "ChronicleStorage",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "bench/Sources/LoggingBenchmark",
             swiftSettings: swiftSettings

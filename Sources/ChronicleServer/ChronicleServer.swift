@@ -148,8 +148,19 @@ struct OpenedStorage {
         configuration.maxBufferedBytes = settings.storage.maxBufferedBytes
         configuration.metricsFactory = metricsFactory
         let directory = spillDirectory.isEmpty ? "." : spillDirectory
-        configuration.spillPath = (directory as NSString).appendingPathComponent("\(stem).spill.jsonl")
+        let spillPath = (directory as NSString).appendingPathComponent("\(stem).spill")
+        // Earlier versions spilled to `.spill.jsonl`; the spill file reads their JSON lines, so a file left
+        // there is taken over under the new name and replayed.
+        let earlierSpillPath = spillPath + ".jsonl"
+        if FileManager.default.fileExists(atPath: earlierSpillPath), !FileManager.default.fileExists(atPath: spillPath) {
+            try? FileManager.default.moveItem(atPath: earlierSpillPath, toPath: spillPath)
+        }
+        configuration.spillPath = spillPath
         configuration.deadLetterPath = (directory as NSString).appendingPathComponent("\(stem).deadletter.jsonl")
+        if settings.storage.journal {
+            configuration.journalPath = settings.storage.journalPath
+                ?? (directory as NSString).appendingPathComponent("\(stem).journal")
+        }
         let writer = LogWriter(store: store, configuration: configuration, logger: logger)
         var retention: RetentionService?
         if settings.storage.retentionDays > 0 {

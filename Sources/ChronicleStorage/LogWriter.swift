@@ -1,6 +1,5 @@
 import CoreMetrics
 import ChronicleCore
-import DequeModule
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -22,6 +21,11 @@ import ServiceLifecycle
 ///   error note, or failing that appended to a dead-letter file, loudly.
 /// - Graceful shutdown writes everything queued before `run()` returns; if the database is down, the queue
 ///   goes to the front of the spill file, replayed at the next start.
+/// - Where a record goes and when the writer writes, waits or finishes is decided by
+///   ``LogQueueStateMachine``, apart from any I/O; this type does the I/O it calls for.
+/// - With a journal (``Configuration/journalPath``), each record is also appended to a local file before
+///   ``record(_:)`` returns, and that file is cut back as batches are stored: a process killed with records
+///   still in memory finds them there at its next start and stores them before anything else.
 public final class LogWriter: LogSink, Service {
     /// The histogram of batch write latencies.
     public static let batchWriteMetric = "chronicle_log_batch_write_seconds"
@@ -48,6 +52,11 @@ public final class LogWriter: LogSink, Service {
         public var maxRetryDelay: Duration = .seconds(5)
         /// Where batch write latencies go (`chronicle_log_batch_write_seconds`); none by default.
         public var metricsFactory: (any MetricsFactory)?
+        /// The crash journal's directory; `nil` keeps no journal, and a crash loses what is in memory.
+        public var journalPath: String?
+        /// The size at which a journal segment is closed and a new one begun; closed segments are deleted
+        /// once their records are stored.
+        public var journalSegmentBytes = 8 * 1024 * 1024
 
         public init() {}
     }
@@ -66,54 +75,58 @@ public final class LogWriter: LogSink, Service {
         public var deadLettered = 0
         /// Records the spill file could not take: kept in memory past the bound, or lost at shutdown (loudly).
         public var spillFailures = 0
+        /// Records read back from the journal an earlier run left, and stored.
+        public var journalReplayed = 0
+        /// Records the journal could not take (the disk is full or the directory is gone): a crash before
+        /// they are stored would lose them.
+        public var journalFailures = 0
 
         public init() {}
     }
 
-    private struct Queued {
+    /// A record as it waits in memory.
+    private struct Pending {
         let entry: LogEntry
-        let enqueuedAt: ContinuousClock.Instant
         let wallTime: Date
-        let size: Int
+        /// The journal segment holding the record, until it is stored.
+        let journalSegment: UInt64?
+    }
+
+    private typealias Queue = LogQueueStateMachine<Pending, CheckedContinuation<Void, Never>>
+    private typealias Queued = Queue.Queued
+
+    /// Records on their way to the database, with the journal segments they settle once stored.
+    fileprivate struct Batch {
+        var records: [StoredRecord]
+        var receipt = JournalReceipt()
+
+        static func + (lhs: Batch, rhs: Batch) -> Batch {
+            var receipt = lhs.receipt
+            receipt.add(rhs.receipt)
+            return Batch(records: lhs.records + rhs.records, receipt: receipt)
+        }
     }
 
     private struct State {
-        var buffer = Deque<Queued>()
-        /// The sizes of the records in ``buffer``, added up.
-        var bufferedBytes = 0
+        /// The queue and its decisions; this type does the I/O they call for.
+        var queue: Queue
         /// The spill file, if configured and readable; every access holds the lock.
         var spill: SpillFile?
-        /// Set once memory is full (or the spill holds records from an earlier run): new records go to the
-        /// spill file until the writer has replayed it.
-        var spilling = false
-        /// Set while the spill file refuses appends, so that the failure is reported once, not per record.
-        var spillBroken = false
-        var waiter: CheckedContinuation<Void, Never>?
-        var signalled = false
-        var shuttingDown = false
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
-        var busy = false
         var statistics = Statistics()
         /// How many times the writer went to wait for a signal (a spinning writer shows here).
         var waits = 0
 
         var spillPending: Bool { !(spill?.isEmpty ?? true) }
-
-        mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
-            if let waiter {
-                self.waiter = nil
-                return waiter
-            }
-            signalled = true
-            return nil
-        }
     }
 
     public let store: any LogStore
     public let configuration: Configuration
     private let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
     private let spillOpenError: (any Error)?
+    /// The crash journal, if configured and its directory could be opened.
+    let journal: Journal?
+    private let journalOpenError: (any Error)?
 
     public init(store: any LogStore, configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "chronicle.log-writer")) {
@@ -125,20 +138,35 @@ public final class LogWriter: LogSink, Service {
         var spill: SpillFile?
         var openError: (any Error)?
         if let path = configuration.spillPath {
-            do { spill = try SpillFile(path: path) } catch { openError = error }
+            do { spill = try SpillFile(path: path, format: .binary) } catch { openError = error }
         }
         spillOpenError = openError
-        state.withLockedValue { state in
-            state.spill = spill
-            state.spilling = state.spillPending
+        // Opened here too: the segments an earlier run left are set apart before this run appends any.
+        var journal: Journal?
+        var journalError: (any Error)?
+        if let path = configuration.journalPath {
+            do { journal = try Journal(directory: path, segmentBytes: configuration.journalSegmentBytes) } catch {
+                journalError = error
+            }
         }
+        self.journal = journal
+        journalOpenError = journalError
+        let limits = Queue.Limits(
+            batchSize: configuration.batchSize, flushInterval: configuration.flushInterval,
+            maxBufferedRecords: configuration.maxBufferedRecords, maxBufferedBytes: configuration.maxBufferedBytes,
+            maxBatchBytes: configuration.maxBatchBytes)
+        // Records of an earlier run in the spill file are older than anything new; a flush waits for the
+        // replay of what an earlier run left in the journal.
+        let queue = Queue(limits: limits, spillPending: !(spill?.isEmpty ?? true),
+                          workPending: !(journal?.leftovers.isEmpty ?? true))
+        state = NIOLockedValueBox(State(queue: queue, spill: spill))
     }
 
     public var statistics: Statistics {
         state.withLockedValue { state in
             var statistics = state.statistics
-            statistics.queued = state.buffer.count
-            statistics.queuedBytes = state.bufferedBytes
+            statistics.queued = state.queue.buffer.count
+            statistics.queuedBytes = state.queue.bufferedBytes
             statistics.spillPending = state.spill?.unreadCount ?? 0
             return statistics
         }
@@ -149,53 +177,60 @@ public final class LogWriter: LogSink, Service {
 
     // MARK: Request path
 
-    /// Enqueues an entry, or past the memory bound appends it to the spill file. Never touches the database.
+    /// Appends the entry to the journal, then enqueues it, or past the memory bound appends it to the spill
+    /// file. Never touches the database.
     public func record(_ entry: LogEntry) {
-        let queued = Queued(entry: entry, enqueuedAt: .now, wallTime: Date(), size: entry.approximateBytes)
-        enum Outcome { case none, wake(CheckedContinuation<Void, Never>?), spillFailed(any Error) }
-        let outcome = state.withLockedValue { state -> Outcome in
-            var failure: (any Error)?
-            if let spill = state.spill, state.spilling || state.buffer.count >= configuration.maxBufferedRecords
-                || state.bufferedBytes + queued.size > configuration.maxBufferedBytes && !state.buffer.isEmpty {
-                do {
-                    // Not synced here: the writer syncs the file before its next step, off the request path.
-                    try spill.append([StoredRecord(entry, now: queued.wallTime)], sync: false)
-                    state.spilling = true
-                    state.spillBroken = false
-                    state.statistics.spilled += 1
-                    return .wake(state.takeWaiter())
-                } catch {
-                    // Memory is the last place left: the record is kept past the bound rather than lost.
-                    state.statistics.spillFailures += 1
-                    if !state.spillBroken { failure = error }
-                    state.spillBroken = true
+        let wallTime = Date()
+        var journalSegment: UInt64?
+        if let journal {
+            do {
+                journalSegment = try journal.append(entry, wallTime: wallTime)
+            } catch {
+                state.withLockedValue { $0.statistics.journalFailures += 1 }
+                if journal.noteFailure() {
+                    logger.critical("cannot write the log journal; a crash now would lose queued log records",
+                                    metadata: ["path": "\(journal.directory)", "error": "\(error)"])
                 }
             }
-            state.buffer.append(queued)
-            state.bufferedBytes += queued.size
-            if let failure { return .spillFailed(failure) }
-            // Wake the writer when a batch is due or a deadline must be set.
-            guard state.buffer.count == 1 || state.buffer.count >= configuration.batchSize else { return .none }
-            return .wake(state.takeWaiter())
+        }
+        let queued = Queued(record: Pending(entry: entry, wallTime: wallTime, journalSegment: journalSegment),
+                            enqueuedAt: .now, size: entry.approximateBytes)
+        enum Outcome { case wake(CheckedContinuation<Void, Never>?), spillFailed(any Error, wake: CheckedContinuation<Void, Never>?) }
+        let outcome = state.withLockedValue { state -> Outcome in
+            switch state.queue.record(queued, spillAvailable: state.spill != nil) {
+            case .enqueued(let waiter):
+                return .wake(waiter)
+            case .appendToSpill:
+                do {
+                    // Not synced here: the writer syncs the file before its next step, off the request path.
+                    // Written, it is in the page cache like the journal, so its journal copy may go.
+                    try state.spill?.append([StoredRecord(entry, now: wallTime)], sync: false)
+                    state.statistics.spilled += 1
+                    var receipt = JournalReceipt()
+                    receipt.add(journalSegment)
+                    journal?.settle(receipt)
+                    return .wake(state.queue.spillAppended())
+                } catch {
+                    state.statistics.spillFailures += 1
+                    let refusal = state.queue.spillRefused(queued)
+                    return refusal.report ? .spillFailed(error, wake: refusal.wake) : .wake(refusal.wake)
+                }
+            }
         }
         switch outcome {
-        case .none: break
         case .wake(let waiter): waiter?.resume()
-        case .spillFailed(let error):
+        case .spillFailed(let error, let waiter):
             logger.critical("cannot write the spill file; keeping log records in memory past the bound", metadata: [
                 "path": "\(configuration.spillPath ?? "")", "error": "\(error)",
             ])
+            waiter?.resume()
         }
     }
 
     /// Waits until everything recorded so far is written or spilled.
     public func flush() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = state.withLockedValue { state -> Bool in
-                if state.buffer.isEmpty && !state.busy { return true }
-                state.idleWaiters.append(continuation)
-                return false
-            }
+            let done = state.withLockedValue { $0.queue.flush(continuation) }
             if done { continuation.resume() }
             wake()
         }
@@ -223,28 +258,31 @@ public final class LogWriter: LogSink, Service {
 
     public func run() async throws {
         if let spillOpenError { throw spillOpenError }
+        if let journalOpenError { throw journalOpenError }
         let pending = state.withLockedValue { $0.spill?.unreadCount ?? 0 }
         if pending > 0 {
             logger.notice("replaying spilled log records", metadata: ["count": "\(pending)"])
         }
         var loop = WriterLoop(writer: self)
         await withGracefulShutdownHandler {
+            // What an earlier run left in the journal is older than anything queued now.
+            if let journal, !journal.leftovers.isEmpty { await loop.replayJournal(journal.leftovers) }
             await loop.run()
         } onGracefulShutdown: {
-            self.state.withLockedValue { $0.shuttingDown = true }
-            self.wake()
+            self.state.withLockedValue { $0.queue.shutdown() }?.resume()
         }
         state.withLockedValue { $0.spill?.close() }
+        journal?.close()
     }
 
     fileprivate func wake() {
-        let waiter = state.withLockedValue { $0.takeWaiter() }
+        let waiter = state.withLockedValue { $0.queue.signal() }
         waiter?.resume()
     }
 
     fileprivate enum Work {
         /// A batch from memory.
-        case write([StoredRecord])
+        case write(Batch)
         /// Memory is empty and the spill file holds records: replay its oldest batch.
         case replay
     }
@@ -253,25 +291,17 @@ public final class LogWriter: LogSink, Service {
     fileprivate func nextWork() async -> Work? {
         while true {
             enum Step { case write([Queued]), replay, wait(ContinuousClock.Instant?), finished }
-            let step = state.withLockedValue { state -> Step in
-                if let batch = takeDueBatch(&state) { return .write(batch) }
-                if state.buffer.isEmpty {
-                    // Everything recorded is written or spilled.
-                    let idle = state.idleWaiters
-                    state.idleWaiters = []
-                    for waiter in idle { waiter.resume() }
-                    // At shutdown the spill stays for the next start to replay.
-                    if state.spillPending && !state.shuttingDown {
-                        state.busy = true
-                        return .replay
-                    }
-                    state.spilling = state.spillPending
-                    state.busy = false
-                    if state.shuttingDown { return .finished }
-                    return .wait(nil)
+            let (step, resume) = state.withLockedValue { state -> (Step, [CheckedContinuation<Void, Never>]) in
+                if let batch = takeDueBatch(&state) { return (.write(batch), []) }
+                let idle = state.queue.idleStep(spillPending: state.spillPending)
+                switch idle.step {
+                case .replay: return (.replay, idle.resume)
+                case .wait: return (.wait(idle.deadline), idle.resume)
+                case .finished: return (.finished, idle.resume)
                 }
-                return .wait(state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval })
             }
+            // Everything recorded so far is written or spilled: the flushes waiting for that go on.
+            for waiter in resume { waiter.resume() }
             switch step {
             case .write(let batch):
                 // Converted outside the lock: the request path never waits for a record's encoding.
@@ -288,7 +318,7 @@ public final class LogWriter: LogSink, Service {
 
     /// The next batch from memory if one is due now, without waiting; the writer converts it while the
     /// batch before it is being written.
-    fileprivate func takeDueBatchNow() -> [StoredRecord]? {
+    fileprivate func takeDueBatchNow() -> Batch? {
         state.withLockedValue { takeDueBatch(&$0) }.map(Self.stored)
     }
 
@@ -296,27 +326,13 @@ public final class LogWriter: LogSink, Service {
     private func takeDueBatch(_ state: inout State) -> [Queued]? {
         // Appends from the request path are not synced; do it before anything else happens.
         state.spill?.synchronize()
-        // While spilling, memory holds the oldest records and takes no new ones: drain it now.
-        let due = state.buffer.count >= configuration.batchSize || state.shuttingDown || state.spilling
-            || state.buffer.first.map { $0.enqueuedAt + configuration.flushInterval <= .now } == true
-            || !state.idleWaiters.isEmpty
-        guard !state.buffer.isEmpty && due else { return nil }
-        var count = 0
-        var bytes = 0
-        for queued in state.buffer.prefix(configuration.batchSize) {
-            if count > 0, bytes + queued.size > configuration.maxBatchBytes { break }
-            count += 1
-            bytes += queued.size
-        }
-        let batch = Array(state.buffer.prefix(count))
-        state.buffer.removeFirst(count)
-        state.bufferedBytes -= bytes
-        state.busy = true
-        return batch
+        return state.queue.takeDueBatch(now: .now)
     }
 
-    private static func stored(_ batch: [Queued]) -> [StoredRecord] {
-        batch.map { StoredRecord($0.entry, now: $0.wallTime) }
+    private static func stored(_ batch: some Collection<Queued>) -> Batch {
+        var receipt = JournalReceipt()
+        for queued in batch { receipt.add(queued.record.journalSegment) }
+        return Batch(records: batch.map { StoredRecord($0.record.entry, now: $0.record.wallTime) }, receipt: receipt)
     }
 
     private func waitForSignal(until deadline: ContinuousClock.Instant?) async {
@@ -331,12 +347,7 @@ public final class LogWriter: LogSink, Service {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLockedValue { state -> Bool in
                 state.waits += 1
-                if state.signalled || state.shuttingDown {
-                    state.signalled = false
-                    return true
-                }
-                state.waiter = continuation
-                return false
+                return state.queue.wait(continuation)
             }
             if resumeNow { continuation.resume() }
         }
@@ -356,18 +367,14 @@ public final class LogWriter: LogSink, Service {
     }
 
     /// Everything still in memory, oldest first.
-    fileprivate func takeAll() -> [StoredRecord] {
-        state.withLockedValue { state in
-            let records = state.buffer.map { StoredRecord($0.entry, now: $0.wallTime) }
-            state.buffer.removeAll()
-            state.bufferedBytes = 0
-            return records
-        }
+    fileprivate func takeAll() -> Batch {
+        state.withLockedValue { Self.stored($0.queue.takeAll()) }
     }
 
     /// Keeps records the database could not take at shutdown in the spill file, for the next start. Records
     /// `older` than what the file holds go to its front, so that the replay keeps their order.
-    fileprivate func saveForNextStart(_ records: [StoredRecord], older: Bool) {
+    fileprivate func saveForNextStart(_ batch: Batch, older: Bool) {
+        let records = batch.records
         guard !records.isEmpty else { return }
         let failure = state.withLockedValue { state -> (any Error)? in
             do {
@@ -380,13 +387,27 @@ public final class LogWriter: LogSink, Service {
                 return error
             }
         }
-        if let failure {
+        guard let failure else {
+            journal?.settle(batch.receipt)
+            return
+        }
+        let journaled = batch.receipt.counts.values.reduce(0, +)
+        if journaled < records.count {
             logger.critical("LOG RECORDS LOST at shutdown: the database is down and the spill file cannot take them",
-                            metadata: ["records": "\(records.count)", "error": "\(failure)"])
+                            metadata: ["records": "\(records.count - journaled)", "error": "\(failure)"])
+        }
+        if journaled > 0 {
+            logger.warning("log records left in the journal for the next start: the database is down and the spill file cannot take them",
+                           metadata: ["records": "\(journaled)", "error": "\(failure)"])
         }
     }
 
-    fileprivate var isShuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
+    /// Counts a replayed segment's records as stored.
+    fileprivate func countReplayed(_ count: Int) {
+        state.withLockedValue { $0.statistics.journalReplayed += count }
+    }
+
+    fileprivate var isShuttingDown: Bool { state.withLockedValue { $0.queue.phase == .shuttingDown } }
 
     fileprivate func count(_ update: (inout Statistics) -> Void) {
         state.withLockedValue { update(&$0.statistics) }
@@ -405,7 +426,7 @@ private struct WriterLoop: Sendable {
 
     mutating func run() async {
         // A batch already taken from memory and converted while the one before it was written.
-        var converted: [StoredRecord]?
+        var converted: LogWriter.Batch?
         while true {
             let work: LogWriter.Work
             if let batch = converted {
@@ -423,19 +444,72 @@ private struct WriterLoop: Sendable {
                     continue
                 }
                 let loop = self
-                async let stored = loop.store(batch)
+                async let stored = loop.store(batch.records)
                 // Batches are still written one after the other, in order; only the next one's encoding
                 // overlaps this write.
                 converted = writer.takeDueBatchNow()
-                if await !stored {
+                if await stored {
+                    writer.journal?.settle(batch.receipt)
+                } else {
                     gaveUp = true
                     // The batch, the one taken after it and the rest of memory are older than anything
                     // spilled meanwhile.
-                    writer.saveForNextStart(batch + (converted ?? []) + writer.takeAll(), older: true)
+                    writer.saveForNextStart(batch + (converted ?? LogWriter.Batch(records: [])) + writer.takeAll(),
+                                            older: true)
                     converted = nil
                 }
             case .replay:
                 await replaySpill()
+            }
+        }
+    }
+
+    /// Stores what an earlier run left in the journal, segment by segment, deleting each once all its records
+    /// are stored. A record already stored (the earlier run wrote its batch, or this replay was cut short
+    /// and is done again) is skipped by the insert, so each is stored once. At a shutdown while the database
+    /// is down the remaining segments stay for the next start.
+    mutating func replayJournal(_ segments: [String]) async {
+        for path in segments {
+            let read: (entries: [(entry: LogEntry, wallTime: Date)], end: JournalFrame.End)
+            do {
+                read = try Journal.read(segment: path)
+            } catch {
+                writer.log.error("cannot read a journal segment; leaving it", metadata: ["path": "\(path)", "error": "\(error)"])
+                continue
+            }
+            if read.end == .notASegment {
+                writer.log.error("not a journal segment; leaving it", metadata: ["path": "\(path)"])
+                continue
+            }
+            writer.log.notice("replaying log records from the journal", metadata: [
+                "path": "\(path)", "count": "\(read.entries.count)",
+            ])
+            var pending = read.entries[...]
+            while !pending.isEmpty {
+                var count = 0
+                var bytes = 0
+                for item in pending.prefix(configuration.batchSize) {
+                    let size = item.entry.approximateBytes
+                    if count > 0, bytes + size > configuration.maxBatchBytes { break }
+                    count += 1
+                    bytes += size
+                }
+                let batch = pending.prefix(count).map { StoredRecord($0.entry, now: $0.wallTime) }
+                guard await store(batch) else {
+                    gaveUp = true
+                    return
+                }
+                writer.countReplayed(batch.count)
+                pending = pending.dropFirst(count)
+            }
+            switch read.end {
+            case .damaged(let offset):
+                writer.log.error("a journal segment is damaged; the records after the damage are not replayed",
+                                 metadata: ["path": "\(path)", "offset": "\(offset)", "kept_as": "\(path).damaged"])
+                Journal.remove(segment: path, damaged: true)
+            case .tornTail, .complete, .notASegment:
+                // A torn last record was being written when the process died: it was never recorded.
+                Journal.remove(segment: path, damaged: false)
             }
         }
     }

@@ -282,6 +282,26 @@ struct ConfigurationTests {
         #expect(fromFlag.database == value)
     }
 
+    /// The crash journal is on by default; `log_journal_path` is relative to the file, and a later file's
+    /// `log_journal = false` turns it off.
+    @Test func journalSettings() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-journal-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(ServerSettings().storage.journal)
+        #expect(ServerSettings().storage.journalPath == nil)
+        let config = directory.appendingPathComponent("chronicle.toml")
+        try "log_journal_path = \"state/j\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let settings = try ServerSettings.load(overrides: .init(configPath: config.path, loadDotenv: false),
+                                               environment: { _ in nil }, currentDirectory: "/elsewhere")
+        #expect(settings.storage.journal)
+        #expect(settings.storage.journalPath == directory.appendingPathComponent("state/j").path)
+        try "log_journal = false\n".write(to: config, atomically: true, encoding: .utf8)
+        let off = try ServerSettings.load(overrides: .init(configPath: config.path, loadDotenv: false),
+                                          environment: { _ in nil })
+        #expect(!off.storage.journal)
+    }
+
     /// A missing explicit config is an error naming the path.
     @Test func missingExplicitConfig() {
         #expect(throws: ConfigurationError.self) {

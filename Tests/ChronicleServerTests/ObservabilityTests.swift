@@ -213,6 +213,7 @@ struct ObservabilityTests {
         writerConfiguration.flushInterval = .seconds(60)
         writerConfiguration.maxBufferedRecords = 1
         writerConfiguration.spillPath = blocker.appendingPathComponent("spill.jsonl").path
+        writerConfiguration.journalPath = directory.appendingPathComponent("journal").path
         var quiet = Logger(label: "writer")
         quiet.logLevel = .critical
         let writer = LogWriter(store: store, configuration: writerConfiguration, logger: quiet)
@@ -227,7 +228,8 @@ struct ObservabilityTests {
         let samples = PrometheusText.parse(scrape)
         for counter in ["chronicle_log_records_written_total", "chronicle_log_records_spilled_total",
                         "chronicle_log_batch_failures_total", "chronicle_log_dead_lettered_records_total",
-                        "chronicle_log_replaced_records_total", "chronicle_log_spill_failures_total"] {
+                        "chronicle_log_replaced_records_total", "chronicle_log_spill_failures_total",
+                        "chronicle_log_journal_replayed_total", "chronicle_log_journal_failures_total"] {
             #expect(scrape.contains("# TYPE \(counter) counter"), "\(counter) is a counter")
         }
         for gauge in ["chronicle_log_queue_depth", "chronicle_log_spill_pending_records", "chronicle_log_spill_bytes"] {
@@ -236,6 +238,7 @@ struct ObservabilityTests {
         #expect(samples.value("chronicle_log_records_written_total", [:]) == 3)
         // The first record fit in memory; the two after it could not be spilled and stayed in memory.
         #expect(samples.value("chronicle_log_spill_failures_total", [:]) == 2)
+        #expect(samples.value("chronicle_log_journal_failures_total", [:]) == 0)
         #expect(samples.value("chronicle_log_queue_depth", [:]) == 0)
         // A second scrape does not add the totals again.
         let again = PrometheusText.parse(try await server.send("/metrics", method: .GET).body)

@@ -89,8 +89,9 @@ public enum RelayedResponse: Sendable, Hashable {
 }
 
 extension CallLogRecord {
-    /// Keeps a relayed answer's bytes, with what was read from them.
-    mutating func setRelayed(_ relayed: RelayedResponse, summary: ChatResponse?) {
+    /// Keeps a relayed answer's bytes, with what was read from them. Public so that a record read back from
+    /// the crash journal gets its answer as it was relayed.
+    public mutating func setRelayed(_ relayed: RelayedResponse, summary: ChatResponse?) {
         relayedResponse = relayed
         responseSummary = summary
     }

@@ -39,6 +39,8 @@ public struct ConfigFile: Sendable, Decodable {
         case logMaxBufferedRecords = "log_max_buffered_records"
         case logMaxBufferedBytes = "log_max_buffered_bytes"
         case spillDirectory = "spill_dir"
+        case logJournal = "log_journal"
+        case logJournalPath = "log_journal_path"
         case databaseMaxConnections = "database_max_connections"
         case maxImageBytes = "max_image_bytes"
         case imageURLAllowList = "image_url_allowlist"
@@ -60,6 +62,8 @@ public struct ConfigFile: Sendable, Decodable {
             maxBufferedRecords: try c.decodeIfPresent(Int.self, forKey: .logMaxBufferedRecords),
             maxBufferedBytes: try c.decodeIfPresent(Int.self, forKey: .logMaxBufferedBytes),
             spillDirectory: try c.decodeIfPresent(String.self, forKey: .spillDirectory),
+            journal: try c.decodeIfPresent(Bool.self, forKey: .logJournal),
+            journalPath: try c.decodeIfPresent(String.self, forKey: .logJournalPath),
             maxConnections: try c.decodeIfPresent(Int.self, forKey: .databaseMaxConnections))
         gateway = GatewayConfiguration(
             providers: try c.decodeIfPresent([CustomProviderConfig].self, forKey: .providers) ?? [],
@@ -373,6 +377,11 @@ public struct StorageSettings: Sendable, Equatable {
     public var maxBufferedBytes = 64 * 1024 * 1024
     /// Where the spill file goes; next to a SQLite database, or the working directory, by default.
     public var spillDirectory: String?
+    /// Whether each record is appended to the crash journal before the call returns, so that a killed
+    /// process loses no record.
+    public var journal = true
+    /// The crash journal's directory; `<db>.journal` next to the spill file by default.
+    public var journalPath: String?
     /// PostgreSQL connection pool size.
     public var maxConnections = 10
 
@@ -386,6 +395,8 @@ public struct StorageSettings: Sendable, Equatable {
         public var maxBufferedRecords: Int?
         public var maxBufferedBytes: Int?
         public var spillDirectory: String?
+        public var journal: Bool?
+        public var journalPath: String?
         public var maxConnections: Int?
     }
 
@@ -397,6 +408,10 @@ public struct StorageSettings: Sendable, Equatable {
         if let value = values.maxBufferedBytes { maxBufferedBytes = max(1, value) }
         if let value = values.spillDirectory {
             spillDirectory = ServerSettings.resolvePath(value, relativeTo: directory)
+        }
+        if let value = values.journal { journal = value }
+        if let value = values.journalPath {
+            journalPath = ServerSettings.resolvePath(value, relativeTo: directory)
         }
         if let value = values.maxConnections { maxConnections = max(1, value) }
     }

@@ -73,6 +73,8 @@ public final class ServerMetrics: Sendable {
         let deadLettered: Prometheus.Counter
         let replaced: Prometheus.Counter
         let spillFailures: Prometheus.Counter
+        let journalReplayed: Prometheus.Counter
+        let journalFailures: Prometheus.Counter
         /// The totals already added to the counters: the writer keeps totals, a counter only goes up by steps.
         private let exported = NIOLockedValueBox(LogWriter.Statistics())
 
@@ -97,6 +99,10 @@ public final class ServerMetrics: Sendable {
                                "Records stored with their payload replaced by an error note")
             spillFailures = counter("chronicle_log_spill_failures_total",
                                     "Records the spill file could not take (kept in memory, or lost at shutdown)")
+            journalReplayed = counter("chronicle_log_journal_replayed_total",
+                                      "Records an earlier run left in the crash journal, stored at start")
+            journalFailures = counter("chronicle_log_journal_failures_total",
+                                      "Records the crash journal could not take (a crash would lose them)")
         }
 
         func update(_ statistics: LogWriter.Statistics, spillBytes bytes: Int) {
@@ -115,6 +121,8 @@ public final class ServerMetrics: Sendable {
                 advance(deadLettered, statistics.deadLettered, &exported.deadLettered)
                 advance(replaced, statistics.replacedRecords, &exported.replacedRecords)
                 advance(spillFailures, statistics.spillFailures, &exported.spillFailures)
+                advance(journalReplayed, statistics.journalReplayed, &exported.journalReplayed)
+                advance(journalFailures, statistics.journalFailures, &exported.journalFailures)
             }
         }
     }

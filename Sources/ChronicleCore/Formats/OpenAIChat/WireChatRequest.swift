@@ -126,6 +126,25 @@ public struct WireChatRequest: Sendable {
         return output
     }
 
+    /// Appends the bytes of ``recordedJSON`` to `output` without making a string of them: the crash journal
+    /// copies them on the request path, where a UTF-8 check of a large prompt would cost time.
+    public func appendRecordedBytes(to output: inout [UInt8]) {
+        body.withUnsafeReadableBytes { bytes in
+            guard members.contains(where: { $0.role == .gatewayOption }) else {
+                output.append(contentsOf: bytes)
+                return
+            }
+            output.append(UInt8(ascii: "{"))
+            var first = true
+            for member in members where member.role != .gatewayOption {
+                if !first { output.append(UInt8(ascii: ",")) }
+                first = false
+                output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[member.range]))
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+    }
+
     /// The request as it is recorded: the client's bytes without Chronicle's own members.
     public var recordedJSON: String {
         guard members.contains(where: { $0.role == .gatewayOption }) else {

@@ -14,7 +14,8 @@
 # BENCH_GATEWAY_PORT (9792), BENCH_FLOOR_PORT (9793), BENCH_SKIP_BUILD=1, BENCH_SCRATCH (.build-bench),
 # BENCH_CONFIG (release), BENCH_TENSORZERO_VERSION (2026.6.0), BENCH_TENSORZERO_PYTHON (an interpreter that
 # already has the wheel; default: a venv under the scratch folder, made with pip on first use),
-# BENCH_TENSORZERO=off (peers mode without TensorZero).
+# BENCH_TENSORZERO=off (peers mode without TensorZero), BENCH_BASELINE_BIN (peers mode: another build's
+# `chronicle`, measured as "Chronicle baseline" in the same run, on BENCH_BASELINE_PORT, 9794).
 # Needs: swift, python3, curl, Linux /proc. Open streams need ~2 fds per stream in the gateway: the script
 # raises `ulimit -n` to the hard limit and warns below 4096.
 set -euo pipefail
@@ -28,6 +29,10 @@ SCENARIOS=${BENCH_SCENARIOS:-nonstream,stream,prompt,anthropic,openstreams,growt
 MOCK_PORT=${BENCH_MOCK_PORT:-8089}
 GW_PORT=${BENCH_GATEWAY_PORT:-9792}
 FLOOR_PORT=${BENCH_FLOOR_PORT:-9793}
+# Peers mode only: another build of the gateway (an older commit, say) measured as one more target in the
+# same run, so that before and after share the machine's load case by case.
+BASELINE_BIN=${BENCH_BASELINE_BIN:-}
+BASELINE_PORT=${BENCH_BASELINE_PORT:-9794}
 MODE=${BENCH_MODE:-scenarios}
 TZ_VERSION=${BENCH_TENSORZERO_VERSION:-2026.6.0}
 # The build folder: its own by default; BENCH_SCRATCH=.build reuses the test build's packages.
@@ -62,12 +67,12 @@ TOOLS=(chronicle ChronicleMock ChronicleLoad)
 for exe in "${TOOLS[@]}"; do [[ -x $BIN/$exe ]] || die "missing $BIN/$exe"; done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/chronicle-bench.XXXXXX")
-MOCK_PID="" GW_PID="" FLOOR_PID="" TZ_PID="" SAMPLER_PID=""
+MOCK_PID="" GW_PID="" FLOOR_PID="" TZ_PID="" BASELINE_PID="" SAMPLER_PID=""
 FAILURES=()
 
 cleanup() {
     local status=$?
-    for pid in $SAMPLER_PID $GW_PID $FLOOR_PID $TZ_PID $MOCK_PID; do
+    for pid in $SAMPLER_PID $GW_PID $BASELINE_PID $FLOOR_PID $TZ_PID $MOCK_PID; do
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
     done
     if (( status != 0 )) && [[ -f $TMP/gateway.log ]]; then
@@ -163,6 +168,16 @@ restart_gateway() {
     local logging=$GW_LOGGING
     stop_gateway
     start_gateway "$logging"
+}
+
+# The baseline gateway: the same configuration on its own port and database.
+start_baseline() {
+    [[ -x $BASELINE_BIN ]] || die "BENCH_BASELINE_BIN=$BASELINE_BIN is not an executable"
+    sed -e "s/^port = $GW_PORT\$/port = $BASELINE_PORT/" -e "s#$TMP/bench.db#$TMP/baseline.db#" \
+        "$TMP/chronicle.toml" >"$TMP/baseline.toml"
+    "$BASELINE_BIN" serve --config "$TMP/baseline.toml" >"$TMP/baseline.log" 2>&1 &
+    BASELINE_PID=$!
+    wait_http "http://127.0.0.1:$BASELINE_PORT/healthz" 60 "$BASELINE_PID" || { tail -n 20 "$TMP/baseline.log" >&2; die "baseline gateway did not start"; }
 }
 
 # The bare relay every gateway is compared with: whatever a gateway adds beyond it is its own work.
@@ -278,6 +293,7 @@ RAW=$TMP/raw.jsonl
 measured_pid() {  # target
     case $1 in
         gateway) echo "$GW_PID" ;;
+        baseline) echo "$BASELINE_PID" ;;
         floor) echo "$FLOOR_PID" ;;
         tensorzero) echo "$TZ_PID" ;;
     esac
@@ -409,6 +425,7 @@ peer_cases() {  # SCENARIO nonstream|stream LOAD-ARGS…
     local body=$TMP/peers_$kind.json
     run_case "$scenario" direct "${TIMING[@]}" --url "$MOCK_OPENAI" --body-file "$body" "$@"
     run_case "$scenario" floor "${TIMING[@]}" --url "http://127.0.0.1:$FLOOR_PORT/v1/chat/completions" --body-file "$body" "$@"
+    [[ -z $BASELINE_PID ]] || run_case "$scenario" baseline "${TIMING[@]}" --url "http://127.0.0.1:$BASELINE_PORT/v1/chat/completions" --body-file "$body" "$@"
     run_case "$scenario" gateway "${TIMING[@]}" --url "$GW_URL" --body-file "$body" "$@"
     [[ -z $TZ_PID ]] || run_case "$scenario" tensorzero "${TIMING[@]}" --url "$TZ_URL" --body-file "$TMP/peers_${kind}_tensorzero.json" "$@"
 }
@@ -427,7 +444,8 @@ json.dump({"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timesp
 def num(v, digits=0):
     return f"{v:,.{digits}f}"
 
-labels = {"direct": "mock alone", "floor": "floor", "gateway": "Chronicle", "tensorzero": "TensorZero"}
+labels = {"direct": "mock alone", "floor": "floor", "baseline": "Chronicle baseline", "gateway": "Chronicle",
+          "tensorzero": "TensorZero"}
 by_case = {}
 for r in rows:
     by_case.setdefault(r["scenario"], {})[r["target"]] = r
@@ -437,7 +455,7 @@ print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 for scenario, targets in by_case.items():
     direct = targets.get("direct", {}).get("result")
     tz = targets.get("tensorzero", {}).get("result")
-    for target in ("direct", "floor", "gateway", "tensorzero"):
+    for target in ("direct", "floor", "baseline", "gateway", "tensorzero"):
         r = targets.get(target)
         if r is None:
             continue
@@ -471,12 +489,14 @@ if [[ $MODE == peers ]]; then
     start_mock
     start_floor
     start_gateway true
+    [[ -z $BASELINE_BIN ]] || start_baseline
     start_tensorzero "$TMP/peers_nonstream_tensorzero.json" || log "TensorZero skipped: $TZ_SKIPPED"
     log "pids: floor $FLOOR_PID, Chronicle $GW_PID, TensorZero ${TZ_PID:-none}; ${DURATION}s per case after ${WARMUP}s warmup"
     for c in 1 10 50; do peer_cases "non-stream c=$c" nonstream --concurrency "$c"; done
     for c in 1 10; do peer_cases "stream c=$c" stream --concurrency "$c" --stream; done
     stop_tensorzero
     stop_gateway
+    [[ -z $BASELINE_PID ]] || { kill "$BASELINE_PID" 2>/dev/null; wait "$BASELINE_PID" 2>/dev/null || true; BASELINE_PID=""; }
     report_peers
     finish
     exit 0

@@ -78,7 +78,7 @@ public enum ChronicleApplication {
             httpDecoderConfiguration: .init(maxHeaderListSize: limits.maxHeaderSize + 64 * 1024))
         return Application(
             router: makeRouter(gateway: gateway, access: access, options: options),
-            server: .http1(configuration: http1),
+            server: .eventLoopBoundHTTP1(configuration: http1),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "chronicle"),
             services: services,
             onServerRunning: onServerRunning,

@@ -42,9 +42,8 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         // every path: it never relies on the call being released.
         let call = GatewayCall(context: .init(gatewayKeyName: context.gatewayKeyName), finishedBy: .caller)
         do {
-            return try await withEventLoopPreference(context.clientChannel) {
-                try await respond(to: request, context: context, call: call)
-            }
+            // The connection's task already runs on its event loop (`EventLoopBoundChildChannel`).
+            return try await respond(to: request, context: context, call: call)
         } catch {
             // A call the gateway failed is finished already, with its error; a request rejected before the
             // gateway took it has nothing to record.

@@ -222,7 +222,16 @@ enum ServerSentEvents {
         var iterator = stream.makeAsyncIterator()
         // Time spent writing to the client since the last read, counted with the next read.
         var writeWait = Duration.zero
+        var eventsSinceYield = 0
         while true {
+            // The relay runs on its connection's event loop, and a burst of buffered upstream bytes can hold
+            // thousands of events that are read, translated and written without ever suspending. Giving the
+            // loop back now and then lets it serve its other connections in between.
+            eventsSinceYield += 1
+            if eventsSinceYield == Self.eventsBetweenYields {
+                eventsSinceYield = 0
+                await Task.yield()
+            }
             let encoded: ByteBuffer
             do {
                 defer { writeWait = .zero }
@@ -265,6 +274,9 @@ enum ServerSentEvents {
         call.finish()
         _ = try await write(last, to: &writer, call: call)
     }
+
+    /// How many events a stream relays before it lets its event loop serve other connections.
+    static let eventsBetweenYields = 16
 
     /// Writes one event and returns how long that took: waiting for the client is not the gateway's time.
     /// A client that went away gets the call finished as cancelled.

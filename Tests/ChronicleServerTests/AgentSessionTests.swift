@@ -169,6 +169,26 @@ struct AgentSessionTests {
         #expect(ids.count == 6)
     }
 
+    /// The set of runs and steps already started stays within its capacity however many sessions come,
+    /// and keeps the ones in use: a busy session is not started again because idle ones came after it.
+    @Test func startedIDsAreBounded() {
+        var recent = RecentIDs(capacity: 100)
+        let busy = UUID()
+        var inserted = [recent.insert(busy), recent.insert(busy)]
+        #expect(inserted == [true, false])
+        for _ in 0..<1_000 {
+            inserted = [recent.insert(UUID()), recent.insert(busy)]
+            #expect(inserted == [true, false])
+            #expect(recent.count <= 100)
+        }
+        let idle = UUID()
+        inserted = [recent.insert(idle)]
+        for _ in 0..<100 { _ = recent.insert(UUID()) }
+        // Forgotten: its next call starts the run again, which storage merges into the stored one.
+        inserted.append(recent.insert(idle))
+        #expect(inserted == [true, true])
+    }
+
     /// Each agent's session is one run named after the agent, holding every call of the session. The
     /// first call starts the run, later calls update it: its status follows the newest call, its
     /// `created_at` and name stay.

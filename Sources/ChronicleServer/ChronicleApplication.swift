@@ -50,9 +50,11 @@ public enum ChronicleApplication {
         router.get("/", use: ok)
         router.get("/healthz", use: ok)
         let maxBodySize = security.limits.maxBodySize
+        // One recorder for every chat route, so that a session's calls on any of them start its run once.
+        let agentSessions = options.agentSessions ? AgentSessionRecorder(gateway: gateway) : nil
         ChatRoutes<ChronicleRequestContext>(
             gateway: gateway, maxBodySize: maxBodySize, policy: RequestPolicy(settings: security),
-            agentSessions: options.agentSessions ? AgentSessionRecorder(gateway: gateway) : nil
+            agentSessions: agentSessions
         ).register(on: router)
         ModelRoutes<ChronicleRequestContext>(gateway: gateway).register(on: router)
         EventRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)

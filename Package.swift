@@ -167,6 +167,8 @@ let package = Package(
             dependencies: [
                 "ChronicleServer", "ChronicleStorage", "ChronicleTesting", "ChronicleFuzzing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // A PostgreSQL database per test, for the server tests whose behaviour depends on storage.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

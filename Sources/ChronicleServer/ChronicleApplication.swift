@@ -18,11 +18,16 @@ public enum ChronicleApplication {
         public var tracer: any Tracer = NoOpTracer()
         /// Serves `/metrics` when set.
         public var metrics: ServerMetrics?
+        /// Whether chat calls carrying a coding agent's session header (Claude Code, OpenCode, Qwen Code)
+        /// and no explicit run id are grouped into a run per session (`agent_sessions`, on by default).
+        public var agentSessions: Bool
 
-        public init(reader: (any LogReader)? = nil, tracer: any Tracer = NoOpTracer(), metrics: ServerMetrics? = nil) {
+        public init(reader: (any LogReader)? = nil, tracer: any Tracer = NoOpTracer(), metrics: ServerMetrics? = nil,
+                    agentSessions: Bool = true) {
             self.reader = reader
             self.tracer = tracer
             self.metrics = metrics
+            self.agentSessions = agentSessions
         }
     }
 
@@ -45,8 +50,12 @@ public enum ChronicleApplication {
         router.get("/", use: ok)
         router.get("/healthz", use: ok)
         let maxBodySize = security.limits.maxBodySize
-        ChatRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize,
-                                            policy: RequestPolicy(settings: security)).register(on: router)
+        // One recorder for every chat route, so that a session's calls on any of them start its run once.
+        let agentSessions = options.agentSessions ? AgentSessionRecorder(gateway: gateway) : nil
+        ChatRoutes<ChronicleRequestContext>(
+            gateway: gateway, maxBodySize: maxBodySize, policy: RequestPolicy(settings: security),
+            agentSessions: agentSessions
+        ).register(on: router)
         ModelRoutes<ChronicleRequestContext>(gateway: gateway).register(on: router)
         EventRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)
         if let reader = options.reader { ReadRoutes<ChronicleRequestContext>(reader: reader).register(on: router) }

@@ -42,7 +42,8 @@ public enum ChronicleServer {
         if let retention = storage.retention { services.append(retention) }
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
-            options: .init(reader: storage.reader, tracer: tracing?.tracer ?? NoOpTracer(), metrics: metrics),
+            options: .init(reader: storage.reader, tracer: tracing?.tracer ?? NoOpTracer(), metrics: metrics,
+                           agentSessions: settings.agentSessions),
             host: settings.host, port: settings.port, services: services, logger: logger)
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])

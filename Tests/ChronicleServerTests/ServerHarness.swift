@@ -31,7 +31,7 @@ struct RunningServer {
                       sink: (any LogSink)? = nil, reader: (any LogReader)? = nil, services: [any Service] = [],
                       security: SecuritySettings = SecuritySettings(), tracer: (any Tracer)? = nil,
                       metrics: ServerMetrics? = nil, redactor: SecretRedactor? = nil, logger: Logger? = nil,
-                      now: (@Sendable () -> ContinuousClock.Instant)? = nil)
+                      now: (@Sendable () -> ContinuousClock.Instant)? = nil, agentSessions: Bool = true)
         async throws -> RunningServer
     {
         let log = InMemoryLog()
@@ -50,7 +50,7 @@ struct RunningServer {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
-            options: .init(reader: reader, tracer: tracer ?? NoOpTracer(), metrics: metrics),
+            options: .init(reader: reader, tracer: tracer ?? NoOpTracer(), metrics: metrics, agentSessions: agentSessions),
             host: "127.0.0.1", port: 0, services: services, logger: logger,
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)

@@ -10,6 +10,8 @@ public struct ConfigFile: Sendable, Decodable {
     public var host: String?
     public var dotenv: Bool?
     public var logToDatabase: Bool?
+    /// Whether coding agents' sessions become runs (`agent_sessions`, default true).
+    public var agentSessions: Bool?
     /// `trace`, `debug`, `info` (default), `notice`, `warning`, `error` or `critical`; `CHRONICLE_LOG` wins.
     public var logLevel: String?
     /// The largest request body accepted, in bytes (default 20 MB).
@@ -26,6 +28,7 @@ public struct ConfigFile: Sendable, Decodable {
         case gatewayKeys = "gateway_keys"
         case tracePayloads = "trace_payloads"
         case logToDatabase = "log_to_database"
+        case agentSessions = "agent_sessions"
         case logLevel = "log_level"
         case maxBodySize = "max_body_size"
         case apiKeys = "api_keys"
@@ -53,6 +56,7 @@ public struct ConfigFile: Sendable, Decodable {
         host = try c.decodeIfPresent(String.self, forKey: .host)
         dotenv = try c.decodeIfPresent(Bool.self, forKey: .dotenv)
         logToDatabase = try c.decodeIfPresent(Bool.self, forKey: .logToDatabase)
+        agentSessions = try c.decodeIfPresent(Bool.self, forKey: .agentSessions)
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel)
         maxBodySize = try c.decodeIfPresent(Int.self, forKey: .maxBodySize)
         storage = StorageSettings.FileValues(
@@ -130,6 +134,9 @@ public struct ServerSettings: Sendable {
     /// A SQLite path or URL, or a PostgreSQL URL.
     public var database: String?
     public var logToDatabase = true
+    /// Whether chat calls carrying a coding agent's session header and no explicit run id are grouped into
+    /// a run per session.
+    public var agentSessions = true
     public var maxBodySize: Int {
         get { security.limits.maxBodySize }
         set { security.limits.maxBodySize = newValue }
@@ -199,6 +206,7 @@ public struct ServerSettings: Sendable {
             if let port = file.port { settings.port = port }
             if let database = file.database { settings.database = resolveDatabase(database, relativeTo: directory) }
             if let log = file.logToDatabase { settings.logToDatabase = log }
+            if let sessions = file.agentSessions { settings.agentSessions = sessions }
             if let size = file.maxBodySize { settings.maxBodySize = size }
             settings.storage.apply(file.storage, relativeTo: directory)
             settings.gateway.merge(file.gateway)

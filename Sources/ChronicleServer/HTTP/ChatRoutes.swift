@@ -25,6 +25,8 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
     let gateway: Gateway
     let maxBodySize: Int
     let policy: RequestPolicy
+    /// Attaches calls carrying a coding agent's session to its run; `nil` when `agent_sessions` is off.
+    let agentSessions: AgentSessionRecorder?
 
     func register(on router: Router<Context>) {
         let handler: @Sendable (Request, Context) async throws -> Response = { request, context in
@@ -65,7 +67,8 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Self.tooLarge(maxBodySize)
         }
-        let (callRequest, decodedOptions) = try RequestDecoding.chatCall(bytes, headers: request.headers)
+        let (callRequest, decodedOptions) = try RequestDecoding.chatCall(
+            bytes, headers: request.headers, agentSessions: agentSessions)
         var options = decodedOptions
         try policy.check(&options, messageCount: callRequest.messageCount)
         // Stored with the record; the per-key limits read the key from the call's context instead.

@@ -6,8 +6,13 @@ import HTTPTypes
 enum ChronicleHeaders {
     /// Options and metadata from the headers, merged under the body's options with Rust Chronicle's
     /// precedence: the body wins, except `models` and `timeout`, where the header wins.
+    ///
+    /// A chat route passes its `agentSessions` recorder (`nil` when the switch is off), so that a call that
+    /// carries a coding agent's session and no explicit run id joins the session's run; other routes pass
+    /// `nil`.
     /// - Throws: ``APIError`` (422 `invalid_proxy_headers`) naming the header with a bad value.
-    static func merge(_ headers: HTTPFields, into options: inout RequestOptions) throws {
+    static func merge(_ headers: HTTPFields, into options: inout RequestOptions,
+                      agentSessions: AgentSessionRecorder?) throws {
         func value(_ name: String) -> String? {
             guard let field = HTTPField.Name(name) else { return nil }
             return headers[field]
@@ -77,5 +82,7 @@ enum ChronicleHeaders {
         }
         // Body values win field by field; extra-meta keys merge with the body's.
         options.metadata.fillMissing(from: fromHeaders)
+        // Last, once every explicit run and step id is known: those always win over a session's.
+        agentSessions?.attach(headers, to: &options.metadata)
     }
 }

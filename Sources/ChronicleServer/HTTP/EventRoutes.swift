@@ -40,7 +40,7 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         var events = try RequestDecoding.events(bytes, batch: batch)
         if events.contains(where: { if case .runStart = $0 { return true } else { return false } }) {
             var metadata = RequestOptions()
-            try ChronicleHeaders.merge(request.headers, into: &metadata)
+            try ChronicleHeaders.merge(request.headers, into: &metadata, agentSessions: nil)
             let trace = Self.traceContext(HTTPField.Name("traceparent").flatMap { request.headers[$0] })
             events = events.map { Self.merge(metadata.metadata, trace: trace, into: $0) }
         }

@@ -13,18 +13,32 @@ public enum RequestDecoding {
     public static func chatCall(_ bytes: ByteBuffer, headers: HTTPFields = [:]) throws(APIError)
         -> (request: CallRequest, options: RequestOptions)
     {
+        try chatCall(bytes, headers: headers, agentSessions: nil)
+    }
+
+    /// ``chatCall(_:headers:)`` on a chat route: a call carrying a coding agent's session joins its run
+    /// through `agentSessions` (`nil` when that is switched off).
+    static func chatCall(_ bytes: ByteBuffer, headers: HTTPFields, agentSessions: AgentSessionRecorder?)
+        throws(APIError) -> (request: CallRequest, options: RequestOptions)
+    {
         guard let (wire, scannedOptions) = WireChatRequest.scan(bytes) else {
-            let body = try chatBody(bytes, headers: headers)
+            let body = try chatBody(bytes, headers: headers, agentSessions: agentSessions)
             return (.typed(body.request), body.options)
         }
         var options = scannedOptions
-        try mergeHeaders(headers, into: &options)
+        try mergeHeaders(headers, into: &options, agentSessions: agentSessions)
         return (.wire(wire), options)
     }
 
     /// A chat request body decoded in full with its options, `x-chronicle-*` headers merged in.
     /// - Throws: ``APIError``: 400 for malformed JSON or a wrong shape (naming the field), 422 for bad headers.
     public static func chatBody(_ bytes: ByteBuffer, headers: HTTPFields = [:]) throws(APIError) -> ProxyRequestBody {
+        try chatBody(bytes, headers: headers, agentSessions: nil)
+    }
+
+    static func chatBody(_ bytes: ByteBuffer, headers: HTTPFields, agentSessions: AgentSessionRecorder?)
+        throws(APIError) -> ProxyRequestBody
+    {
         var body: ProxyRequestBody
         do {
             body = try JSONCoding.decode(ProxyRequestBody.self, from: bytes.readableBytesView)
@@ -36,13 +50,14 @@ public enum RequestDecoding {
         } catch {
             throw APIError.badRequest("invalid_request", "Invalid request body: \(error)")
         }
-        try mergeHeaders(headers, into: &body.options)
+        try mergeHeaders(headers, into: &body.options, agentSessions: agentSessions)
         return body
     }
 
-    private static func mergeHeaders(_ headers: HTTPFields, into options: inout RequestOptions) throws(APIError) {
+    private static func mergeHeaders(_ headers: HTTPFields, into options: inout RequestOptions,
+                                     agentSessions: AgentSessionRecorder?) throws(APIError) {
         do {
-            try ChronicleHeaders.merge(headers, into: &options)
+            try ChronicleHeaders.merge(headers, into: &options, agentSessions: agentSessions)
         } catch let error as APIError {
             throw error
         } catch {

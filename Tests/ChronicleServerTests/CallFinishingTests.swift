@@ -48,24 +48,30 @@ struct CallFinishingTests {
         // The client on loops of its own, so that the sink holding a server loop cannot hold it too.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = HTTPClient(eventLoopGroup: group)
-        for stream in [false, true] {
-            sink.expectAnswer()
-            var request = HTTPClientRequest(url: server.base + "/v1/chat/completions")
-            request.method = .POST
-            request.headers.add(name: "content-type", value: "application/json")
-            request.headers.add(name: "connection", value: "close")
-            request.body = .bytes(ByteBuffer(string:
-                #"{"model":"up/gpt","stream":\#(stream),"messages":[{"role":"user","content":"hi"}]}"#))
-            let response = try await client.execute(request, timeout: .seconds(30))
-            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
-            sink.clientGotAnswer()
-            #expect(response.status == .ok)
-            #expect(stream ? body.hasSuffix("data: [DONE]\n\n") : body.hasSuffix("}"))
+        // A client dropped without shutting it down stops the process: shut it down however this ends.
+        do {
+            for stream in [false, true] {
+                sink.expectAnswer()
+                var request = HTTPClientRequest(url: server.base + "/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.headers.add(name: "connection", value: "close")
+                request.body = .bytes(ByteBuffer(string:
+                    #"{"model":"up/gpt","stream":\#(stream),"messages":[{"role":"user","content":"hi"}]}"#))
+                let response = try await client.execute(request, timeout: .seconds(30))
+                let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+                sink.clientGotAnswer()
+                #expect(response.status == .ok)
+                #expect(stream ? body.hasSuffix("data: [DONE]\n\n") : body.hasSuffix("}"))
+            }
+            // A record handed over late would still arrive: wait for both before judging the order.
+            for _ in 0..<200 where sink.clientHadAnswer.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(sink.clientHadAnswer == [false, false], "the record was handed over before the answer was complete")
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
         }
-        // A record handed over late would still arrive: wait for both before judging the order.
-        for _ in 0..<200 where sink.clientHadAnswer.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(sink.clientHadAnswer == [false, false], "the record was handed over before the answer was complete")
-        try await client.shutdown()
         try await group.shutdownGracefully()
         await server.stop()
         await upstream.stop()

@@ -357,13 +357,19 @@ struct ChatServerTests {
         request.body = .bytes(ByteBuffer(string: #"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#))
         // A dedicated client so that closing it drops the connection.
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let response = try await client.execute(request, timeout: .seconds(10))
-        var received = 0
-        for try await part in response.body {
-            received += part.readableBytes
-            if received > 200 { break }
+        // A client dropped without shutting it down stops the process: shut it down however this ends.
+        do {
+            let response = try await client.execute(request, timeout: .seconds(10))
+            var received = 0
+            for try await part in response.body {
+                received += part.readableBytes
+                if received > 200 { break }
+            }
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
         }
-        try await client.shutdown()
         for _ in 0..<300 where upstream.streamOutcomes.cancelled == 0 {
             try await Task.sleep(for: .milliseconds(10))
         }

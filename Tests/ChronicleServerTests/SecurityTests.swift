@@ -131,27 +131,33 @@ struct SecurityTests {
         let server = try await RunningServer.start(configuration: configuration(upstream), security: security)
         let stream = #"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        func open(_ key: String) async throws -> HTTPClientResponse {
-            var request = HTTPClientRequest(url: server.base + "/v1/chat/completions")
-            request.method = .POST
-            request.headers.add(name: "authorization", value: "Bearer \(key)")
-            request.body = .bytes(ByteBuffer(string: stream))
-            return try await client.execute(request, timeout: .seconds(10))
+        // A client dropped without shutting it down stops the process: shut it down however this ends.
+        do {
+            func open(_ key: String) async throws -> HTTPClientResponse {
+                var request = HTTPClientRequest(url: server.base + "/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "authorization", value: "Bearer \(key)")
+                request.body = .bytes(ByteBuffer(string: stream))
+                return try await client.execute(request, timeout: .seconds(10))
+            }
+            let first = try await open("one-key-0123456789")
+            #expect(first.status == .ok)
+            let sameKey = try await server.json("/v1/chat/completions", body: stream,
+                                                headers: [("authorization", "Bearer one-key-0123456789")])
+            #expect(sameKey.status == 429)
+            #expect(sameKey.headers.first(name: "retry-after") != nil)
+            let second = try await open("two-key-0123456789")
+            #expect(second.status == .ok)
+            let overall = try await server.json("/v1/chat/completions", body: stream,
+                                                headers: [("authorization", "Bearer two-key-0123456789")])
+            #expect(overall.status == 503)
+            #expect(overall.json["error"]?["kind"] == "overloaded")
+            #expect(server.access.inFlight == 2)
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
         }
-        let first = try await open("one-key-0123456789")
-        #expect(first.status == .ok)
-        let sameKey = try await server.json("/v1/chat/completions", body: stream,
-                                            headers: [("authorization", "Bearer one-key-0123456789")])
-        #expect(sameKey.status == 429)
-        #expect(sameKey.headers.first(name: "retry-after") != nil)
-        let second = try await open("two-key-0123456789")
-        #expect(second.status == .ok)
-        let overall = try await server.json("/v1/chat/completions", body: stream,
-                                            headers: [("authorization", "Bearer two-key-0123456789")])
-        #expect(overall.status == 503)
-        #expect(overall.json["error"]?["kind"] == "overloaded")
-        #expect(server.access.inFlight == 2)
-        try await client.shutdown()
         for _ in 0..<300 where server.access.inFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(server.access.inFlight == 0, "disconnected streams release their slots")
         await server.stop()

@@ -46,11 +46,10 @@ struct FaultToleranceTests {
 
     static let faults: [Fault] = [
         Fault(name: "connection refused", status: 502, kind: "provider_connection_error") {
-            // A port that was just free: nothing listens there.
-            let upstream = try await RawUpstream.start(.closeImmediately)
-            let url = upstream.url()
-            await upstream.stop()
-            return (url, {})
+            // A port held by a socket that never listens: connecting is refused, and no server another test
+            // starts meanwhile can take the port (a port merely freed could be).
+            let port = try NonListeningPort()
+            return ("http://127.0.0.1:\(port.number)/v1/chat/completions", { port.close() })
         },
         .raw("reset before headers", .reset, status: 502, kind: "provider_connection_error"),
         .raw("closed before headers", .closeImmediately, status: 502, kind: "provider_connection_closed"),
@@ -305,4 +304,33 @@ extension SQLiteLogStore {
             query.cursor = next
         }
     }
+}
+
+/// A loopback port bound by a socket that never listens, until ``close()``.
+final class NonListeningPort: Sendable {
+    let number: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard bound else {
+            Glibc.close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        descriptor = fd
+        number = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { Glibc.close(descriptor) }
 }

@@ -28,6 +28,9 @@ public struct ChatStream: AsyncSequence, Sendable {
             try await next(afterWaiting: .zero)
         }
 
+        /// Whether the next event is at hand without waiting for the upstream.
+        public var hasReadyEvent: Bool { requestInfo != nil || upstream.hasReadyEvent }
+
         /// The next event, counting `waited` (the caller's own wait since the previous event, such as
         /// writing it to a slow client) as waiting in the same step, so that a relay takes the call's lock
         /// once per event.

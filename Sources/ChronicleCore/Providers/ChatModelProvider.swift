@@ -123,7 +123,15 @@ public struct ResponseInfo: Sendable, Hashable {
 /// until the consumer asks, so buffering is bounded and an abandoned stream releases its connection.
 public struct ChatEventStream: AsyncSequence, Sendable {
     public typealias Element = ChatStreamEvent
-    private let makeNext: @Sendable () -> (() async throws -> ChatStreamEvent?)
+
+    /// One iteration's source: the function producing each next event, and whether the next one is ready
+    /// without waiting (decoded from bytes already read).
+    struct Producer {
+        let next: () async throws -> ChatStreamEvent?
+        let hasReadyEvent: () -> Bool
+    }
+
+    private let makeProducer: @Sendable () -> Producer
     private let abortUpstream: @Sendable () -> Void
 
     /// - Parameters:
@@ -132,7 +140,11 @@ public struct ChatEventStream: AsyncSequence, Sendable {
     ///     ``ProviderErrorKind/cancelled``; called from any task.
     public init(_ makeNext: @escaping @Sendable () -> (() async throws -> ChatStreamEvent?),
                 abort: @escaping @Sendable () -> Void = {}) {
-        self.makeNext = makeNext
+        self.init(producer: { Producer(next: makeNext(), hasReadyEvent: { false }) }, abort: abort)
+    }
+
+    init(producer: @escaping @Sendable () -> Producer, abort: @escaping @Sendable () -> Void) {
+        self.makeProducer = producer
         self.abortUpstream = abort
     }
 
@@ -144,20 +156,24 @@ public struct ChatEventStream: AsyncSequence, Sendable {
 
     /// A stream of the given events.
     public init(events: [ChatStreamEvent]) {
-        self.init {
+        self.init(producer: {
             var remaining = events[...]
-            return { remaining.popFirst() }
-        }
+            return Producer(next: { remaining.popFirst() }, hasReadyEvent: { !remaining.isEmpty })
+        }, abort: {})
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(produce: makeNext())
+        AsyncIterator(producer: makeProducer())
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let produce: () async throws -> ChatStreamEvent?
+        let producer: Producer
         public mutating func next() async throws -> ChatStreamEvent? {
-            try await produce()
+            try await producer.next()
         }
+
+        /// Whether ``next()`` would return without waiting for the upstream: a relay writes the events of
+        /// one upstream read together instead of one socket write each.
+        public var hasReadyEvent: Bool { producer.hasReadyEvent() }
     }
 }

@@ -16,7 +16,7 @@ extension ChatEventStream {
     /// event, so buffering stays bounded and dropping the stream cancels the upstream request.
     static func decoding(_ response: UpstreamResponse, idleTimeout: Duration,
                          decoder: some ResponseStreamDecoder) -> ChatEventStream {
-        ChatEventStream {
+        ChatEventStream(producer: {
             // The reader, not the response the stream keeps, ties the upstream request to this iteration:
             // a consumer that stops part-way cancels it at once.
             let body = response.body.reader()
@@ -25,7 +25,7 @@ extension ChatEventStream {
             var pendingIndex = 0
             var finished = false
             var failure: ProviderError?
-            return {
+            let next: () async throws -> ChatStreamEvent? = {
                 while true {
                     if pendingIndex < pending.count {
                         defer { pendingIndex += 1 }
@@ -48,9 +48,11 @@ extension ChatEventStream {
                     }
                 }
             }
-        } abort: {
+            // Both closures share the captured state: what was decoded from the last read and not yet handed out.
+            return Producer(next: next, hasReadyEvent: { pendingIndex < pending.count })
+        }, abort: {
             response.body.abort()
-        }
+        })
     }
 }
 

@@ -226,6 +226,8 @@ enum ServerSentEvents {
         // Time spent writing to the client since the last read, counted with the next read.
         var writeWait = Duration.zero
         var eventsSinceYield = 0
+        // Events decoded from one upstream read go out in one socket write rather than one each.
+        var unwritten = ByteBuffer()
         while true {
             // The relay runs on its connection's event loop, and a burst of buffered upstream bytes can hold
             // thousands of events that are read, translated and written without ever suspending. Giving the
@@ -233,9 +235,13 @@ enum ServerSentEvents {
             eventsSinceYield += 1
             if eventsSinceYield == Self.eventsBetweenYields {
                 eventsSinceYield = 0
+                if unwritten.readableBytes > 0 {
+                    writeWait += try await write(unwritten, to: &writer, call: call)
+                    unwritten.clear()
+                }
                 await Task.yield()
             }
-            let encoded: ByteBuffer
+            var encoded: ByteBuffer
             do {
                 defer { writeWait = .zero }
                 guard let event = try await iterator.next(afterWaiting: writeWait) else { break }
@@ -266,20 +272,30 @@ enum ServerSentEvents {
                 break
             }
             meta = nil
+            if iterator.hasReadyEvent, unwritten.readableBytes + encoded.readableBytes < Self.coalescedWriteLimit {
+                unwritten.writeBuffer(&encoded)
+                continue
+            }
+            if unwritten.readableBytes > 0 {
+                unwritten.writeBuffer(&encoded)
+                encoded = unwritten
+                unwritten = ByteBuffer()
+            }
             writeWait = try await write(encoded, to: &writer, call: call)
         }
-        // The error event and `[DONE]` go out in one write, after the record is handed over.
-        var last = done
-        if var failure {
-            failure.writeImmutableBuffer(done)
-            last = failure
-        }
+        // What is left, the error event and `[DONE]` go out in one write, after the record is handed over.
+        var last = unwritten
+        if var failure { last.writeBuffer(&failure) }
+        last.writeImmutableBuffer(done)
         call.finish()
         _ = try await write(last, to: &writer, call: call)
     }
 
     /// How many events a stream relays before it lets its event loop serve other connections.
     static let eventsBetweenYields = 16
+
+    /// The most a relay gathers into one socket write.
+    static let coalescedWriteLimit = 64 * 1024
 
     /// Writes one event and returns how long that took: waiting for the client is not the gateway's time.
     /// A client that went away gets the call finished as cancelled.

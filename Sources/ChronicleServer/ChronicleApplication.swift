@@ -47,6 +47,8 @@ public enum ChronicleApplication {
         let maxBodySize = security.limits.maxBodySize
         ChatRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize,
                                             policy: RequestPolicy(settings: security)).register(on: router)
+        MessagesRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize,
+                                                policy: RequestPolicy(settings: security)).register(on: router)
         ModelRoutes<ChronicleRequestContext>(gateway: gateway).register(on: router)
         EventRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)
         if let reader = options.reader { ReadRoutes<ChronicleRequestContext>(reader: reader).register(on: router) }

@@ -13,6 +13,11 @@ extension GatewayCall {
         /// Set once a chunk arrives that is not a summary: from then on every chunk is folded as it comes.
         private var foldsEveryChunk = false
         private(set) var responseMeta: JSONValue?
+        /// An Anthropic answer relayed as the upstream sent it: its bytes, and what was read from them.
+        private var relayedMessages: [UInt8] = []
+        private var relayedMessagesSummary: AnthropicWireSummary?
+        private var relayedMessagesParts = 0
+        private var relayedMessagesIsStream = false
 
         /// Adds one event of the answer.
         mutating func add(_ event: ChatStreamEvent) {
@@ -29,6 +34,13 @@ extension GatewayCall {
                 collector.add(response)
             case .responseInfo(let info):
                 responseMeta = info.meta
+            case .relayedMessages(let part):
+                relayedMessages.append(contentsOf: part.bytes.readableBytesView)
+                relayedMessagesParts += 1
+                relayedMessagesIsStream = part.isEventStream
+                if let summary = part.summary {
+                    if relayedMessagesSummary == nil { relayedMessagesSummary = summary } else { relayedMessagesSummary?.merge(summary) }
+                }
             case .requestInfo:
                 break
             }
@@ -44,6 +56,13 @@ extension GatewayCall {
             } else if !relayedChunks.isEmpty {
                 record.setRelayed(.chunks(relayedChunks), summary: relayedSummary)
                 record.chunkCount = relayedChunks.count
+            }
+            if relayedMessagesParts > 0 {
+                var summary = ChatResponse(id: relayedMessagesSummary?.id, model: relayedMessagesSummary?.model)
+                summary.usage = relayedMessagesSummary?.chatUsage
+                record.setRelayed(.anthropicMessages(relayedMessages, isEventStream: relayedMessagesIsStream),
+                                  summary: summary)
+                record.chunkCount = relayedMessagesParts
             }
             if let responseMeta { record.responseMeta = responseMeta }
         }

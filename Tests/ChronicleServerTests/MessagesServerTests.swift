@@ -317,6 +317,11 @@ struct MessagesServerTests {
         #expect(unsupported.json["error"]?["type"] == "not_found_error")
         #expect(unsupported.json["error"]?["message"]?.stringValue?.contains("'oai'") == true)
         #expect(openAI.requests.isEmpty)
+        // The request policy applies: no override URL outside the allow-list.
+        let overridden = try await server.json(path, body: body, headers: [("x-chronicle-override-url", openAI.url())])
+        #expect(overridden.status == 403)
+        #expect(overridden.json["error"]?["type"] == "permission_error")
+        #expect(openAI.requests.isEmpty)
         // Counting calls no model: nothing is recorded.
         #expect(server.log.records.isEmpty)
         await server.stop()

@@ -100,6 +100,9 @@ struct MessagesRoutes<Context: GatewayKeyRequestContext>: Sendable {
             }
             var options = RequestOptions()
             try ChronicleHeaders.merge(request.headers, into: &options)
+            // The same limits as a call: an override URL outside the allow-list must not be reachable by
+            // counting instead.
+            try policy.check(&options, messageCount: wire.messageCount)
             let messages = MessagesCall(wire: wire, anthropicVersion: request.headers[.anthropicVersion],
                                         anthropicBeta: request.headers[.anthropicBeta])
             switch try await gateway.countTokens(messages, options: options) {

@@ -165,6 +165,36 @@ struct MessagesServerTests {
         await upstream.stop()
     }
 
+    /// Routing is the chat route's: an alias falls back from a failing Anthropic-format provider to an
+    /// OpenAI-format one, which gets the request translated; the record counts the retry.
+    @Test func fallbackToATranslatingProvider() async throws {
+        let anthropic = try await MockUpstream.start(.json(#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#, status: 529))
+        let openAI = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
+        let server = try await RunningServer.start(configuration: GatewayConfiguration(
+            providers: [
+                CustomProviderConfig(name: "ant", url: anthropic.url("/v1/messages"), apiKey: "k", format: .anthropic, prefix: "ant/"),
+                CustomProviderConfig(name: "oai", url: openAI.url(), apiKey: "k", prefix: "oai/"),
+            ],
+            aliases: [AliasConfig(name: "both", models: [AliasModel(model: "ant/claude", provider: "ant"),
+                                                         AliasModel(model: "oai/gpt-4o", provider: "oai")])],
+            retry: RetryOptions(initialBackoff: .zero, maxTries: 2, jitter: .zero)))
+        let body = #"{"model":"both","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"top_k":3}"#
+        let response = try await server.json("/v1/messages", body: body)
+        #expect(response.status == 200)
+        #expect(response.json["type"] == "message")
+        #expect(response.json["content"]?.arrayValue?.first?["text"]?.stringValue?.hasPrefix("Lassie") == true)
+        #expect(anthropic.requests.count == 1)
+        let sent = try #require(openAI.requests.first?.json)
+        #expect(sent["model"] == "gpt-4o")
+        #expect(sent["top_k"] == nil, "Anthropic-only members do not reach an OpenAI-format upstream")
+        let record = try #require(try await server.records(1).first)
+        #expect(record.provider == "oai")
+        #expect(record.numRetries == 1)
+        await server.stop()
+        await anthropic.stop()
+        await openAI.stop()
+    }
+
     /// Upstream failures reach the client with Anthropic's shape, type and status, `retry-after` on 429,
     /// and the call's id; the call is recorded with its error.
     @Test(arguments: [

@@ -1,6 +1,7 @@
 extension GatewayCall {
     /// The answer as it is relayed, kept for the record: an OpenAI-format upstream's chunks (or complete
-    /// response) as their bytes, with only id, model and usage read from them, so that the request path
+    /// response), or an Anthropic-format upstream's answer to an Anthropic client, as their bytes, with
+    /// only id, model and usage read from them, so that the request path
     /// decodes nothing (``CallLogRecord/relayedResponse`` decodes them later, off the request path);
     /// anything else folded as it arrives. Plain data, no I/O.
     struct Answer: Sendable {

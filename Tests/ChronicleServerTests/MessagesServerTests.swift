@@ -107,6 +107,32 @@ struct MessagesServerTests {
         await upstream.stop()
     }
 
+    /// An `error` event the upstream streams is relayed as sent, like every other event, and the call is
+    /// recorded as failed with it.
+    @Test func upstreamErrorEventIsRelayedAndRecorded() async throws {
+        let stream = """
+            event: message_start
+            data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}
+
+            event: error
+            data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}
+
+
+            """
+        let upstream = try await MockUpstream.start(.sse(stream))
+        let server = try await server(anthropic: upstream)
+        let body = #"{"model":"ant/claude","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        let response = try await server.send("/v1/messages", body: body)
+        #expect(response.status == 200)
+        #expect(response.body == Self.sseBytes(stream))
+        let record = try #require(try await server.records(1).first)
+        #expect(record.error?.status == 529)
+        #expect(record.error?.message == "Overloaded")
+        #expect(record.usage?.promptTokens == 5)
+        await server.stop()
+        await upstream.stop()
+    }
+
     /// Translation to an OpenAI-format upstream, not streamed: the upstream gets an OpenAI request, the
     /// client an Anthropic message.
     @Test func translatedNonStreaming() async throws {

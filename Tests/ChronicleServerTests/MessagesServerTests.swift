@@ -290,6 +290,27 @@ struct MessagesServerTests {
         await upstream.stop()
     }
 
+    /// An upstream connection that fails after `message_stop` adds nothing to the answer the client has
+    /// whole: no error event follows the upstream's last event.
+    @Test func failureAfterTheEndAddsNoErrorEvent() async throws {
+        let fixture = try Fixtures.text("anthropic_text_response_streaming.txt")
+        let parts = Self.sseBytes(fixture).components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            .map { Array(($0 + "\n\n").utf8) }
+        let upstream = try await MockUpstream.start(MockUpstream.Reply(
+            headers: [("content-type", "text/event-stream")], body: .partsThenHang(parts)))
+        let server = try await RunningServer.start(
+            configuration: GatewayConfiguration(
+                providers: [CustomProviderConfig(name: "ant", url: upstream.url("/v1/messages"), apiKey: "k",
+                                                 format: .anthropic, prefix: "ant/")],
+                streamIdleTimeout: .milliseconds(300), retry: RetryOptions(maxTries: 1)))
+        let body = #"{"model":"ant/claude","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        let response = try await server.send("/v1/messages", body: body)
+        #expect(response.status == 200)
+        #expect(response.body == Self.sseBytes(fixture))
+        await server.stop()
+        await upstream.stop()
+    }
+
     /// Bad requests never reach a provider: malformed JSON and invalid members are 400s naming the
     /// problem, an oversized body a 413, all in Anthropic's shape.
     @Test func badRequests() async throws {

@@ -13,6 +13,9 @@ struct MessagesAnswer {
     /// Whether the upstream's own Anthropic bytes are relayed: nothing is then added to them but an error
     /// event when the upstream connection fails.
     var relaysUpstream = false
+    /// Whether the relayed upstream already sent the answer's end (`message_stop` or `error`): a failure of
+    /// its connection after that adds no error event to an answer the client has whole.
+    var relayedAnswerEnded = false
     /// An error event the relayed upstream sent: written as sent, and the call recorded as failed with it.
     var relayedFailure: ProviderError?
     /// The stream's iterator, made on the first read (the stream is single-pass).
@@ -44,7 +47,12 @@ struct MessagesAnswer {
                 event = try await iterator?.next(afterWaiting: waited)
             } catch let error as ProviderError {
                 guard error.kind != .cancelled else { throw error }
-                let events = relaysUpstream ? [.error(AnthropicError(error))] : translator.fail(AnthropicError(error))
+                let events: [AnthropicStreamEvent]
+                if relaysUpstream {
+                    events = relayedAnswerEnded ? [] : [.error(AnthropicError(error))]
+                } else {
+                    events = translator.fail(AnthropicError(error))
+                }
                 return .end(closing: Self.encode(events), failure: error)
             }
             switch event {
@@ -55,6 +63,7 @@ struct MessagesAnswer {
             case .relayedMessages(let part)?:
                 relaysUpstream = true
                 if let error = part.summary?.providerError { relayedFailure = error }
+                if part.endsAnswer { relayedAnswerEnded = true }
                 return part.endsAnswer ? .last(part.bytes) : .write(part.bytes)
             case .chunk(let chunk)?:
                 let events = translator.receive(chunk)

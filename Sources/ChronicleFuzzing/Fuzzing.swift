@@ -128,6 +128,11 @@ public enum Fuzzing {
                     }
                     return translates(request)
                 case (nil, .success(let request)):
+                    // The route re-encodes such a body once, so that the gateway holds one form: that must
+                    // never refuse a request the decoder accepts, nor read a different model.
+                    guard let (call, _) = try? RequestDecoding.messagesCall(ByteBuffer(bytes: input)),
+                          call.model == request.model
+                    else { return .problem("the route refuses or misreads a body the decoder accepts") }
                     return translates(request)
                 }
             },

@@ -102,6 +102,8 @@ public struct EventRow: Sendable, Codable, Hashable {
         switch call.request {
         case .typed(let request): chatRequest = Self.json(request) ?? Self.null
         case .wire(let request): chatRequest = request.recordedJSON
+        // The client's Anthropic body as received: it holds no Chronicle members.
+        case .messages: chatRequest = call.request.recordedJSON ?? Self.null
         }
         if case .response(let bytes) = call.relayedResponse {
             chatResponse = String(decoding: bytes, as: UTF8.self)
@@ -123,7 +125,11 @@ public struct EventRow: Sendable, Codable, Hashable {
         stepIndex = metadata.stepIndex.map(Int64.init)
         promptID = metadata.promptID
         promptVersion = metadata.promptVersion.map(Int64.init)
-        meta = metadata.extra.isEmpty ? Self.null : (Self.json(metadata.extra) ?? Self.null)
+        var extra = metadata.extra
+        // Which API the client spoke, when not OpenAI's chat completions (the default, left unsaid so
+        // that existing rows and queries stay as they were).
+        if let api = call.request.clientAPI { extra[CallRequest.clientAPIMetaKey] = .string(api) }
+        meta = extra.isEmpty ? Self.null : (Self.json(extra) ?? Self.null)
         responseMeta = call.responseMeta.flatMap(Self.json)
         retries = Int64(call.numRetries)
         rateLimited = call.wasRateLimited

@@ -77,6 +77,59 @@ struct CallFinishingTests {
         await upstream.stop()
     }
 
+    /// The same on `/v1/messages`, relayed (the held-back `message_stop` goes out after the record) and
+    /// translated (the closing events go out after the record).
+    @Test func messagesRecordBeforeLastBytes() async throws {
+        let anthropic = try await MockUpstream.start(
+            .json(try Fixtures.text("anthropic_text_response_nonstreaming.json")),
+            .sse(try Fixtures.text("anthropic_text_response_streaming.txt")))
+        let openAI = try await MockUpstream.start(
+            .json(try Fixtures.text("openai_text_response_nonstreaming.json")),
+            .sse(try Fixtures.text("openai_text_response_streaming.txt")))
+        let sink = OrderingSink()
+        let server = try await RunningServer.start(
+            configuration: GatewayConfiguration(
+                providers: [
+                    CustomProviderConfig(name: "ant", url: anthropic.url("/v1/messages"), apiKey: "k", format: .anthropic,
+                                         prefix: "ant/"),
+                    CustomProviderConfig(name: "oai", url: openAI.url(), apiKey: "k", prefix: "oai/"),
+                ],
+                retry: RetryOptions(maxTries: 1)),
+            sink: sink)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = HTTPClient(eventLoopGroup: group)
+        for model in ["ant/claude", "oai/gpt"] {
+            for stream in [false, true] {
+                sink.expectAnswer()
+                var request = HTTPClientRequest(url: server.base + "/v1/messages")
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.headers.add(name: "connection", value: "close")
+                request.body = .bytes(ByteBuffer(string:
+                    #"{"model":"\#(model)","max_tokens":9,"stream":\#(stream),"messages":[{"role":"user","content":"hi"}]}"#))
+                let response = try await client.execute(request, timeout: .seconds(30))
+                // A streamed answer is complete for an Anthropic client once `message_stop` arrives, before
+                // the body's own end.
+                var body = ""
+                for try await part in response.body {
+                    body += String(buffer: part)
+                    if body.contains("event: message_stop") { sink.clientGotAnswer() }
+                }
+                sink.clientGotAnswer()
+                #expect(response.status == .ok)
+                #expect(stream ? body.contains("message_stop") : body.hasSuffix("}"))
+            }
+        }
+        for _ in 0..<200 where sink.clientHadAnswer.count < 4 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(sink.clientHadAnswer == [false, false, false, false],
+                "the record was handed over before the answer was complete")
+        try await client.shutdown()
+        try await group.shutdownGracefully()
+        await server.stop()
+        await anthropic.stop()
+        await openAI.stop()
+    }
+
     /// Every path through the chat route finishes its call itself — success, upstream error, a broken
     /// stream, a rejected request, a client that leaves — and `stop()` checks none was left to the
     /// release safety net.

@@ -43,8 +43,9 @@ private func segments(in directory: String) -> [String] {
 struct JournalTests {
     // MARK: Encoding
 
-    /// A decoded entry stores the same row as the original, for every shape of call and workflow event; the
-    /// key the client put in the body is not in the journal.
+    /// A decoded entry stores the same row as the original, for every shape of call (Anthropic Messages calls
+    /// with their relayed event stream included) and workflow event; the key the client put in the body is
+    /// not in the journal.
     @Test func encodingKeepsTheStoredRow() throws {
         let chunks: [[UInt8]] = [
             Array(#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Pa"}}]}"#.utf8),
@@ -59,7 +60,22 @@ struct JournalTests {
             error: CallError(kind: "upstream", message: "partial", status: 529), totalLatency: .seconds(2),
             httpStatus: 200)
         typed.options.internalMetadata = InternalMetadata(organizationID: "o", projectID: "p", userID: "u")
+        let anthropicBody = #"{"model":"anthropic/claude","max_tokens":64,"metadata":{"user_id":"u-1"},"#
+            + #""messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}"#
+        let messagesWire = try #require(WireMessagesRequest.scan(ByteBuffer(string: anthropicBody)))
+        var messages = CallLogRecord(
+            id: .v7(), timestamp: Date(),
+            request: .messages(MessagesCall(wire: messagesWire, anthropicVersion: "2023-06-01", anthropicBeta: "b-1")),
+            options: RequestOptions(), provider: "anthropic", model: "claude", totalLatency: .milliseconds(9),
+            streamed: true, httpStatus: 200)
+        let events = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+            + "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],"
+            + "\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
+            + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+        messages.setRelayed(.anthropicMessages(Array(events.utf8), isEventStream: true),
+                            summary: ChatResponse(id: "msg_1", model: "claude", usage: Usage(promptTokens: 3, completionTokens: 1)))
         let entries: [LogEntry] = [
+            .call(messages),
             .call(try wireCall()),
             .call(try wireCall(relayed: .chunks(chunks))),
             .call(typed),

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The request of one call, as the gateway holds it: typed, or as the client's bytes.
 public enum CallRequest: Sendable {
     /// A request built in code (the embedding API) or decoded into types.
@@ -5,12 +7,16 @@ public enum CallRequest: Sendable {
     /// An OpenAI-format request kept as the client sent it (the server's chat route): forwarded byte for
     /// byte to OpenAI-format upstreams and decoded only for providers that translate it.
     case wire(WireChatRequest)
+    /// An Anthropic Messages API request kept as the client sent it (the server's `/v1/messages` route):
+    /// forwarded byte for byte to Anthropic-format upstreams and translated for the others.
+    case messages(MessagesCall)
 
     /// The model the request names, if any.
     public var model: String? {
         switch self {
         case .typed(let request): return request.model
         case .wire(let request): return request.model
+        case .messages(let request): return request.wire.model
         }
     }
 
@@ -19,6 +25,7 @@ public enum CallRequest: Sendable {
         switch self {
         case .typed(let request): return request.isStreaming
         case .wire(let request): return request.isStreaming
+        case .messages(let request): return request.wire.isStreaming
         }
     }
 
@@ -27,6 +34,7 @@ public enum CallRequest: Sendable {
         switch self {
         case .typed(let request): return request.messages.count
         case .wire(let request): return request.messageCount
+        case .messages(let request): return request.wire.messageCount
         }
     }
 
@@ -35,14 +43,48 @@ public enum CallRequest: Sendable {
         switch self {
         case .typed(let request): return request.streamOptions?["include_usage"]?.boolValue ?? false
         case .wire(let request): return request.includeUsage
+        // The Messages API always reports usage, in `message_delta`.
+        case .messages: return true
         }
     }
 
-    /// The typed request, decoding the client's bytes when that is what the call holds.
-    public func typed() throws -> ChatRequest {
+    /// The typed request, decoding the client's bytes when that is what the call holds. An Anthropic
+    /// request is translated as for `upstream`.
+    public func typed(for upstream: AnthropicIngress.Upstream = .converting) throws -> ChatRequest {
         switch self {
         case .typed(let request): return request
         case .wire(let request): return try request.decoded()
+        case .messages(let request):
+            var translated = try AnthropicIngress.chatRequest(request.wire.decoded(), for: upstream)
+            // The translated stream's `message_delta` needs the usage, which OpenAI-format upstreams send
+            // only when asked.
+            if translated.isStreaming, upstream == .openAICompatible {
+                var options = translated.streamOptions?.objectValue ?? [:]
+                options["include_usage"] = true
+                translated.streamOptions = .object(options)
+            }
+            return translated
+        }
+    }
+
+    /// The member of a stored call's `meta` that names the API the client spoke, when it was not OpenAI's
+    /// chat completions.
+    public static let clientAPIMetaKey = "api"
+
+    /// The API the client spoke, when it was not OpenAI's chat completions: `anthropic_messages` for
+    /// the Anthropic Messages API.
+    public var clientAPI: String? {
+        if case .messages = self { return "anthropic_messages" }
+        return nil
+    }
+
+    /// The body as recorded and traced: the client's own JSON, without Chronicle's members (which may
+    /// hold a key).
+    public var recordedJSON: String? {
+        switch self {
+        case .typed: return nil
+        case .wire(let request): return request.recordedJSON
+        case .messages(let request): return String(buffer: request.wire.body)
         }
     }
 }

@@ -82,6 +82,13 @@ public struct ChatStream: AsyncSequence, Sendable {
                 collector.add(response)
                 sawSingle = true
             case .responseInfo(let info): responseInfo = info
+            case .relayedMessages(let part):
+                // Only a consumer that asked for an Anthropic answer gets one; folded, it says what it can.
+                if let summary = part.summary {
+                    var response = ChatResponse(id: summary.id, model: summary.model)
+                    response.usage = summary.chatUsage
+                    collector.add(response)
+                }
             }
         }
         return CollectedResponse(

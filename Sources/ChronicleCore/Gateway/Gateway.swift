@@ -316,7 +316,8 @@ public final class Gateway: Sendable {
             let body: String
             switch request {
             case .typed(let typed): body = CallSpans.json(typed) ?? ""
-            case .wire(let wire): body = wire.recordedJSON  // without Chronicle's members, which may hold a key
+            // Without Chronicle's members, which may hold a key.
+            case .wire, .messages: body = request.recordedJSON ?? ""
             }
             logger.trace("request", metadata: ["call.id": "\(id.uuidString.lowercased())", "body": "\(body)"])
         }
@@ -339,8 +340,8 @@ public final class Gateway: Sendable {
         var choiceIndex = planner.firstChoice
         var random = SystemRandomNumberGenerator()
         let timeout = options.timeout ?? defaultTimeout
-        // Decoded once, and only if some choice's provider translates the request.
-        var typedRequest: ChatRequest?
+        // Decoded once per kind of translation, and only if some choice's provider translates the request.
+        var typedRequests: [AnthropicIngress.Upstream: ChatRequest] = [:]
 
         while true {
             let choice = route.choices[choiceIndex]
@@ -362,9 +363,13 @@ public final class Gateway: Sendable {
                     overrideURL: options.overrideURL, timeout: timeout, streamIdleTimeout: streamIdleTimeout)
                 if case .wire(let wire) = request, choice.provider.forwardsWire(wire) {
                     providerRequest.wire = wire
+                } else if case .messages(let messages) = request, choice.provider.forwardsMessages(messages) {
+                    providerRequest.messages = messages
                 } else {
-                    if typedRequest == nil { typedRequest = try Self.decodeForTranslation(request) }
-                    providerRequest.body = typedRequest ?? providerRequest.body
+                    let translation = choice.provider.messagesTranslation
+                    let typed = try typedRequests[translation] ?? Self.decodeForTranslation(request, for: translation)
+                    typedRequests[translation] = typed
+                    providerRequest.body = typed
                     providerRequest.body.model = choice.model
                 }
                 let events = try await choice.provider.send(providerRequest)
@@ -420,10 +425,17 @@ public final class Gateway: Sendable {
     }
 
     /// The typed request for a provider that translates it. The server's scan only keeps requests the
-    /// decoder accepts, so a failure here is the gateway's, not the client's.
-    private static func decodeForTranslation(_ request: CallRequest) throws(ProviderError) -> ChatRequest {
+    /// decoder accepts, so a failure to decode is the gateway's, not the client's; an Anthropic request
+    /// holding something the provider's format cannot say is the client's (400).
+    private static func decodeForTranslation(_ request: CallRequest, for translation: AnthropicIngress.Upstream)
+        throws(ProviderError) -> ChatRequest
+    {
         do {
-            return try request.typed()
+            return try request.typed(for: translation)
+        } catch let error as AnthropicError {
+            throw ProviderError(kind: .badInput, status: error.status,
+                                body: ["type": "error", "error": ["type": .string(error.type), "message": .string(error.message)]],
+                                message: error.message)
         } catch {
             throw ProviderError(kind: .transformingRequest,
                                 message: "Could not decode the request for this provider: \(describeDecodingError(error))")

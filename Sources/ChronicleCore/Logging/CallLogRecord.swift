@@ -86,6 +86,10 @@ public enum RelayedResponse: Sendable, Hashable {
     case response([UInt8])
     /// Each streamed chunk's JSON, in order.
     case chunks([[UInt8]])
+    /// An Anthropic Messages API answer relayed to a client that sent an Anthropic request: the whole
+    /// body, or the event stream's bytes as they came. Read into the gateway's response format only when
+    /// the record is stored.
+    case anthropicMessages([UInt8], isEventStream: Bool)
 }
 
 extension CallLogRecord {
@@ -116,6 +120,25 @@ extension CallLogRecord {
                 collector.add(chunk)
             }
             return collector.chunkCount > 0 ? collector.collected : response
+        case .anthropicMessages(let bytes, let isEventStream):
+            let model = response?.model ?? model ?? ""
+            if !isEventStream {
+                guard let message = try? JSONCoding.decode(AnthropicMessagesResponse.self, from: bytes) else { return response }
+                return AnthropicConversion.response(message, requestedModel: model)
+            }
+            var parser = ServerSentEventParser()
+            var state = AnthropicStreamState(requestedModel: model)
+            var collector = ResponseCollector()
+            let events = ((try? parser.parse(bytes)) ?? []) + parser.finish()
+            for event in events {
+                // An event that does not convert (a ping, an error) adds nothing to the response.
+                guard let chunk = try? state.convert(event) else { continue }
+                collector.add(chunk)
+            }
+            guard collector.chunkCount > 0 else { return response }
+            var collected = collector.collected
+            collected.usage = response?.usage ?? collected.usage
+            return collected
         }
     }
 }
@@ -129,6 +152,7 @@ extension LogEntry {
         var bytes = 1024
         switch call.request {
         case .wire(let request): bytes += request.body.readableBytes
+        case .messages(let request): bytes += request.wire.body.readableBytes
         case .typed(let request):
             // Counted without joining a message's parts into one string.
             for message in request.messages {
@@ -142,6 +166,7 @@ extension LogEntry {
         switch call.relayedResponse {
         case .response(let body)?: bytes += body.count
         case .chunks(let chunks)?: bytes += chunks.reduce(0) { $0 + $1.count }
+        case .anthropicMessages(let body, _)?: bytes += body.count
         case nil: break
         }
         return bytes

@@ -41,9 +41,16 @@ public struct AnthropicProvider: ChatModelProvider {
         self.transport = transport
     }
 
+    /// Anthropic requests go up as the client wrote them.
+    public func forwardsMessages(_ request: MessagesCall) -> Bool { true }
+
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         guard let apiKey = try request.apiKey ?? key.resolve(providerName: name) else {
             throw ProviderError(kind: .authMissing, message: "No API key for provider '\(name)'")
+        }
+        if let messages = request.messages {
+            return try await relay(messages, model: request.body.model ?? messages.wire.model, apiKey: apiKey,
+                                   request: request)
         }
         var body = request.body
         body.stripModelPrefix(stripModelPrefix)
@@ -54,11 +61,7 @@ public struct AnthropicProvider: ChatModelProvider {
         } catch {
             throw ProviderError(kind: .transformingRequest, message: "Could not encode the request: \(error)")
         }
-        var httpHeaders = HTTPHeaders()
-        httpHeaders.add(name: "x-api-key", value: apiKey)
-        httpHeaders.add(name: "anthropic-version", value: Self.apiVersion)
-        httpHeaders.add(name: "accept", value: body.isStreaming ? "text/event-stream" : "application/json")
-        for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
+        let httpHeaders = upstreamHeaders(apiKey: apiKey, streaming: body.isStreaming)
 
         let response = try await transport.post(
             url: request.overrideURL ?? url, headers: httpHeaders, body: payload, timeout: request.timeout)
@@ -87,10 +90,86 @@ public struct AnthropicProvider: ChatModelProvider {
         }
     }
 
+    /// The headers of a request to the upstream: the key, the API version, the client's betas.
+    func upstreamHeaders(apiKey: String, streaming: Bool, version: String? = nil, beta: String? = nil) -> HTTPHeaders {
+        var httpHeaders = HTTPHeaders()
+        httpHeaders.add(name: "x-api-key", value: apiKey)
+        httpHeaders.add(name: "anthropic-version", value: version ?? Self.apiVersion)
+        if let beta { httpHeaders.add(name: "anthropic-beta", value: beta) }
+        httpHeaders.add(name: "accept", value: streaming ? "text/event-stream" : "application/json")
+        for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
+        return httpHeaders
+    }
+
+    /// The model name sent upstream for the model string `model`.
+    func upstreamModel(_ model: String) -> String {
+        if let stripModelPrefix, model.hasPrefix(stripModelPrefix) { return String(model.dropFirst(stripModelPrefix.count)) }
+        return model
+    }
+
+    /// Sends the client's Anthropic request with only `model` replaced and relays the upstream's answer
+    /// as its bytes: a whole body, or the event stream part by part as it comes off the network.
+    private func relay(_ messages: MessagesCall, model: String, apiKey: String, request: ProviderRequest)
+        async throws -> ChatEventStream
+    {
+        let streaming = messages.wire.isStreaming
+        let response = try await transport.post(
+            url: request.overrideURL ?? url,
+            headers: upstreamHeaders(apiKey: apiKey, streaming: streaming, version: messages.anthropicVersion,
+                                     beta: messages.anthropicBeta),
+            body: messages.wire.upstreamBody(model: upstreamModel(model)), timeout: request.timeout)
+        let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
+        if contentType.hasPrefix("text/event-stream") {
+            return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
+                                            decoder: RelayedMessagesDecoder())
+        }
+        let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
+        let summary = AnthropicWireSummary.message(bytes.readableBytesView)
+        // An error body with a success status is still the upstream's failure, and may be retried.
+        if let error = summary?.providerError { throw error }
+        return ChatEventStream(events: [
+            .relayedMessages(RelayedMessagesPart(bytes: bytes, isEventStream: false, summary: summary, endsAnswer: true)),
+            .responseInfo(ResponseInfo(model: summary?.model ?? model)),
+        ])
+    }
+
     private func streamEvents(_ response: UpstreamResponse, requestedModel: String, idleTimeout: Duration)
         -> ChatEventStream
     {
         ChatEventStream.decoding(response, idleTimeout: idleTimeout,
                                  decoder: ServerSentEventDecoder(AnthropicStreamState(requestedModel: requestedModel)))
+    }
+}
+
+/// Relays an Anthropic event stream as the bytes that came off the network, each part as one
+/// ``ChatStreamEvent/relayedMessages(_:)``, while reading on the side what the record needs from the
+/// events it completes (`message_start`, `message_delta`, `error`). The bytes are never re-framed, so
+/// the client gets every event the upstream sent, in order, exactly as sent.
+struct RelayedMessagesDecoder: ResponseStreamDecoder {
+    var parser = ServerSentEventParser()
+    var model: String?
+
+    mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
+        let parsed: [ServerSentEvent]
+        do {
+            parsed = try parser.parse(bytes)
+        } catch {
+            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
+        }
+        var summary: AnthropicWireSummary?
+        var endsAnswer = false
+        for event in parsed {
+            if event.event == "message_stop" || event.event == "error" { endsAnswer = true }
+            guard let read = AnthropicWireSummary.event(named: event.event, data: event.data) else { continue }
+            if read.error != nil { endsAnswer = true }
+            if summary == nil { summary = read } else { summary?.merge(read) }
+        }
+        if model == nil { model = summary?.model }
+        events.append(.relayedMessages(RelayedMessagesPart(
+            bytes: ByteBuffer(bytes), isEventStream: true, summary: summary, endsAnswer: endsAnswer)))
+    }
+
+    mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
+        events.append(.responseInfo(ResponseInfo(model: model ?? "")))
     }
 }

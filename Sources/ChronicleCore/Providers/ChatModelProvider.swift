@@ -20,12 +20,24 @@ public protocol ChatModelProvider: Sendable {
     /// Whether this provider sends `request` upstream as the client's bytes (``ProviderRequest/wire``)
     /// rather than a typed ``ProviderRequest/body``. Providers that translate the request say no.
     func forwardsWire(_ request: WireChatRequest) -> Bool
+    /// Whether this provider sends an Anthropic Messages API request upstream as the client's bytes
+    /// (``ProviderRequest/messages``) and answers with the upstream's bytes
+    /// (``ChatStreamEvent/relayedMessages(_:)``). Only Anthropic-format providers say yes; the others get
+    /// the request translated into ``ProviderRequest/body``.
+    func forwardsMessages(_ request: MessagesCall) -> Bool
+    /// How an Anthropic Messages API request is translated for this provider when it does not forward it:
+    /// OpenAI-compatible APIs reject members they do not know, other converters read only what they know.
+    var messagesTranslation: AnthropicIngress.Upstream { get }
 }
 
 extension ChatModelProvider {
     public var label: String { name }
 
     public func forwardsWire(_ request: WireChatRequest) -> Bool { false }
+
+    public func forwardsMessages(_ request: MessagesCall) -> Bool { false }
+
+    public var messagesTranslation: AnthropicIngress.Upstream { .converting }
 
     public var advertisedModels: [String] { [] }
 
@@ -42,6 +54,10 @@ public struct ProviderRequest: Sendable {
     public var body: ChatRequest
     /// The client's bytes, for a provider whose ``ChatModelProvider/forwardsWire(_:)`` accepted them.
     public var wire: WireChatRequest?
+    /// The client's Anthropic Messages API request, for a provider whose
+    /// ``ChatModelProvider/forwardsMessages(_:)`` accepted it: it answers with
+    /// ``ChatStreamEvent/relayedMessages(_:)`` events.
+    public var messages: MessagesCall?
     /// The key chosen for this attempt; the provider's own key is used when `nil`.
     public var apiKey: String?
     /// Replaces the provider's endpoint URL.
@@ -72,6 +88,9 @@ public enum ChatStreamEvent: Sendable, Hashable {
     case single(ChatResponse)
     /// The provider's own model name and extra metadata, after the content.
     case responseInfo(ResponseInfo)
+    /// Bytes of an Anthropic Messages API answer relayed as the upstream sent them, for a client that sent
+    /// an Anthropic request to an Anthropic-format provider.
+    case relayedMessages(RelayedMessagesPart)
 }
 
 /// Chronicle's description of how a request was served; the `meta` object of every response.

@@ -159,6 +159,8 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         self.transport = transport
     }
 
+    public var messagesTranslation: AnthropicIngress.Upstream { .openAICompatible }
+
     public func forwardsWire(_ request: WireChatRequest) -> Bool {
         transforms.canForward(request)
     }

@@ -14,6 +14,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// The provider's error body, or the offending input.
     public var body: JSONValue?
     public var headers: HTTPFields
+    /// The error as an Anthropic client gets it, when it differs from what the status implies (an
+    /// upstream's own error type, say). Errors on the Anthropic routes are answered in Anthropic's shape
+    /// whether or not this is set.
+    public var anthropic: AnthropicError?
 
     public init(status: Int, kind: String, message: String, body: JSONValue? = nil, headers: HTTPFields = [:]) {
         self.status = HTTPResponse.Status(code: status)
@@ -55,6 +59,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json"
+        if anthropic != nil || MessagesPaths.contains(request.uri.path) {
+            // Anthropic's SDKs read `{"type":"error","error":{"type","message"}}` and pick the exception
+            // class by status.
+            let error = anthropic ?? AnthropicError(AnthropicErrorType(status: Int(status.code)), message: message)
+            let body = (try? error.body()) ?? Array(#"{"type":"error","error":{"type":"api_error","message":"error"}}"#.utf8)
+            let status = anthropic.map { HTTPResponse.Status(code: $0.status) } ?? status
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        }
         let data = (try? JSONCoding.encode(json)) ?? Data(#"{"error":{"kind":"internal","message":"error"}}"#.utf8)
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }

@@ -51,22 +51,26 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
             // gateway took it has nothing to record.
             call.finish(.ending(error))
             var apiError = APIError(converting: error, logger: context.logger)
-            apiError.headers[.chronicleOverhead] = Self.formatOverhead(call.overhead)
+            apiError.headers.addCallHeaders(call, overhead: call.overhead)
             throw apiError
         }
     }
 
-    private func respond(to request: Request, context: Context, call: GatewayCall) async throws -> Response {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
-            throw Self.tooLarge(maxBodySize)
+    /// The request body, read within the limit; reading it is the client's time, not the gateway's.
+    /// - Throws: ``APIError`` 413 when the body is larger than `limit`.
+    static func body(of request: Request, call: GatewayCall, limit: Int) async throws -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw Self.tooLarge(limit)
         }
-        let bytes: ByteBuffer
         do {
-            // Uploading is the client's time, not the gateway's.
-            bytes = try await call.waiting { try await request.body.collect(upTo: maxBodySize) }
+            return try await call.waiting { try await request.body.collect(upTo: limit) }
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw Self.tooLarge(maxBodySize)
+            throw Self.tooLarge(limit)
         }
+    }
+
+    private func respond(to request: Request, context: Context, call: GatewayCall) async throws -> Response {
+        let bytes = try await Self.body(of: request, call: call, limit: maxBodySize)
         let (callRequest, decodedOptions) = try RequestDecoding.chatCall(
             bytes, headers: request.headers, agentSessions: agentSessions)
         var options = decodedOptions
@@ -83,10 +87,14 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
             let includeUsage = callRequest.includesStreamUsage
             // A stream's header can only tell the overhead before its first byte; the stored value covers
             // the whole stream up to its final event.
+            var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+            headers.addCallHeaders(call, overhead: call.overhead)
+            let logger = context.logger
             return ServerSentEvents.response(
-                for: stream, forwardUsageOnlyChunks: includeUsage,
-                overheadHeader: Self.formatOverhead(call.overhead),
-                watch: channel.flatMap(ClientDisconnect.watch(for:)), logger: context.logger)
+                for: stream, headers: headers, watch: channel.flatMap(ClientDisconnect.watch(for:))
+            ) { writer in
+                try await ServerSentEvents.relay(stream, forwardUsageOnlyChunks: includeUsage, to: &writer, logger: logger)
+            }
         }
         let collected = try await ClientDisconnect.cancelling(on: channel) { [options] in
             try await gateway.send(call: callRequest, options: options, call: call).collect()
@@ -102,9 +110,9 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         // The record goes to the sink before the body is written: a client that has its answer implies a
         // recorded call. Writing the body is the client's time, so the overhead stops here.
         let overhead = call.finish()
-        return Response(
-            status: .ok, headers: [.contentType: "application/json", .chronicleOverhead: Self.formatOverhead(overhead)],
-            body: ResponseBody(byteBuffer: responseBody))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers.addCallHeaders(call, overhead: overhead)
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: responseBody))
     }
 
     /// Milliseconds with microsecond resolution: the overhead is usually well under a millisecond.
@@ -190,13 +198,9 @@ enum ServerSentEvents {
     /// client disconnects (``ConnectionWatch``), the call is finished as cancelled and the upstream
     /// aborted at once, even while the upstream is silent and nothing is being written, and even if the
     /// body is never written at all.
-    static func response(for stream: ChatStream, forwardUsageOnlyChunks: Bool, overheadHeader: String,
-                         watch: ConnectionWatch?, logger: Logger) -> Response {
-        let headers: HTTPFields = [
-            .contentType: "text/event-stream",
-            .cacheControl: "no-cache",
-            .chronicleOverhead: overheadHeader,
-        ]
+    /// `relay` writes the events; it must finish the call before its last write.
+    static func response(for stream: ChatStream, headers: HTTPFields, watch: ConnectionWatch?,
+                         relay: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
         let call = stream.call
         // Once the relay runs, it finishes the call itself, when the aborted upstream or a failed write
         // stops it, so that the time of a write the client left in the middle of counts as waiting.
@@ -208,7 +212,7 @@ enum ServerSentEvents {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             relayStarted.withLockedValue { $0 = true }
             defer { if let watch, let disconnectAction { watch.removeAction(disconnectAction) } }
-            try await relay(stream, forwardUsageOnlyChunks: forwardUsageOnlyChunks, to: &writer, logger: logger)
+            try await relay(&writer)
             try await writer.finish(nil)
         })
     }
@@ -247,7 +251,7 @@ enum ServerSentEvents {
                 guard let event = try await iterator.next(afterWaiting: writeWait) else { break }
                 let chunk: ChatChunk
                 switch event {
-                case .requestInfo, .responseInfo:
+                case .requestInfo, .responseInfo, .relayedMessages:
                     continue
                 case .chunk(let streamed):
                     // Usage the gateway asked for on its own account is recorded, not forwarded.
@@ -299,7 +303,7 @@ enum ServerSentEvents {
 
     /// Writes one event and returns how long that took: waiting for the client is not the gateway's time.
     /// A client that went away gets the call finished as cancelled.
-    private static func write(_ event: ByteBuffer, to writer: inout some ResponseBodyWriter, call: GatewayCall)
+    static func write(_ event: ByteBuffer, to writer: inout some ResponseBodyWriter, call: GatewayCall)
         async throws -> Duration
     {
         let start = ContinuousClock.now
@@ -351,4 +355,15 @@ enum ServerSentEvents {
 extension HTTPField.Name {
     /// The gateway's own time on the call, in milliseconds.
     static let chronicleOverhead = HTTPField.Name("x-chronicle-overhead-ms")!
+    /// The call's id: its record's id, for finding the call in the log.
+    static let chronicleCallID = HTTPField.Name("x-chronicle-call-id")!
+}
+
+extension HTTPFields {
+    /// The headers every chat response carries: the call's id (once the gateway took the request, so that
+    /// a record exists under it) and the gateway's overhead.
+    mutating func addCallHeaders(_ call: GatewayCall, overhead: Duration) {
+        if call.isRecorded { self[.chronicleCallID] = call.id.uuidString.lowercased() }
+        self[.chronicleOverhead] = ChatRoutes<ChronicleRequestContext>.formatOverhead(overhead)
+    }
 }

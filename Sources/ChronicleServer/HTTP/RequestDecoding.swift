@@ -54,6 +54,51 @@ public enum RequestDecoding {
         return body
     }
 
+    /// An Anthropic Messages API request as the route hands it to the gateway: the client's bytes, scanned
+    /// (``WireMessagesRequest``), with the options from the `x-chronicle-*` headers (Chronicle reads none
+    /// from this body, so that it stays Anthropic's) and `metadata.user_id` as the call's user.
+    /// - Throws: ``APIError`` 400 `invalid_request_error` naming what is wrong; 422 for bad headers.
+    public static func messagesCall(_ bytes: ByteBuffer, headers: HTTPFields = [:]) throws(APIError)
+        -> (request: CallRequest, options: RequestOptions)
+    {
+        try messagesCall(bytes, headers: headers, agentSessions: nil)
+    }
+
+    /// ``messagesCall(_:headers:)`` on the Messages route, with coding agents' sessions joined to their runs
+    /// through `agentSessions` (`nil` when that is switched off).
+    static func messagesCall(_ bytes: ByteBuffer, headers: HTTPFields, agentSessions: AgentSessionRecorder?)
+        throws(APIError) -> (request: CallRequest, options: RequestOptions)
+    {
+        let wire: WireMessagesRequest
+        if let scanned = WireMessagesRequest.scan(bytes) {
+            wire = scanned
+        } else {
+            // The full decoder names what is wrong. A body it accepts that the scan could not vouch for (an
+            // escaped or repeated key, say) is re-encoded once, so that the gateway holds one form.
+            let decoded: AnthropicMessagesRequest
+            do {
+                decoded = try AnthropicIngress.decode(bytes.readableBytesView)
+            } catch {
+                let wording = isJSON(bytes) ? error.message : "Request body is not valid JSON: \(error.message)"
+                var apiError = APIError.badRequest("invalid_request", wording)
+                apiError.anthropic = AnthropicError(.invalidRequest, message: wording)
+                throw apiError
+            }
+            guard let encoded = try? JSONCoding.encodeBytes(decoded),
+                  let rescanned = WireMessagesRequest.scan(ByteBuffer(bytes: encoded))
+            else {
+                throw APIError.badRequest("invalid_request", "The request could not be read")
+            }
+            wire = rescanned
+        }
+        var options = RequestOptions()
+        options.metadata.userID = wire.userID
+        try mergeHeaders(headers, into: &options, agentSessions: agentSessions)
+        let call = MessagesCall(wire: wire, anthropicVersion: headers[.anthropicVersion],
+                                anthropicBeta: headers[.anthropicBeta])
+        return (.messages(call), options)
+    }
+
     private static func mergeHeaders(_ headers: HTTPFields, into options: inout RequestOptions,
                                      agentSessions: AgentSessionRecorder?) throws(APIError) {
         do {
@@ -91,4 +136,11 @@ public enum RequestDecoding {
     static func isJSON(_ bytes: ByteBuffer) -> Bool {
         (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView), options: [.fragmentsAllowed])) != nil
     }
+}
+
+extension HTTPField.Name {
+    /// The Messages API version the client speaks.
+    static let anthropicVersion = HTTPField.Name("anthropic-version")!
+    /// The Messages API betas the client opts into.
+    static let anthropicBeta = HTTPField.Name("anthropic-beta")!
 }

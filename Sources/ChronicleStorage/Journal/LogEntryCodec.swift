@@ -20,8 +20,10 @@ enum LogEntryCodec {
     static let version: UInt8 = 1
 
     private enum EntryTag: UInt8 { case call = 1, workflow = 2, genericEvent = 3 }
-    private enum RequestTag: UInt8 { case wire = 1, typedJSON = 2 }
-    private enum ResponseTag: UInt8 { case none = 0, relayedResponse = 1, relayedChunks = 2 }
+    private enum RequestTag: UInt8 { case wire = 1, typedJSON = 2, anthropicMessages = 3 }
+    private enum ResponseTag: UInt8 {
+        case none = 0, relayedResponse = 1, relayedChunks = 2, anthropicMessage = 3, anthropicEventStream = 4
+    }
     private enum SummaryTag: UInt8 { case none = 0, compact = 1, json = 2 }
     private enum ValueTag: UInt8 { case null = 0, bool = 1, integer = 2, double = 3, string = 4, array = 5, object = 6 }
 
@@ -84,6 +86,12 @@ enum LogEntryCodec {
         case .typed(let request):
             writer.put(RequestTag.typedJSON.rawValue)
             writer.put(bytes: try JSONCoding.encodeBytes(request))
+        case .messages(let call):
+            // The client's Anthropic body as it came, and the headers sent upstream with it.
+            writer.put(RequestTag.anthropicMessages.rawValue)
+            writer.put(bytes: Array(call.wire.body.readableBytesView))
+            writer.put(call.anthropicVersion)
+            writer.put(call.anthropicBeta)
         }
         encode(call.options.metadata, into: &writer)
         let embedder = call.options.internalMetadata
@@ -103,6 +111,9 @@ enum LogEntryCodec {
             writer.put(ResponseTag.relayedChunks.rawValue)
             writer.put(UInt32(truncatingIfNeeded: chunks.count))
             for chunk in chunks { writer.put(bytes: chunk) }
+        case .anthropicMessages(let bytes, let isEventStream)?:
+            writer.put((isEventStream ? ResponseTag.anthropicEventStream : .anthropicMessage).rawValue)
+            writer.put(bytes: bytes)
         }
         try encodeSummary(call.responseSummary, into: &writer)
         writer.putOptional(call.responseMeta) { encode($1, into: &$0) }
@@ -128,6 +139,15 @@ enum LogEntryCodec {
         case .typedJSON:
             let range = try reader.byteRange()
             request = .typed(try JSONCoding.decode(ChatRequest.self, from: reader.bytes[range]))
+        case .anthropicMessages:
+            let range = try reader.byteRange()
+            let body = ByteBuffer(bytes: reader.bytes[range])
+            // The scan accepted this body once (or its re-encoding, which is what was kept).
+            guard let wire = WireMessagesRequest.scan(body, requiringMaxTokens: false) else {
+                throw BinaryReader.Truncated()
+            }
+            request = .messages(MessagesCall(wire: wire, anthropicVersion: try reader.optionalString(),
+                                             anthropicBeta: try reader.optionalString()))
         case nil:
             throw BinaryReader.Truncated()
         }
@@ -150,6 +170,8 @@ enum LogEntryCodec {
             chunks.reserveCapacity(count)
             for _ in 0..<count { chunks.append(try reader.byteArray()) }
             relayed = .chunks(chunks)
+        case .anthropicMessage?: relayed = .anthropicMessages(try reader.byteArray(), isEventStream: false)
+        case .anthropicEventStream?: relayed = .anthropicMessages(try reader.byteArray(), isEventStream: true)
         case nil: throw BinaryReader.Truncated()
         }
         let summary = try decodeSummary(&reader)

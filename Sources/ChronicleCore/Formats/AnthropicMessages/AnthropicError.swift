@@ -96,6 +96,19 @@ public struct AnthropicError: Error, Sendable, Hashable, Codable {
     }
 }
 
+extension AnthropicError {
+    /// A failed provider call as the client's own call would have shown it: the upstream's Anthropic error
+    /// type when its error body names one, and the upstream's own message (an OpenAI-format upstream's
+    /// `error.message` too) rather than the gateway's wording; otherwise as ``init(_:)`` maps it.
+    public init(relaying error: ProviderError) {
+        self.init(error)
+        if let type = error.body?["error"]?["type"]?.stringValue, AnthropicErrorType(rawValue: type) != nil {
+            self.type = type
+        }
+        if let message = error.body?["error"]?["message"]?.stringValue { self.message = message }
+    }
+}
+
 /// `{"type":"error","error":{"type":…,"message":…}}`.
 public struct AnthropicErrorBody: Sendable, Hashable, Codable {
     /// Always `error`.

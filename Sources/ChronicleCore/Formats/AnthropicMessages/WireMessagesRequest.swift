@@ -24,9 +24,11 @@ public struct WireMessagesRequest: Sendable {
     /// the request and reads it the same way: malformed JSON, a member of the wrong type, a missing
     /// required member, a duplicate or escaped key, unusual numbers. The caller then decodes it fully,
     /// which either accepts it or says exactly what is wrong.
-    public static func scan(_ body: ByteBuffer) -> WireMessagesRequest? {
+    /// - Parameter requiringMaxTokens: false for a `count_tokens` body, which has no `max_tokens`.
+    public static func scan(_ body: ByteBuffer, requiringMaxTokens: Bool = true) -> WireMessagesRequest? {
         let scanned: MessagesScan.Result? = body.withUnsafeReadableBytes { bytes in
             var scan = MessagesScan(bytes: bytes)
+            scan.requiresMaxTokens = requiringMaxTokens
             return try? scan.run()
         }
         guard let scanned, let model = scanned.model, let modelRange = scanned.modelRange else { return nil }
@@ -70,6 +72,7 @@ private struct MessagesScan {
     }
 
     var scanner: JSONScanner
+    var requiresMaxTokens = true
 
     init(bytes: UnsafeRawBufferPointer) {
         scanner = JSONScanner(bytes)
@@ -144,7 +147,7 @@ private struct MessagesScan {
             }
         }
         scanner.skipWhitespace()
-        guard hasMaxTokens, hasMessages, result.model != nil, scanner.position == scanner.bytes.count else {
+        guard hasMaxTokens || !requiresMaxTokens, hasMessages, result.model != nil, scanner.position == scanner.bytes.count else {
             throw Malformed(offset: scanner.position)
         }
         return result

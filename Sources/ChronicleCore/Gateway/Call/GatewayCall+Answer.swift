@@ -1,6 +1,7 @@
 extension GatewayCall {
     /// The answer as it is relayed, kept for the record: an OpenAI-format upstream's chunks (or complete
-    /// response) as their bytes, with only id, model and usage read from them, so that the request path
+    /// response), or an Anthropic-format upstream's answer to an Anthropic client, as their bytes, with
+    /// only id, model and usage read from them, so that the request path
     /// decodes nothing (``CallLogRecord/relayedResponse`` decodes them later, off the request path);
     /// anything else folded as it arrives. Plain data, no I/O.
     struct Answer: Sendable {
@@ -13,6 +14,11 @@ extension GatewayCall {
         /// Set once a chunk arrives that is not a summary: from then on every chunk is folded as it comes.
         private var foldsEveryChunk = false
         private(set) var responseMeta: JSONValue?
+        /// An Anthropic answer relayed as the upstream sent it: its bytes, and what was read from them.
+        private var relayedMessages: [UInt8] = []
+        private var relayedMessagesSummary: AnthropicWireSummary?
+        private var relayedMessagesParts = 0
+        private var relayedMessagesIsStream = false
 
         /// Adds one event of the answer.
         mutating func add(_ event: ChatStreamEvent) {
@@ -29,6 +35,13 @@ extension GatewayCall {
                 collector.add(response)
             case .responseInfo(let info):
                 responseMeta = info.meta
+            case .relayedMessages(let part):
+                relayedMessages.append(contentsOf: part.bytes.readableBytesView)
+                relayedMessagesParts += 1
+                relayedMessagesIsStream = part.isEventStream
+                if let summary = part.summary {
+                    if relayedMessagesSummary == nil { relayedMessagesSummary = summary } else { relayedMessagesSummary?.merge(summary) }
+                }
             case .requestInfo:
                 break
             }
@@ -44,6 +57,13 @@ extension GatewayCall {
             } else if !relayedChunks.isEmpty {
                 record.setRelayed(.chunks(relayedChunks), summary: relayedSummary)
                 record.chunkCount = relayedChunks.count
+            }
+            if relayedMessagesParts > 0 {
+                var summary = ChatResponse(id: relayedMessagesSummary?.id, model: relayedMessagesSummary?.model)
+                summary.usage = relayedMessagesSummary?.chatUsage
+                record.setRelayed(.anthropicMessages(relayedMessages, isEventStream: relayedMessagesIsStream),
+                                  summary: summary)
+                record.chunkCount = relayedMessagesParts
             }
             if let responseMeta { record.responseMeta = responseMeta }
         }

@@ -116,6 +116,9 @@ public final class GatewayCall: Sendable {
         return storage.withLockedValue { $0.machine.overhead(at: instant) }
     }
 
+    /// Whether the gateway took the request, so that the call will have a record under its ``id``.
+    public var isRecorded: Bool { storage.withLockedValue { $0.record != nil } }
+
     /// Whether the call has finished.
     public var isFinished: Bool { storage.withLockedValue { $0.machine.isFinished } }
 
@@ -214,7 +217,7 @@ public final class GatewayCall: Sendable {
         let instant = now()
         let isAnswer: Bool
         switch event {
-        case .chunk, .single: isAnswer = true
+        case .chunk, .single, .relayedMessages: isAnswer = true
         case .requestInfo, .responseInfo: isAnswer = false
         }
         let traceLogger = storage.withLockedValue { storage -> Logger? in

@@ -7,7 +7,7 @@
 #   BENCH_SCENARIOS=nonstream,stream bench/run.sh  # a subset
 #   BENCH_MODE=peers bench/run.sh                  # side by side: mock alone, floor, Chronicle, TensorZero
 #
-# Scenarios: nonstream stream prompt anthropic openstreams growth logging.
+# Scenarios: nonstream stream prompt anthropic messages openstreams growth logging.
 # Peers mode runs instead the same load (non-streamed at c=1/10/50, streamed at c=1/10) against the mock
 # alone, ChronicleFloor (a bare SwiftNIO relay), Chronicle and TensorZero's gateway, and prints one table.
 # Other knobs: BENCH_WARMUP (1), BENCH_HOLD (5, seconds open streams are held), BENCH_MOCK_PORT (8089),
@@ -25,7 +25,7 @@ ROOT=$PWD
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-1}
 HOLD=${BENCH_HOLD:-5}
-SCENARIOS=${BENCH_SCENARIOS:-nonstream,stream,prompt,anthropic,openstreams,growth,logging}
+SCENARIOS=${BENCH_SCENARIOS:-nonstream,stream,prompt,anthropic,messages,openstreams,growth,logging}
 MOCK_PORT=${BENCH_MOCK_PORT:-8089}
 GW_PORT=${BENCH_GATEWAY_PORT:-9792}
 FLOOR_PORT=${BENCH_FLOOR_PORT:-9793}
@@ -359,6 +359,7 @@ EOF
 }
 
 GW_URL=http://127.0.0.1:$GW_PORT/v1/chat/completions
+GW_MESSAGES_URL=http://127.0.0.1:$GW_PORT/v1/messages
 MOCK_OPENAI=http://127.0.0.1:$MOCK_PORT/v1/chat/completions
 MOCK_ANTHROPIC=http://127.0.0.1:$MOCK_PORT/v1/messages
 TIMING=(--duration "$DURATION" --warmup "$WARMUP")
@@ -529,6 +530,20 @@ if wants anthropic; then
     pair "anthropic upstream c=16" "--url $MOCK_ANTHROPIC --concurrency 16" "--url $GW_URL --concurrency 16 --model claude-bench/x"
     pair "anthropic upstream stream c=16" "--url $MOCK_ANTHROPIC --concurrency 16 --stream" \
         "--url $GW_URL --concurrency 16 --stream --model claude-bench/x"
+fi
+if wants messages; then
+    # The Anthropic Messages route passing through to an Anthropic-format upstream, next to the OpenAI route
+    # relaying to an OpenAI-format one: the same chat, the same mock, streamed and not.
+    for stream in false true; do
+        printf '{"model":"claude-bench/x","max_tokens":64,"stream":%s,"messages":[{"role":"user","content":"Who was Lassie?"}]}' \
+            "$stream" >"$TMP/messages_$stream.json"
+    done
+    pair "OpenAI route c=10" "--url $MOCK_OPENAI --concurrency 10" "--url $GW_URL --concurrency 10"
+    pair "Messages route c=10" "--url $MOCK_ANTHROPIC --concurrency 10 --body-file $TMP/messages_false.json" \
+        "--url $GW_MESSAGES_URL --concurrency 10 --body-file $TMP/messages_false.json"
+    pair "OpenAI route stream c=10" "--url $MOCK_OPENAI --concurrency 10 --stream" "--url $GW_URL --concurrency 10 --stream"
+    pair "Messages route stream c=10" "--url $MOCK_ANTHROPIC --concurrency 10 --stream --body-file $TMP/messages_true.json" \
+        "--url $GW_MESSAGES_URL --concurrency 10 --stream --body-file $TMP/messages_true.json"
 fi
 if wants openstreams; then
     open_streams 1000

@@ -7,22 +7,19 @@ call is translated) point at it through chronicle.toml. The model name picks the
 `…-tools`, `…-thinking`, or `…-error-STATUS`.
 """
 import json
-import os
 import pathlib
-import socket
 import sqlite3
-import subprocess
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anthropic
 import pytest
 
+from chronicle_server import free_port, start_chronicle
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "Tests" / "Fixtures" / "providers"
-BINARY = os.environ.get("CHRONICLE_BIN", str(ROOT / ".build" / "debug" / "chronicle"))
 
 # A streamed Anthropic answer that thinks, then answers: the recordings have no thinking, so it is written
 # here in the shape Anthropic sends (a signed thinking block, then text).
@@ -144,12 +141,6 @@ class Upstream(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 UPSTREAM = {}
 RECORDED = []
 
@@ -181,26 +172,14 @@ prefix = "oai/"
 api_key = "sk-oai-upstream"
 """
         )
-        process = subprocess.Popen(
-            [BINARY, "serve", "--config", str(config), "--port", str(port), "--no-dotenv"],
-            cwd=directory,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        process = None
         try:
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                raise RuntimeError("chronicle did not start")
+            process = start_chronicle(config, port, directory)
             yield anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key="client-key", max_retries=0)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
             upstream.shutdown()
             rows = sqlite3.connect(pathlib.Path(directory) / "chronicle.db").execute(
                 "SELECT provider, http_status, chat_request, meta, input_tokens, output_tokens, request_user_id "

@@ -9,12 +9,9 @@ The same run with `log_journal = false` loses calls; that case is here to show t
 """
 import http.client
 import json
-import os
 import pathlib
 import signal
-import socket
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import time
@@ -23,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINARY = os.environ.get("CHRONICLE_BIN", str(ROOT / ".build" / "debug" / "chronicle"))
+from chronicle_server import free_port, start_chronicle
+
 CLIENTS = 8
 LOAD_SECONDS = 2.0
 
@@ -81,12 +78,6 @@ def upstream():
     server.shutdown()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def write_config(directory, upstream_port, journal):
     config = pathlib.Path(directory) / "chronicle.toml"
     config.write_text(f"""
@@ -105,18 +96,7 @@ format = "openai"
 
 def start(directory, config, port):
     log = open(pathlib.Path(directory) / f"server-{time.time_ns()}.log", "wb")
-    process = subprocess.Popen(
-        [BINARY, "serve", "--config", str(config), "--port", str(port), "--no-dotenv"],
-        cwd=directory, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("chronicle did not start")
+    return start_chronicle(config, port, directory, stdout=log)
 
 
 def call(port, marker, stream):

@@ -5,21 +5,18 @@ pointed at it through chronicle.toml, exactly as a user would point it at a self
 """
 import json
 import sqlite3
-import os
 import pathlib
-import socket
-import subprocess
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pytest
 
+from chronicle_server import free_port, start_chronicle
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "Tests" / "Fixtures" / "providers"
-BINARY = os.environ.get("CHRONICLE_BIN", str(ROOT / ".build" / "debug" / "chronicle"))
 
 
 class Upstream(BaseHTTPRequestHandler):
@@ -50,12 +47,6 @@ class Upstream(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def gateway():
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
@@ -77,26 +68,14 @@ name = "smart"
 models = [{{ model = "gpt-3.5-turbo", provider = "openai" }}]
 """
         )
-        process = subprocess.Popen(
-            [BINARY, "serve", "--config", str(config), "--port", str(port), "--no-dotenv"],
-            cwd=directory,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        process = None
         try:
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                raise RuntimeError("chronicle did not start")
+            process = start_chronicle(config, port, directory)
             yield openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="client-key", max_retries=0)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
             upstream.shutdown()
             # SIGTERM flushed the log: every call made through the SDK is in the embedded SQLite default.
             rows = sqlite3.connect(pathlib.Path(directory) / "chronicle.db").execute(

@@ -7,9 +7,7 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import time
@@ -18,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import openai
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINARY = os.environ.get("CHRONICLE_BIN", str(ROOT / ".build" / "debug" / "chronicle"))
+from chronicle_server import free_port, start_chronicle
+
 CHUNKS = 10
 
 
@@ -61,12 +59,6 @@ class SlowUpstream(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(directory, upstream_port, extra_env):
     port = free_port()
     config = pathlib.Path(directory) / "chronicle.toml"
@@ -78,19 +70,8 @@ prefix = "slow/"
 api_key = "sk-upstream-secret-value"
 format = "openai"
 """)
-    env = dict(os.environ, **extra_env)
-    process = subprocess.Popen(
-        [BINARY, "serve", "--config", str(config), "--port", str(port), "--no-dotenv"],
-        cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("chronicle did not start")
+    process = start_chronicle(config, port, directory, env=dict(os.environ, **extra_env))
+    return process, port
 
 
 @pytest.fixture()

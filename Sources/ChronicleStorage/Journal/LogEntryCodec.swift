@@ -89,7 +89,7 @@ enum LogEntryCodec {
         case .messages(let call):
             // The client's Anthropic body as it came, and the headers sent upstream with it.
             writer.put(RequestTag.anthropicMessages.rawValue)
-            writer.put(bytes: Array(call.wire.body.readableBytesView))
+            writer.put(bytes: call.wire.body.readableBytesView)
             writer.put(call.anthropicVersion)
             writer.put(call.anthropicBeta)
         }

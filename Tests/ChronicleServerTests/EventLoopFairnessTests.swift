@@ -1,8 +1,9 @@
-import AsyncHTTPClient
-import ChronicleCore
-import ChronicleServer
-import ChronicleTesting
+@testable import ChronicleCore
+@testable import ChronicleServer
 import Foundation
+import HTTPTypes
+import HummingbirdCore
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing
@@ -11,56 +12,56 @@ import Testing
 /// the other connections it serves.
 @Suite("Event loop fairness")
 struct EventLoopFairnessTests {
-    /// An Anthropic stream of many thousand events, translated chunk by chunk into OpenAI's format (the most
-    /// CPU a call spends on the loop), does not hold up short calls on other connections: every one of them
-    /// is answered while the long stream is still running. The server has two loops and the short calls
-    /// come on fresh connections, so half of them share the long stream's loop.
-    @Test func translatedStreamLeavesTheLoopToOthers() async throws {
-        let events = try longAnthropicStream(deltas: 100_000)
-        let slowUpstream = try await MockUpstream.start(.sse(events))
-        let fastUpstream = try await MockUpstream.start(.json(try Fixtures.text("openai_text_response_nonstreaming.json")))
-        let server = try await RunningServer.start(configuration: GatewayConfiguration(
-            providers: [
-                CustomProviderConfig(name: "long", url: slowUpstream.url("/v1/messages"), apiKey: "sk-a",
-                                     format: .anthropic, prefix: "long/"),
-                CustomProviderConfig(name: "short", url: fastUpstream.url(), apiKey: "sk-b", prefix: "short/"),
-            ],
-            retry: RetryOptions(maxTries: 1)))
+    /// Runs jobs on a queue of its own and counts how often a task hands its thread back to it.
+    final class CountingExecutor: TaskExecutor {
+        private let queue = DispatchQueue(label: "counting-executor")
+        private let counter = NIOLockedValueBox(0)
 
-        let streamEnded = NIOLockedValueBox(false)
-        let longCall = Task {
-            defer { streamEnded.withLockedValue { $0 = true } }
-            return try await server.send("/v1/chat/completions", body:
-                #"{"model":"long/claude","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#)
+        var enqueued: Int { counter.withLockedValue { $0 } }
+
+        func enqueue(_ job: consuming ExecutorJob) {
+            counter.withLockedValue { $0 += 1 }
+            let job = UnownedJob(job)
+            let executor = asUnownedTaskExecutor()
+            queue.async { job.runSynchronously(on: executor) }
         }
-        // Wait until the long stream has begun relaying, so that the short calls overlap it.
-        for _ in 0..<500 where slowUpstream.requests.isEmpty { try await Task.sleep(for: .milliseconds(2)) }
-        var answeredDuringStream = 0
-        for _ in 0..<4 {
-            let short = try await server.send("/v1/chat/completions", body:
-                #"{"model":"short/gpt","messages":[{"role":"user","content":"hi"}]}"#)
-            #expect(short.status == 200)
-            if !streamEnded.withLockedValue({ $0 }) { answeredDuringStream += 1 }
-        }
-        let long = try await longCall.value
-        #expect(long.status == 200)
-        #expect(long.body.hasSuffix("data: [DONE]\n\n"))
-        #expect(sseEvents(long.body).count > 100_000, "the whole stream was relayed")
-        #expect(answeredDuringStream == 4, "short calls waited for the long stream to end")
-        await server.stop()
-        await slowUpstream.stop()
-        await fastUpstream.stop()
     }
 
-    /// A recorded Anthropic stream with its one text delta repeated `deltas` times.
-    private func longAnthropicStream(deltas: Int) throws -> String {
-        let recorded = try Fixtures.text("anthropic_text_response_streaming.txt")
-        let blocks = recorded.components(separatedBy: "\n\n")
-        guard let delta = blocks.first(where: { $0.contains("content_block_delta") }),
-              let firstDelta = blocks.firstIndex(of: delta)
-        else { throw CocoaError(.fileReadCorruptFile) }
-        let before = blocks[..<firstDelta].joined(separator: "\n\n")
-        let after = blocks[firstDelta...].filter { !$0.contains("content_block_delta") }.joined(separator: "\n\n")
-        return before + "\n\n" + String(repeating: delta + "\n\n", count: deltas) + after
+    /// A response body that takes every write at once, like a fast client: the relay never waits on it.
+    struct InstantWriter: ResponseBodyWriter {
+        let written: NIOLockedValueBox<Int>
+        mutating func write(_ buffer: ByteBuffer) async throws { written.withLockedValue { $0 += buffer.readableBytes } }
+        mutating func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
+            for buffer in buffers { try await write(buffer) }
+        }
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+    }
+
+    /// A stream whose events are all at hand (one large upstream read) never suspends on its own, so
+    /// without yielding, its relay would keep the loop until the last event. The relay hands its executor
+    /// back every ``ServerSentEvents/eventsBetweenYields`` events, so the loop's other connections get
+    /// their turns in between.
+    @Test func relayOfBufferedEventsGivesItsExecutorBack() async throws {
+        let eventCount = 1_600
+        let chunks: [ChatStreamEvent] = (0..<eventCount).map { index in
+            .chunk(ChatChunk(id: "c", model: "m", choices: [ChunkChoice(delta: ChatMessage(role: "assistant", content: .text("\(index) ")))]))
+        }
+        let call = GatewayCall(finishedBy: .caller)
+        let stream = ChatStream(
+            requestInfo: RequestInfo(id: call.id, provider: "p", model: "m", numRetries: 0, wasRateLimited: false),
+            upstream: ChatEventStream(events: chunks), call: call)
+        let executor = CountingExecutor()
+        let written = NIOLockedValueBox(0)
+        var logger = Logger(label: "fairness")
+        logger.logLevel = .critical
+        try await withTaskExecutorPreference(executor) { [logger] in
+            var writer = InstantWriter(written: written)
+            try await ServerSentEvents.relay(stream, forwardUsageOnlyChunks: true, to: &writer, logger: logger)
+        }
+        #expect(written.withLockedValue { $0 } > 0)
+        #expect(call.isFinished)
+        // Each yield is one more job on the executor; the few others are the relay's start and end.
+        #expect(executor.enqueued >= eventCount / ServerSentEvents.eventsBetweenYields,
+                "the relay gave its executor back \(executor.enqueued) times for \(eventCount) events")
     }
 }

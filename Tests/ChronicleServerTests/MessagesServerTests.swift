@@ -290,6 +290,33 @@ struct MessagesServerTests {
         await upstream.stop()
     }
 
+    /// A passthrough stream that fails in the middle of an event ends with the events that arrived whole and
+    /// an `error` event of its own: the half event is never sent, so the error is not glued onto it.
+    @Test func failureInTheMiddleOfAnEventSendsOnlyWholeEvents() async throws {
+        let fixture = try Fixtures.text("anthropic_text_response_streaming.txt")
+        let events = Self.sseBytes(fixture).components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        let fourth = Array((events[3] + "\n\n").utf8)
+        let parts = events.prefix(3).map { Array(($0 + "\n\n").utf8) } + [Array(fourth.prefix(fourth.count / 2))]
+        let upstream = try await MockUpstream.start(MockUpstream.Reply(
+            headers: [("content-type", "text/event-stream")], body: .partsThenHang(parts)))
+        let server = try await RunningServer.start(
+            configuration: GatewayConfiguration(
+                providers: [CustomProviderConfig(name: "ant", url: upstream.url("/v1/messages"), apiKey: "k",
+                                                 format: .anthropic, prefix: "ant/")],
+                streamIdleTimeout: .milliseconds(300), retry: RetryOptions(maxTries: 1)))
+        let body = #"{"model":"ant/claude","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        let response = try await server.send("/v1/messages", body: body)
+        #expect(response.status == 200)
+        let whole = events.prefix(3).map { $0 + "\n\n" }.joined()
+        #expect(response.body.hasPrefix(whole))
+        let received = sseEvents(response.body)
+        #expect(received.map { $0.event ?? "" } == ["message_start", "content_block_start", "ping", "error"])
+        let error = try JSONCoding.decode(JSONValue.self, from: Array(try #require(received.last).data.utf8))
+        #expect(error["error"]?["type"] == "timeout_error")
+        await server.stop()
+        await upstream.stop()
+    }
+
     /// An upstream connection that fails after `message_stop` adds nothing to the answer the client has
     /// whole: no error event follows the upstream's last event. The idle timeout leaves a loaded test run
     /// room to deliver the events before the upstream falls silent.

@@ -144,9 +144,11 @@ public struct AnthropicProvider: ChatModelProvider {
 /// Relays an Anthropic event stream as the bytes that came off the network, each part as one
 /// ``ChatStreamEvent/relayedMessages(_:)``, while reading on the side what the record needs from the
 /// events it completes (`message_start`, `message_delta`, `error`). The bytes are never re-framed, so
-/// the client gets every event the upstream sent, in order, exactly as sent.
+/// the client gets every event the upstream sent, in order, exactly as sent. Each part ends between
+/// events (``ServerSentEventBoundary``), so an error added after a failure starts an event of its own.
 struct RelayedMessagesDecoder: ResponseStreamDecoder {
     var parser = ServerSentEventParser()
+    var boundary = ServerSentEventBoundary()
     var model: String?
 
     mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
@@ -165,11 +167,22 @@ struct RelayedMessagesDecoder: ResponseStreamDecoder {
             if summary == nil { summary = read } else { summary?.merge(read) }
         }
         if model == nil { model = summary?.model }
+        let complete: ByteBuffer?
+        do {
+            complete = try boundary.complete(bytes)
+        } catch {
+            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
+        }
+        guard let complete else { return }
         events.append(.relayedMessages(RelayedMessagesPart(
-            bytes: ByteBuffer(bytes), isEventStream: true, summary: summary, endsAnswer: endsAnswer)))
+            bytes: complete, isEventStream: true, summary: summary, endsAnswer: endsAnswer)))
     }
 
     mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
+        if let rest = boundary.remainder() {
+            events.append(.relayedMessages(RelayedMessagesPart(
+                bytes: rest, isEventStream: true, summary: nil, endsAnswer: false)))
+        }
         events.append(.responseInfo(ResponseInfo(model: model ?? "")))
     }
 }

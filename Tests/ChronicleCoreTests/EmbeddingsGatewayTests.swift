@@ -64,6 +64,22 @@ struct EmbeddingsGatewayTests {
         try await gateway.shutdown()
     }
 
+    /// OpenAI's embedding models route to the built-in `openai` provider by their own names, and an
+    /// `override_url` naming a chat endpoint gets the embeddings endpoint beside it.
+    @Test func openAIEmbeddingModelsRouteToOpenAI() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_embeddings_response.json")))
+        defer { Task { await upstream.stop() } }
+        let log = InMemoryLog()
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withLogSink(log).build()
+        let answer = try await gateway.embed(Self.request(#"{"model":"text-embedding-3-small","input":"x"}"#),
+                                             options: RequestOptions(overrideURL: upstream.url()))
+        #expect(upstream.requests.first?.path == "/v1/embeddings")
+        #expect(upstream.requests.first?.json?["model"] == "text-embedding-3-small")
+        #expect(answer.summary.count == 2)
+        #expect(log.records.first?.provider == "openai")
+        try await gateway.shutdown()
+    }
+
     /// A provider without an embeddings API (Anthropic) is refused with a 400 naming it and the model, and
     /// the call is recorded with that error.
     @Test func providerWithoutEmbeddingsIsRefused() async throws {

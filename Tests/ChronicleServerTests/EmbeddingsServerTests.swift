@@ -188,4 +188,13 @@ struct EmbeddingsServerTests {
         await server.stop()
         await upstream.stop()
     }
+
+    /// `log_embedding_vectors` in chronicle.toml turns vector storage on; a later file can turn it off.
+    @Test func vectorSwitchInConfiguration() throws {
+        var configuration = try ConfigFile.parse("log_embedding_vectors = true").gateway
+        #expect(configuration.logEmbeddingVectors == true)
+        #expect(try ConfigFile.parse("port = 1").gateway.logEmbeddingVectors == nil)
+        configuration.merge(try ConfigFile.parse("log_embedding_vectors = false").gateway)
+        #expect(configuration.logEmbeddingVectors == false)
+    }
 }

@@ -197,4 +197,32 @@ struct EmbeddingsServerTests {
         configuration.merge(try ConfigFile.parse("log_embedding_vectors = false").gateway)
         #expect(configuration.logEmbeddingVectors == false)
     }
+
+    /// Spans and metrics as on chat: an `embeddings` span with the model, input count and usage; the
+    /// request and input-token counters by provider and model.
+    @Test func spansAndMetrics() async throws {
+        let collector = try await MockUpstream.start(.json("{}"))
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_embeddings_response.json")))
+        let tracing = try CollectorTracing.start(exportingTo: collector)
+        let metrics = ServerMetrics()
+        let server = try await RunningServer.start(configuration: GatewayConfiguration(providers: [
+            CustomProviderConfig(name: "oai", url: upstream.url(), apiKey: "sk-oai-up", prefix: "oai/"),
+        ]), tracer: tracing.tracer, metrics: metrics)
+        #expect(try await server.send("/v1/embeddings", body: Self.clientBody).status == 200)
+        _ = try await server.records(1)
+        let samples = PrometheusText.parse(try await server.send("/metrics", method: .GET).body)
+        #expect(samples.value("chronicle_requests_total",
+                              ["provider": "oai", "model": "oai/text-embedding-3-small", "status": "200"]) == 1)
+        #expect(samples.value("chronicle_tokens_total", ["provider": "oai", "direction": "input"]) == 14)
+        await server.stop()
+        try await tracing.flush()
+        let call = try #require(ExportedSpan.all(in: collector.requests).first { $0.name == "llm.send_request" })
+        #expect(call.attributes["gen_ai.operation.name"] == "embeddings")
+        #expect(call.attributes["gen_ai.request.model"] == "oai/text-embedding-3-small")
+        #expect(call.attributes["llm.embeddings.input_count"] == "2")
+        #expect(call.attributes["gen_ai.usage.input_tokens"] == "14")
+        #expect(call.attributes["gen_ai.system"] == "oai")
+        await upstream.stop()
+        await collector.stop()
+    }
 }

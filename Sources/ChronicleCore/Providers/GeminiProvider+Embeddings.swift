@@ -21,25 +21,9 @@ extension GeminiProvider {
             ?? "\(baseURL)/models/\(path):\(EmbeddingsConversion.Gemini.method(for: embeddings))"
         let response = try await transport.post(url: url, headers: headers, body: ByteBuffer(bytes: try JSONCoding.encodeBytes(body)),
                                                 timeout: request.timeout)
-        let answer = try await EmbeddingsConversion.readJSON(response, transport: transport, idleTimeout: request.streamIdleTimeout)
+        let answer = try await transport.readJSON(response, idleTimeout: request.streamIdleTimeout)
         let vectors = try EmbeddingsConversion.Gemini.vectors(answer, provider: name)
         try EmbeddingsConversion.checkCount(vectors, expected: embeddings.input.count, provider: name)
         return EmbeddingsAnswer(vectors, model: model, format: embeddings.encodingFormat)
-    }
-}
-
-extension EmbeddingsConversion {
-    /// A translating provider's whole JSON answer.
-    static func readJSON(_ response: UpstreamResponse, transport: UpstreamHTTPClient, idleTimeout: Duration)
-        async throws(ProviderError) -> JSONValue
-    {
-        let bytes = try await transport.readBody(response, idleTimeout: idleTimeout)
-        do {
-            return try JSONCoding.decode(JSONValue.self, from: bytes.readableBytesView)
-        } catch {
-            throw ProviderError(kind: .parsingResponse, status: Int(response.status.code),
-                                body: UpstreamHTTPClient.errorBody(bytes),
-                                message: "Could not parse the provider's response: \(describeDecodingError(error))")
-        }
     }
 }

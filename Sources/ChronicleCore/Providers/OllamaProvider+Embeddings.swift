@@ -20,7 +20,7 @@ extension OllamaProvider {
         let response = try await transport.post(
             url: EmbeddingsConversion.Ollama.url(forChatURL: request.overrideURL ?? url), headers: headers,
             body: ByteBuffer(bytes: try JSONCoding.encodeBytes(body)), timeout: request.timeout)
-        let answer = try await EmbeddingsConversion.readJSON(response, transport: transport, idleTimeout: request.streamIdleTimeout)
+        let answer = try await transport.readJSON(response, idleTimeout: request.streamIdleTimeout)
         let vectors = try EmbeddingsConversion.Ollama.vectors(answer, provider: name)
         try EmbeddingsConversion.checkCount(vectors, expected: embeddings.input.count, provider: name)
         return EmbeddingsAnswer(vectors, model: answer["model"]?.stringValue ?? model, format: embeddings.encodingFormat)

@@ -20,8 +20,7 @@ extension BedrockProvider {
         for body in bodies {
             let response = try await signedPost(model: model, action: "invoke", payload: try JSONCoding.encode(body),
                                                 accept: "application/json", request: request)
-            let answer = try await EmbeddingsConversion.readJSON(response, transport: transport,
-                                                                 idleTimeout: request.streamIdleTimeout)
+            let answer = try await transport.readJSON(response, idleTimeout: request.streamIdleTimeout)
             let part = try EmbeddingsConversion.Bedrock.vectors(answer, provider: name)
             vectors.vectors += part.vectors
             let tokens = part.promptTokens

@@ -28,7 +28,8 @@ extension EmbeddingsConversion {
             throws(ProviderError) -> [JSONValue]
         {
             let texts = try EmbeddingsConversion.texts(of: request, provider: provider)
-            switch try family(of: model) {
+            let modelFamily = try family(of: model)
+            switch modelFamily {
             case .titanV1:
                 if request.dimensions != nil {
                     throw EmbeddingsConversion.refusal("Bedrock model '\(model)' has a fixed size: `dimensions` is accepted by amazon.titan-embed-text-v2:0 (256, 512 or 1024)")
@@ -42,7 +43,7 @@ extension EmbeddingsConversion {
                     return .object(body)
                 }
             case .cohere, .cohereV4:
-                let isV4 = try family(of: model) == .cohereV4
+                let isV4 = modelFamily == .cohereV4
                 if request.dimensions != nil, !isV4 {
                     throw EmbeddingsConversion.refusal("Bedrock model '\(model)' has a fixed size: `dimensions` is accepted by cohere.embed-v4 and amazon.titan-embed-text-v2:0")
                 }

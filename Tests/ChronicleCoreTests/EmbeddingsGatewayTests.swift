@@ -80,6 +80,25 @@ struct EmbeddingsGatewayTests {
         try await gateway.shutdown()
     }
 
+    /// Azure passes through to the deployment's embeddings URL, with the key in `api-key`.
+    @Test func azureDeploymentEmbeddings() async throws {
+        let upstream = try await MockUpstream.start(.json(try Fixtures.text("openai_embeddings_response.json")))
+        defer { Task { await upstream.stop() } }
+        let config = GatewayConfiguration(providers: [CustomProviderConfig(
+            name: "corp-azure", url: "http://127.0.0.1:\(upstream.port)/", apiKey: "azure-key",
+            format: .azure(apiVersion: "2024-06-01"), prefix: "corp/")])
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config)
+            .withoutDefaultProviders().build()
+        let body = #"{"model":"corp/embed-prod","input":["a","b"],"encoding_format":"base64"}"#
+        let answer = try await gateway.embed(Self.request(body))
+        let sent = try #require(upstream.requests.first)
+        #expect(sent.path == "/openai/deployments/embed-prod/embeddings")
+        #expect(sent.headers["api-key"] == "azure-key")
+        #expect(String(decoding: sent.body, as: UTF8.self) == body.replacingOccurrences(of: "corp/embed-prod", with: "embed-prod"))
+        #expect(String(buffer: answer.body) == (try Fixtures.text("openai_embeddings_response.json")))
+        try await gateway.shutdown()
+    }
+
     /// A provider without an embeddings API (Anthropic) is refused with a 400 naming it and the model, and
     /// the call is recorded with that error.
     @Test func providerWithoutEmbeddingsIsRefused() async throws {

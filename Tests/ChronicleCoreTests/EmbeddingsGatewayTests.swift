@@ -99,6 +99,30 @@ struct EmbeddingsGatewayTests {
         try await gateway.shutdown()
     }
 
+    /// The per-attempt timeout holds as on chat, passthrough or translated: an upstream that never answers
+    /// fails the call with a timeout.
+    @Test func timeoutHolds() async throws {
+        let upstream = try await MockUpstream.start(MockUpstream.Reply(body: .hang))
+        let config = GatewayConfiguration(providers: [
+            CustomProviderConfig(name: "p", url: upstream.url(), prefix: "p/"),
+            CustomProviderConfig(name: "g", url: upstream.url("/v1beta"), apiKey: "k", format: .gemini, prefix: "g/"),
+        ])
+        let gateway = try Gateway.Builder().withHTTPClient(HTTPClient.shared).withConfiguration(config)
+            .withRetryFree().withoutDefaultProviders().build()
+        for model in ["p/m", "g/m"] {
+            let error = await #expect(throws: GatewayError.self) {
+                _ = try await gateway.embed(Self.request(#"{"model":"\#(model)","input":"x"}"#),
+                                            options: RequestOptions(timeout: .milliseconds(1)))
+            }
+            guard case .provider(let failure, _, _, _)? = error else {
+                Issue.record("expected a provider timeout, got \(String(describing: error))")
+                continue
+            }
+            #expect(failure.kind == .timeout)
+        }
+        await upstream.stop()
+    }
+
     /// A provider without an embeddings API (Anthropic) is refused with a 400 naming it and the model, and
     /// the call is recorded with that error.
     @Test func providerWithoutEmbeddingsIsRefused() async throws {

@@ -25,7 +25,8 @@ struct EmbeddingsServerTests {
 
     /// Passthrough: the upstream gets the client's bytes with only `model` replaced, at the embeddings URL
     /// beside its chat URL; the client gets the upstream's body byte for byte with the call's id; the call
-    /// is recorded with the input, usage and API, and the vectors' count and dimension instead of them.
+    /// is recorded with the input, usage, API and header metadata, and the vectors' count and dimension
+    /// instead of them.
     @Test(arguments: ["/v1/embeddings", "/embeddings"])
     func passthrough(path: String) async throws {
         let answer = try Fixtures.text("openai_embeddings_response.json")
@@ -33,7 +34,9 @@ struct EmbeddingsServerTests {
         let server = try await RunningServer.start(configuration: GatewayConfiguration(providers: [
             CustomProviderConfig(name: "oai", url: upstream.url(), apiKey: "sk-oai-up", prefix: "oai/"),
         ]))
-        let response = try await server.send(path, body: Self.clientBody)
+        let response = try await server.send(path, body: Self.clientBody, headers: [
+            ("x-chronicle-application", "rag"), ("x-chronicle-extra-meta", #"{"batch":7}"#),
+        ])
         #expect(response.status == 200)
         #expect(response.body == answer)
         let sent = try #require(upstream.requests.first)
@@ -49,7 +52,8 @@ struct EmbeddingsServerTests {
         #expect(record.usage?.promptTokens == 14)
         let row = try Self.row(record)
         #expect(row.chatRequest == Self.clientBody)
-        #expect(row.meta == #"{"api":"openai_embeddings"}"#)
+        #expect(try JSONCoding.decode(JSONValue.self, from: Array(row.meta.utf8)) == ["api": "openai_embeddings", "batch": 7])
+        #expect(row.application == "rag")
         #expect(row.inputTokens == 14)
         #expect(row.outputTokens == nil)
         let stored = try JSONCoding.decode(JSONValue.self, from: Array(row.chatResponse.utf8))

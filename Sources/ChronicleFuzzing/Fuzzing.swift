@@ -4,7 +4,7 @@ import Foundation
 import NIOCore
 
 /// A seeded, dependency-free mutation fuzzer for the decoders that see untrusted bytes: the request
-/// body decoders (OpenAI and Anthropic formats), the workflow-event decoder and the provider stream decoders (SSE, NDJSON, event-stream).
+/// body decoders (OpenAI chat, Anthropic Messages, OpenAI embeddings), the workflow-event decoder and the provider stream decoders (SSE, NDJSON, event-stream).
 ///
 /// Each input is a seed mutated a few times (bit flips, byte edits, splices, truncation, JSON and SSE
 /// tokens, deep nesting); stream inputs are also cut into random parts, since the decoders must be
@@ -136,6 +136,8 @@ public enum Fuzzing {
                     return translates(request)
                 }
             },
+            Target(name: "embeddings-request", seeds: embeddingsRequestSeeds + ["openai_embeddings_request.json"]
+                .map(file).filter { !$0.isEmpty }) { input, _ in embeddingsRequest(input) },
             Target(name: "relayed-answer", seeds: relayedAnswerSeeds(streams("openai") + [file("openai_tools_response_nonstreaming.json")])) { input, _ in
                 // A relayed chunk's summary must agree with the full decoder on every member but the choices,
                 // whose contents are relayed as sent and checked only when the call is stored.
@@ -174,6 +176,63 @@ public enum Fuzzing {
             streamTarget("eventstream-bedrock", .bedrock, seeds: [bedrockSeed]),
         ]
     }
+
+    /// What the embeddings route runs: the one-pass reader accepts only JSON, reads a body with its model
+    /// replaced the same way, forwards the client's bytes unchanged when the model stays, and every
+    /// translation takes what it accepted or refuses it with a 400.
+    static func embeddingsRequest(_ input: [UInt8]) -> Outcome {
+        let request: EmbeddingsRequest
+        let options: RequestOptions
+        do {
+            let (call, decodedOptions) = try RequestDecoding.embeddingsCall(ByteBuffer(bytes: input))
+            guard case .embeddings(let embeddings) = call else { return .problem("not an embeddings call") }
+            request = embeddings
+            options = decodedOptions
+        } catch {
+            let status = Int(error.status.code)
+            return status == 400 && !error.kind.isEmpty && !error.message.isEmpty ? .rejected
+                : .problem("rejected with status \(status) kind \(error.kind)")
+        }
+        guard (try? JSONCoding.decode(JSONValue.self, from: input)) != nil else {
+            return .problem("the reader accepted a body that is not JSON")
+        }
+        guard !request.model.isEmpty, request.input.count > 0, options.metadata.userID == request.user else {
+            return .problem("accepted an empty model or input, or lost the user")
+        }
+        guard Array(request.upstreamBody(model: request.model).readableBytesView) == input else {
+            return .problem("the upstream body differs from the client's with the model unchanged")
+        }
+        let renamedModel = "provider/m\"\u{e9}"
+        guard let renamed = try? EmbeddingsRequest.decode(request.upstreamBody(model: renamedModel)),
+              renamed.model == renamedModel, renamed.input == request.input, renamed.dimensions == request.dimensions,
+              renamed.encodingFormat == request.encodingFormat, renamed.user == request.user
+        else { return .problem("the body with its model replaced reads differently") }
+        let conversions: [() throws -> Void] = [
+            { _ = try EmbeddingsConversion.Gemini.request(request, model: "m", provider: "p") },
+            { _ = try EmbeddingsConversion.Ollama.request(request, model: "m", provider: "p") },
+            { _ = try EmbeddingsConversion.Bedrock.requests(request, model: "amazon.titan-embed-text-v2:0", provider: "p") },
+            { _ = try EmbeddingsConversion.Bedrock.requests(request, model: "cohere.embed-english-v3", provider: "p") },
+        ]
+        for convert in conversions {
+            do {
+                try convert()
+            } catch let error as ProviderError {
+                guard error.httpStatus == 400, !error.message.isEmpty else {
+                    return .problem("a translation failed with \(error.httpStatus): \(error.message)")
+                }
+            } catch {
+                return .problem("a translation failed with \(error)")
+            }
+        }
+        return .accepted
+    }
+
+    static let embeddingsRequestSeeds: [[UInt8]] = [
+        #"{"model":"text-embedding-3-small","input":"The food was delicious"}"#,
+        #"{"input":["a","b\u00e9\n"],"model":"gemini/text-embedding-004","dimensions":256,"encoding_format":"base64","user":"u-1"}"#,
+        #"{"model":"m","input":[1,2,3],"encoding_format":"float","x_future":{"k":[1,null,true]}}"#,
+        #"{"model":"m","input":[[1,2],[3]],"input_type":"search_query","normalize":false}"#,
+    ].map { Array($0.utf8) }
 
     /// A decoded Anthropic request must convert for every kind of upstream, or be refused by name.
     static func translates(_ request: AnthropicMessagesRequest) -> Outcome {

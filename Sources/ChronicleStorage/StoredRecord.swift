@@ -103,10 +103,13 @@ public struct EventRow: Sendable, Codable, Hashable {
         case .typed(let request): chatRequest = Self.json(request) ?? Self.null
         case .wire(let request): chatRequest = request.recordedJSON
         // The client's Anthropic body as received: it holds no Chronicle members.
-        case .messages: chatRequest = call.request.recordedJSON ?? Self.null
+        case .messages, .embeddings: chatRequest = call.request.recordedJSON ?? Self.null
         }
         if case .response(let bytes) = call.relayedResponse {
             chatResponse = String(decoding: bytes, as: UTF8.self)
+        } else if case .embeddings(let summary, let body) = call.relayedResponse {
+            // The vectors only when the gateway keeps them; otherwise how many there were and how long.
+            chatResponse = body.map { String(decoding: $0, as: UTF8.self) } ?? Self.json(summary.recordedJSON) ?? Self.null
         } else {
             chatResponse = call.response.flatMap(Self.json) ?? Self.null
         }

@@ -10,6 +10,9 @@ public enum CallRequest: Sendable {
     /// An Anthropic Messages API request kept as the client sent it (the server's `/v1/messages` route):
     /// forwarded byte for byte to Anthropic-format upstreams and translated for the others.
     case messages(MessagesCall)
+    /// An OpenAI embeddings request kept as the client sent it (the server's `/v1/embeddings` route):
+    /// forwarded byte for byte to OpenAI-format upstreams and translated for the others.
+    case embeddings(EmbeddingsRequest)
 
     /// The model the request names, if any.
     public var model: String? {
@@ -17,6 +20,7 @@ public enum CallRequest: Sendable {
         case .typed(let request): return request.model
         case .wire(let request): return request.model
         case .messages(let request): return request.wire.model
+        case .embeddings(let request): return request.model
         }
     }
 
@@ -26,6 +30,7 @@ public enum CallRequest: Sendable {
         case .typed(let request): return request.isStreaming
         case .wire(let request): return request.isStreaming
         case .messages(let request): return request.wire.isStreaming
+        case .embeddings: return false
         }
     }
 
@@ -35,6 +40,8 @@ public enum CallRequest: Sendable {
         case .typed(let request): return request.messages.count
         case .wire(let request): return request.messageCount
         case .messages(let request): return request.wire.messageCount
+        // Inputs are not messages: the body size limit bounds them.
+        case .embeddings: return 0
         }
     }
 
@@ -45,6 +52,7 @@ public enum CallRequest: Sendable {
         case .wire(let request): return request.includeUsage
         // The Messages API always reports usage, in `message_delta`.
         case .messages: return true
+        case .embeddings: return false
         }
     }
 
@@ -64,6 +72,8 @@ public enum CallRequest: Sendable {
                 translated.streamOptions = .object(options)
             }
             return translated
+        case .embeddings:
+            throw ProviderError(kind: .transformingRequest, message: "An embeddings request has no chat form")
         }
     }
 
@@ -72,10 +82,13 @@ public enum CallRequest: Sendable {
     public static let clientAPIMetaKey = "api"
 
     /// The API the client spoke, when it was not OpenAI's chat completions: `anthropic_messages` for
-    /// the Anthropic Messages API.
+    /// the Anthropic Messages API, `openai_embeddings` for OpenAI's embeddings.
     public var clientAPI: String? {
-        if case .messages = self { return "anthropic_messages" }
-        return nil
+        switch self {
+        case .messages: return "anthropic_messages"
+        case .embeddings: return "openai_embeddings"
+        case .typed, .wire: return nil
+        }
     }
 
     /// The body as recorded and traced: the client's own JSON, without Chronicle's members (which may
@@ -85,6 +98,8 @@ public enum CallRequest: Sendable {
         case .typed: return nil
         case .wire(let request): return request.recordedJSON
         case .messages(let request): return String(buffer: request.wire.body)
+        // The client's body as received: Chronicle reads its options from headers only here.
+        case .embeddings(let request): return String(buffer: request.body)
         }
     }
 }

@@ -10,8 +10,12 @@ enum CallSpans {
     /// Attributes known when the call arrives.
     static func recordStart(_ span: any Span, id: UUID, request callRequest: CallRequest, options: RequestOptions,
                             tracePayloads: Bool) {
+        guard span.isRecording else { return }
+        if case .embeddings(let embeddings) = callRequest {
+            return recordStart(span, id: id, embeddings: embeddings, options: options, tracePayloads: tracePayloads)
+        }
         // A request kept as bytes is decoded only for a span that records its attributes.
-        guard span.isRecording, let request = try? callRequest.typed() else { return }
+        guard let request = try? callRequest.typed() else { return }
         span.updateAttributes { attributes in
             attributes["llm.item_id"] = id.uuidString.lowercased()
             attributes["gen_ai.operation.name"] = "chat"
@@ -34,25 +38,49 @@ enum CallSpans {
                 attributes["gen_ai.request.stop_sequences"] = stop
                 attributes["llm.chat.stop_sequences"] = json(stop)
             }
-            let meta = options.metadata
-            attributes["llm.meta.application"] = meta.application
-            attributes["llm.meta.environment"] = meta.environment
-            attributes["llm.meta.organization_id"] = meta.organizationID
-            attributes["llm.meta.project_id"] = meta.projectID
-            attributes["llm.meta.user_id"] = meta.userID
-            attributes["llm.meta.workflow_id"] = meta.workflowID
-            attributes["llm.meta.workflow_name"] = meta.workflowName
-            attributes["llm.meta.run_id"] = meta.runID?.uuidString.lowercased()
-            attributes["llm.meta.step"] = meta.stepID?.uuidString.lowercased()
-            attributes["llm.meta.step_index"] = meta.stepIndex.map(Int.init)
-            attributes["llm.meta.prompt_id"] = meta.promptID
-            attributes["llm.meta.prompt_version"] = meta.promptVersion.map(Int.init)
-            if !meta.extra.isEmpty { attributes["llm.meta.extra"] = json(JSONValue.object(meta.extra)) }
+            recordMetadata(options.metadata, into: &attributes)
             if tracePayloads {
                 attributes["llm.prompts"] = promptText(request.messages)
                 attributes["llm.prompts.raw"] = json(request.messages)
             }
         }
+    }
+
+    /// Attributes of an embeddings call when it arrives: the GenAI `embeddings` operation, its model,
+    /// input count, dimensions and encoding; the texts only with `trace_payloads`.
+    private static func recordStart(_ span: any Span, id: UUID, embeddings: EmbeddingsRequest, options: RequestOptions,
+                                    tracePayloads: Bool) {
+        span.updateAttributes { attributes in
+            attributes["llm.item_id"] = id.uuidString.lowercased()
+            attributes["gen_ai.operation.name"] = "embeddings"
+            let model = options.model ?? embeddings.model
+            attributes["llm.request.model"] = model
+            attributes["gen_ai.request.model"] = model
+            attributes["gen_ai.request.encoding_formats"] = [embeddings.encodingFormat.rawValue]
+            attributes["llm.embeddings.input_count"] = embeddings.input.count
+            attributes["llm.embeddings.dimensions"] = embeddings.dimensions
+            attributes["llm.user"] = embeddings.user
+            attributes["llm.stream"] = false
+            recordMetadata(options.metadata, into: &attributes)
+            if tracePayloads, let texts = embeddings.input.texts { attributes["llm.prompts"] = texts.joined(separator: "\n\n") }
+        }
+    }
+
+    /// The call's metadata as `llm.meta.*` attributes.
+    private static func recordMetadata(_ meta: RequestMetadata, into attributes: inout SpanAttributes) {
+        attributes["llm.meta.application"] = meta.application
+        attributes["llm.meta.environment"] = meta.environment
+        attributes["llm.meta.organization_id"] = meta.organizationID
+        attributes["llm.meta.project_id"] = meta.projectID
+        attributes["llm.meta.user_id"] = meta.userID
+        attributes["llm.meta.workflow_id"] = meta.workflowID
+        attributes["llm.meta.workflow_name"] = meta.workflowName
+        attributes["llm.meta.run_id"] = meta.runID?.uuidString.lowercased()
+        attributes["llm.meta.step"] = meta.stepID?.uuidString.lowercased()
+        attributes["llm.meta.step_index"] = meta.stepIndex.map(Int.init)
+        attributes["llm.meta.prompt_id"] = meta.promptID
+        attributes["llm.meta.prompt_version"] = meta.promptVersion.map(Int.init)
+        if !meta.extra.isEmpty { attributes["llm.meta.extra"] = json(JSONValue.object(meta.extra)) }
     }
 
     /// Attributes of a call that got an answer (possibly cut short by `error`).

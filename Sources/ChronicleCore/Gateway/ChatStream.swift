@@ -82,6 +82,11 @@ public struct ChatStream: AsyncSequence, Sendable {
                 collector.add(response)
                 sawSingle = true
             case .responseInfo(let info): responseInfo = info
+            case .embeddings(let answer):
+                var response = ChatResponse(model: answer.summary.model)
+                response.usage = answer.summary.usage
+                collector.add(response)
+                sawSingle = true
             case .relayedMessages(let part):
                 // Only a consumer that asked for an Anthropic answer gets one; folded, it says what it can.
                 if let summary = part.summary {

@@ -63,6 +63,7 @@ public final class Gateway: Sendable {
         tracer = builder.tracer
         metrics = builder.metricsFactory.map { GatewayMetrics(factory: $0) }
         tracePayloads = configuration.tracePayloads ?? false
+        let logsEmbeddingVectors = configuration.logEmbeddingVectors ?? false
         var redactor = builder.redactor ?? SecretRedactor.fromEnvironment()
         redactor.add(configuration.apiKeys.compactMap { key in (try? key.key.resolve(providerName: key.name)) ?? nil })
         for provider in configuration.providers {
@@ -75,7 +76,7 @@ public final class Gateway: Sendable {
         if let metrics { subscribers.append { metrics.finished($0) } }
         subscribers += builder.callSubscribers
         reporter = CallReporter(subscribers: subscribers, logger: builder.logger, redactor: redactor,
-                                tracePayloads: tracePayloads)
+                                tracePayloads: tracePayloads, logsEmbeddingVectors: logsEmbeddingVectors)
 
         var registry = Registry()
         // Explicit providers, then configured ones, then built-ins; a later one never replaces an earlier
@@ -317,7 +318,7 @@ public final class Gateway: Sendable {
             switch request {
             case .typed(let typed): body = CallSpans.json(typed) ?? ""
             // Without Chronicle's members, which may hold a key.
-            case .wire, .messages: body = request.recordedJSON ?? ""
+            case .wire, .messages, .embeddings: body = request.recordedJSON ?? ""
             }
             logger.trace("request", metadata: ["call.id": "\(id.uuidString.lowercased())", "body": "\(body)"])
         }
@@ -361,18 +362,27 @@ public final class Gateway: Sendable {
                 var providerRequest = ProviderRequest(
                     body: ChatRequest(model: choice.model, messages: [], stream: request.isStreaming), apiKey: apiKey,
                     overrideURL: options.overrideURL, timeout: timeout, streamIdleTimeout: streamIdleTimeout)
-                if case .wire(let wire) = request, choice.provider.forwardsWire(wire) {
-                    providerRequest.wire = wire
-                } else if case .messages(let messages) = request, choice.provider.forwardsMessages(messages) {
-                    providerRequest.messages = messages
+                let events: ChatEventStream
+                if case .embeddings(let embeddings) = request {
+                    providerRequest.embeddings = embeddings
+                    let answer = try await choice.provider.embed(providerRequest)
+                    events = ChatEventStream(events: [
+                        .embeddings(answer), .responseInfo(ResponseInfo(model: answer.summary.model ?? choice.model)),
+                    ])
                 } else {
-                    let translation = choice.provider.messagesTranslation
-                    let typed = try typedRequests[translation] ?? Self.decodeForTranslation(request, for: translation)
-                    typedRequests[translation] = typed
-                    providerRequest.body = typed
-                    providerRequest.body.model = choice.model
+                    if case .wire(let wire) = request, choice.provider.forwardsWire(wire) {
+                        providerRequest.wire = wire
+                    } else if case .messages(let messages) = request, choice.provider.forwardsMessages(messages) {
+                        providerRequest.messages = messages
+                    } else {
+                        let translation = choice.provider.messagesTranslation
+                        let typed = try typedRequests[translation] ?? Self.decodeForTranslation(request, for: translation)
+                        typedRequests[translation] = typed
+                        providerRequest.body = typed
+                        providerRequest.body.model = choice.model
+                    }
+                    events = try await choice.provider.send(providerRequest)
                 }
-                let events = try await choice.provider.send(providerRequest)
                 let info = RequestInfo(id: id, provider: choice.provider.name, model: choice.model,
                                        numRetries: planner.attempts - 1, wasRateLimited: planner.wasRateLimited)
                 call.answerStarted(info, attempt: AttemptRecord(

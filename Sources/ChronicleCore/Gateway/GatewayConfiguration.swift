@@ -15,6 +15,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// Whether spans carry prompt and completion text (`llm.prompts`, `llm.completions`); off when nil.
     /// Optional so that a later configuration can turn it off again.
     public var tracePayloads: Bool?
+    /// Whether an embeddings call's record keeps its vectors (`log_embedding_vectors`); when off or nil it
+    /// keeps only their count and dimension.
+    public var logEmbeddingVectors: Bool?
     /// Limits on fetching image URLs for Bedrock and Ollama (`max_image_bytes`, `image_url_allowlist`).
     public var imageFetch: ImageFetchPolicy?
     /// The upstream transport (`upstream_http_client`): pooled HTTP/1.1 over SwiftNIO unless set to AsyncHTTPClient.
@@ -45,6 +48,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
         userAgent = other.userAgent ?? userAgent
         retry = other.retry ?? retry
         tracePayloads = other.tracePayloads ?? tracePayloads
+        logEmbeddingVectors = other.logEmbeddingVectors ?? logEmbeddingVectors
         imageFetch = other.imageFetch ?? imageFetch
         upstreamHTTPClient = other.upstreamHTTPClient ?? upstreamHTTPClient
     }

@@ -90,6 +90,9 @@ public enum RelayedResponse: Sendable, Hashable {
     /// body, or the event stream's bytes as they came. Read into the gateway's response format only when
     /// the record is stored.
     case anthropicMessages([UInt8], isEventStream: Bool)
+    /// An embeddings answer: what is recorded of it (count, dimension, model, usage), and its OpenAI-format
+    /// body, vectors included, only when the gateway keeps them (`log_embedding_vectors`).
+    case embeddings(EmbeddingsSummary, body: [UInt8]?)
 }
 
 extension CallLogRecord {
@@ -106,7 +109,7 @@ extension CallLogRecord {
     func fullResponse() -> ChatResponse? {
         let response = responseSummary
         switch relayedResponse {
-        case nil:
+        case nil, .embeddings:
             return response
         case .response(let bytes):
             guard var decoded = try? JSONCoding.decode(ChatResponse.self, from: bytes) else { return response }
@@ -153,6 +156,7 @@ extension LogEntry {
         switch call.request {
         case .wire(let request): bytes += request.body.readableBytes
         case .messages(let request): bytes += request.wire.body.readableBytes
+        case .embeddings(let request): bytes += request.body.readableBytes
         case .typed(let request):
             // Counted without joining a message's parts into one string.
             for message in request.messages {
@@ -167,6 +171,7 @@ extension LogEntry {
         case .response(let body)?: bytes += body.count
         case .chunks(let chunks)?: bytes += chunks.reduce(0) { $0 + $1.count }
         case .anthropicMessages(let body, _)?: bytes += body.count
+        case .embeddings(_, let body)?: bytes += body?.count ?? 0
         case nil: break
         }
         return bytes

@@ -19,7 +19,8 @@ public enum BuiltInProviders {
     public static let openAIFormat: [Definition] = [
         Definition(
             name: "openai", label: "OpenAI", url: "https://api.openai.com/v1/chat/completions",
-            keyVariable: "OPENAI_API_KEY", routingPrefixes: ["openai/", "gpt-", "chatgpt-", "o1", "o3", "o4-"],
+            keyVariable: "OPENAI_API_KEY",
+            routingPrefixes: ["openai/", "gpt-", "chatgpt-", "o1", "o3", "o4-", "text-embedding-"],
             transforms: OpenAIRequestTransforms(stripModelPrefix: "openai/", requestStreamUsage: true),
             models: ["gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini"]),
         Definition(

@@ -28,6 +28,10 @@ public protocol ChatModelProvider: Sendable {
     /// How an Anthropic Messages API request is translated for this provider when it does not forward it:
     /// OpenAI-compatible APIs reject members they do not know, other converters read only what they know.
     var messagesTranslation: AnthropicIngress.Upstream { get }
+    /// Sends one attempt of an embeddings request (``ProviderRequest/embeddings``, with the chosen model in
+    /// ``ProviderRequest/body``) and answers in OpenAI's format. Providers without an embeddings API keep
+    /// the default, which refuses with a 400 naming the provider and model.
+    func embed(_ request: ProviderRequest) async throws -> EmbeddingsAnswer
 }
 
 extension ChatModelProvider {
@@ -40,6 +44,11 @@ extension ChatModelProvider {
     public var messagesTranslation: AnthropicIngress.Upstream { .converting }
 
     public var advertisedModels: [String] { [] }
+
+    public func embed(_ request: ProviderRequest) async throws -> EmbeddingsAnswer {
+        throw EmbeddingsConversion.refusal(
+            "Provider '\(name)' has no embeddings API: model '\(request.body.model ?? "")' cannot create embeddings")
+    }
 
     /// The length of the longest routing prefix `model` starts with, or `nil` if none matches.
     public func routingPrefixMatch(for model: String) -> Int? {
@@ -58,6 +67,8 @@ public struct ProviderRequest: Sendable {
     /// ``ChatModelProvider/forwardsMessages(_:)`` accepted it: it answers with
     /// ``ChatStreamEvent/relayedMessages(_:)`` events.
     public var messages: MessagesCall?
+    /// The client's embeddings request, for ``ChatModelProvider/embed(_:)``.
+    public var embeddings: EmbeddingsRequest?
     /// The key chosen for this attempt; the provider's own key is used when `nil`.
     public var apiKey: String?
     /// Replaces the provider's endpoint URL.
@@ -91,6 +102,8 @@ public enum ChatStreamEvent: Sendable, Hashable {
     /// Bytes of an Anthropic Messages API answer relayed as the upstream sent them, for a client that sent
     /// an Anthropic request to an Anthropic-format provider.
     case relayedMessages(RelayedMessagesPart)
+    /// A whole embeddings answer, in OpenAI's format.
+    case embeddings(EmbeddingsAnswer)
 }
 
 /// Chronicle's description of how a request was served; the `meta` object of every response.

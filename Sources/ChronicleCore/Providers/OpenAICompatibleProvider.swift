@@ -166,7 +166,7 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
     }
 
     /// The request's key, else the provider's; `nil` when there is none and the destination takes none.
-    private func resolveKey(_ request: ProviderRequest) throws(ProviderError) -> String? {
+    func resolveKey(_ request: ProviderRequest) throws(ProviderError) -> String? {
         if let key = request.apiKey { return key }
         do {
             return try key.resolve(providerName: name)

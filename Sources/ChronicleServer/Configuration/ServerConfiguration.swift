@@ -27,6 +27,7 @@ public struct ConfigFile: Sendable, Decodable {
         case database, port, host, dotenv, providers, aliases, retry, security, limits, telemetry
         case gatewayKeys = "gateway_keys"
         case tracePayloads = "trace_payloads"
+        case logEmbeddingVectors = "log_embedding_vectors"
         case logToDatabase = "log_to_database"
         case agentSessions = "agent_sessions"
         case logLevel = "log_level"
@@ -78,6 +79,7 @@ public struct ConfigFile: Sendable, Decodable {
             userAgent: try c.decodeIfPresent(String.self, forKey: .userAgent),
             retry: try c.decodeIfPresent(RetryOptions.self, forKey: .retry),
             tracePayloads: try c.decodeIfPresent(Bool.self, forKey: .tracePayloads))
+        gateway.logEmbeddingVectors = try c.decodeIfPresent(Bool.self, forKey: .logEmbeddingVectors)
         if let kind = try c.decodeIfPresent(String.self, forKey: .upstreamHTTPClient) {
             guard let parsed = UpstreamHTTPClientKind(rawValue: kind) else {
                 throw DecodingError.dataCorruptedError(

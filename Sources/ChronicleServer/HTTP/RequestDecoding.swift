@@ -99,6 +99,36 @@ public enum RequestDecoding {
         return (.messages(call), options)
     }
 
+    /// An OpenAI embeddings request as the route hands it to the gateway: the client's bytes, read in one
+    /// pass (``EmbeddingsRequest``), with the options from the `x-chronicle-*` headers (Chronicle reads none
+    /// from this body, so that it stays OpenAI's) and `user` as the call's user.
+    /// - Throws: ``APIError`` 400 naming the member at fault; 422 for bad headers.
+    public static func embeddingsCall(_ bytes: ByteBuffer, headers: HTTPFields = [:]) throws(APIError)
+        -> (request: CallRequest, options: RequestOptions)
+    {
+        let (request, options) = try embeddingsCall(bytes, headers: headers, agentSessions: nil)
+        return (.embeddings(request), options)
+    }
+
+    /// ``embeddingsCall(_:headers:)`` on the embeddings route, with coding agents' sessions joined to their
+    /// runs through `agentSessions` (`nil` when that is switched off).
+    static func embeddingsCall(_ bytes: ByteBuffer, headers: HTTPFields, agentSessions: AgentSessionRecorder?)
+        throws(APIError) -> (request: EmbeddingsRequest, options: RequestOptions)
+    {
+        let request: EmbeddingsRequest
+        do {
+            request = try EmbeddingsRequest.decode(bytes)
+        } catch {
+            var apiError = APIError.badRequest(error.isMalformedJSON ? "invalid_json" : "invalid_request", error.message)
+            if let param = error.param { apiError.body = ["param": .string(param)] }
+            throw apiError
+        }
+        var options = RequestOptions()
+        options.metadata.userID = request.user
+        try mergeHeaders(headers, into: &options, agentSessions: agentSessions)
+        return (request, options)
+    }
+
     private static func mergeHeaders(_ headers: HTTPFields, into options: inout RequestOptions,
                                      agentSessions: AgentSessionRecorder?) throws(APIError) {
         do {

@@ -20,9 +20,11 @@ enum LogEntryCodec {
     static let version: UInt8 = 1
 
     private enum EntryTag: UInt8 { case call = 1, workflow = 2, genericEvent = 3 }
-    private enum RequestTag: UInt8 { case wire = 1, typedJSON = 2, anthropicMessages = 3 }
+    private enum RequestTag: UInt8 { case wire = 1, typedJSON = 2, anthropicMessages = 3, embeddings = 5 }
     private enum ResponseTag: UInt8 {
         case none = 0, relayedResponse = 1, relayedChunks = 2, anthropicMessage = 3, anthropicEventStream = 4
+        /// An embeddings answer recorded as its summary only; with its body (vectors kept) too.
+        case embeddingsSummary = 7, embeddingsWithVectors = 8
     }
     private enum SummaryTag: UInt8 { case none = 0, compact = 1, json = 2 }
     private enum ValueTag: UInt8 { case null = 0, bool = 1, integer = 2, double = 3, string = 4, array = 5, object = 6 }
@@ -92,6 +94,10 @@ enum LogEntryCodec {
             writer.put(bytes: call.wire.body.readableBytesView)
             writer.put(call.anthropicVersion)
             writer.put(call.anthropicBeta)
+        case .embeddings(let request):
+            // The client's body as it came; it holds no Chronicle members.
+            writer.put(RequestTag.embeddings.rawValue)
+            writer.put(bytes: request.body.readableBytesView)
         }
         encode(call.options.metadata, into: &writer)
         let embedder = call.options.internalMetadata
@@ -114,6 +120,10 @@ enum LogEntryCodec {
         case .anthropicMessages(let bytes, let isEventStream)?:
             writer.put((isEventStream ? ResponseTag.anthropicEventStream : .anthropicMessage).rawValue)
             writer.put(bytes: bytes)
+        case .embeddings(let summary, let body)?:
+            writer.put((body == nil ? ResponseTag.embeddingsSummary : .embeddingsWithVectors).rawValue)
+            writer.put(bytes: try JSONCoding.encodeBytes(summary))
+            if let body { writer.put(bytes: body) }
         }
         try encodeSummary(call.responseSummary, into: &writer)
         writer.putOptional(call.responseMeta) { encode($1, into: &$0) }
@@ -148,6 +158,13 @@ enum LogEntryCodec {
             }
             request = .messages(MessagesCall(wire: wire, anthropicVersion: try reader.optionalString(),
                                              anthropicBeta: try reader.optionalString()))
+        case .embeddings:
+            let range = try reader.byteRange()
+            // The decoder accepted this body once, as it came.
+            guard let decoded = try? EmbeddingsRequest.decode(ByteBuffer(bytes: reader.bytes[range])) else {
+                throw BinaryReader.Truncated()
+            }
+            request = .embeddings(decoded)
         case nil:
             throw BinaryReader.Truncated()
         }
@@ -159,7 +176,8 @@ enum LogEntryCodec {
         let provider = try reader.optionalString()
         let model = try reader.optionalString()
         let relayed: RelayedResponse?
-        switch ResponseTag(rawValue: try reader.uint8()) {
+        let tag = ResponseTag(rawValue: try reader.uint8())
+        switch tag {
         case .none?: relayed = nil
         case .relayedResponse?: relayed = .response(try reader.byteArray())
         case .relayedChunks?:
@@ -172,6 +190,10 @@ enum LogEntryCodec {
             relayed = .chunks(chunks)
         case .anthropicMessage?: relayed = .anthropicMessages(try reader.byteArray(), isEventStream: false)
         case .anthropicEventStream?: relayed = .anthropicMessages(try reader.byteArray(), isEventStream: true)
+        case .embeddingsSummary?, .embeddingsWithVectors?:
+            let withVectors = tag == .embeddingsWithVectors
+            let summary = try JSONCoding.decode(EmbeddingsSummary.self, from: reader.bytes[try reader.byteRange()])
+            relayed = .embeddings(summary, body: withVectors ? try reader.byteArray() : nil)
         case nil: throw BinaryReader.Truncated()
         }
         let summary = try decodeSummary(&reader)

@@ -11,12 +11,16 @@ final class CallReporter: Sendable {
     let logger: Logger
     let redactor: SecretRedactor
     let tracePayloads: Bool
+    /// Whether an embeddings call's record keeps its vectors (`log_embedding_vectors`), not only their
+    /// count and dimension.
+    let logsEmbeddingVectors: Bool
     /// Whether anything reads the answer (a subscriber, or a span with payloads): if not, it is not kept.
     let needsResponse: Bool
     private let releaseFinishes = NIOLockedValueBox(0)
 
     init(subscribers: [@Sendable (FinishedCall) -> Void], logger: Logger, redactor: SecretRedactor,
-         tracePayloads: Bool) {
+         tracePayloads: Bool, logsEmbeddingVectors: Bool = false) {
+        self.logsEmbeddingVectors = logsEmbeddingVectors
         self.subscribers = subscribers
         self.logger = logger
         self.redactor = redactor

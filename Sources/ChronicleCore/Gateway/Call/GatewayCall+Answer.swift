@@ -19,6 +19,10 @@ extension GatewayCall {
         private var relayedMessagesSummary: AnthropicWireSummary?
         private var relayedMessagesParts = 0
         private var relayedMessagesIsStream = false
+        /// An embeddings answer: what is recorded of it, and its body when vectors are kept.
+        private var embeddings: (summary: EmbeddingsSummary, body: [UInt8]?)?
+        /// Whether an embeddings answer's vectors are kept for the record (`log_embedding_vectors`).
+        var keepsEmbeddingVectors = false
 
         /// Adds one event of the answer.
         mutating func add(_ event: ChatStreamEvent) {
@@ -42,6 +46,8 @@ extension GatewayCall {
                 if let summary = part.summary {
                     if relayedMessagesSummary == nil { relayedMessagesSummary = summary } else { relayedMessagesSummary?.merge(summary) }
                 }
+            case .embeddings(let answer):
+                embeddings = (answer.summary, keepsEmbeddingVectors ? Array(answer.body.readableBytesView) : nil)
             case .requestInfo:
                 break
             }
@@ -64,6 +70,11 @@ extension GatewayCall {
                 record.setRelayed(.anthropicMessages(relayedMessages, isEventStream: relayedMessagesIsStream),
                                   summary: summary)
                 record.chunkCount = relayedMessagesParts
+            }
+            if let embeddings {
+                record.setRelayed(.embeddings(embeddings.summary, body: embeddings.body),
+                                  summary: ChatResponse(model: embeddings.summary.model, usage: embeddings.summary.usage))
+                record.chunkCount = 1
             }
             if let responseMeta { record.responseMeta = responseMeta }
         }

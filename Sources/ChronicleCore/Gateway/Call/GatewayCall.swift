@@ -163,6 +163,7 @@ public final class GatewayCall: Sendable {
             storage.requestSpan = requestSpan
             storage.clientAPIKey = options.apiKey
             storage.collectsAnswer = reporter.needsResponse
+            storage.answer.keepsEmbeddingVectors = reporter.logsEmbeddingVectors
             storage.tracesChunks = reporter.logger.logLevel <= .trace
         }
     }
@@ -217,7 +218,7 @@ public final class GatewayCall: Sendable {
         let instant = now()
         let isAnswer: Bool
         switch event {
-        case .chunk, .single, .relayedMessages: isAnswer = true
+        case .chunk, .single, .relayedMessages, .embeddings: isAnswer = true
         case .requestInfo, .responseInfo: isAnswer = false
         }
         let traceLogger = storage.withLockedValue { storage -> Logger? in

@@ -48,32 +48,11 @@ public struct BedrockProvider: ChatModelProvider {
         guard let model = body.model, !model.isEmpty else {
             throw ProviderError(kind: .transformingRequest, message: "Bedrock needs a model id")
         }
-        guard let region = region ?? AWSEnvironment.region() else {
-            throw ProviderError(kind: .authMissing, message: "No AWS region: set AWS_REGION or a region in ~/.aws/config")
-        }
-        guard let credentials = credentials ?? AWSEnvironment.credentials() else {
-            throw ProviderError(kind: .authMissing,
-                                message: "No AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile in ~/.aws/credentials")
-        }
         let payload = try JSONCoding.encode(try BedrockConversion.request(body))
-        let base = request.overrideURL ?? endpoint ?? "https://bedrock-runtime.\(region).amazonaws.com"
-        let path = "/model/\(SigV4Signer.encodePathSegment(model))/\(body.isStreaming ? "converse-stream" : "converse")"
-        guard let url = URL(string: base + path), let host = url.host else {
-            throw ProviderError(kind: .transformingRequest, message: "Invalid Bedrock endpoint \(base)")
-        }
-        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
-        var headers = HTTPHeaders()
-        headers.add(name: "host", value: hostHeader)
-        headers.add(name: "accept", value: body.isStreaming ? "application/vnd.amazon.eventstream" : "application/json")
-        // The path is signed as sent: Bedrock model ids are encoded once, and SigV4 encodes them again.
-        let signer = SigV4Signer(credentials: credentials, region: region, service: "bedrock")
-        let signedPath = "/model/\(SigV4Signer.encode(SigV4Signer.encodePathSegment(model)))/\(body.isStreaming ? "converse-stream" : "converse")"
-        for (name, value) in signer.sign(method: "POST", path: signedPath,
-                                         headers: [("host", hostHeader), ("content-type", "application/json")], body: payload) {
-            headers.add(name: name, value: value)
-        }
-        let response = try await transport.post(url: base + path, headers: headers, body: ByteBuffer(bytes: payload),
-                                                timeout: request.timeout)
+        let response = try await signedPost(model: model, action: body.isStreaming ? "converse-stream" : "converse",
+                                            payload: payload,
+                                            accept: body.isStreaming ? "application/vnd.amazon.eventstream" : "application/json",
+                                            request: request)
         let state = BedrockState(model: model)
         if !body.isStreaming {
             let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
@@ -92,6 +71,38 @@ public struct BedrockProvider: ChatModelProvider {
         }
         return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
                                         decoder: BedrockStreamDecoder(state: state))
+    }
+
+    /// POSTs `payload` to `/model/{model}/{action}`, signed with SigV4; the region and credentials are read
+    /// now, so that they are needed only when Bedrock is used.
+    func signedPost(model: String, action: String, payload: Data, accept: String, request: ProviderRequest)
+        async throws(ProviderError) -> UpstreamResponse
+    {
+        guard let region = region ?? AWSEnvironment.region() else {
+            throw ProviderError(kind: .authMissing, message: "No AWS region: set AWS_REGION or a region in ~/.aws/config")
+        }
+        guard let credentials = credentials ?? AWSEnvironment.credentials() else {
+            throw ProviderError(kind: .authMissing,
+                                message: "No AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile in ~/.aws/credentials")
+        }
+        let base = request.overrideURL ?? endpoint ?? "https://bedrock-runtime.\(region).amazonaws.com"
+        let path = "/model/\(SigV4Signer.encodePathSegment(model))/\(action)"
+        guard let url = URL(string: base + path), let host = url.host else {
+            throw ProviderError(kind: .transformingRequest, message: "Invalid Bedrock endpoint \(base)")
+        }
+        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        var headers = HTTPHeaders()
+        headers.add(name: "host", value: hostHeader)
+        headers.add(name: "accept", value: accept)
+        // The path is signed as sent: Bedrock model ids are encoded once, and SigV4 encodes them again.
+        let signer = SigV4Signer(credentials: credentials, region: region, service: "bedrock")
+        let signedPath = "/model/\(SigV4Signer.encode(SigV4Signer.encodePathSegment(model)))/\(action)"
+        for (name, value) in signer.sign(method: "POST", path: signedPath,
+                                         headers: [("host", hostHeader), ("content-type", "application/json")], body: payload) {
+            headers.add(name: name, value: value)
+        }
+        return try await transport.post(url: base + path, headers: headers, body: ByteBuffer(bytes: payload),
+                                        timeout: request.timeout)
     }
 }
 

@@ -10,6 +10,9 @@ public enum CallRequest: Sendable {
     /// An Anthropic Messages API request kept as the client sent it (the server's `/v1/messages` route):
     /// forwarded byte for byte to Anthropic-format upstreams and translated for the others.
     case messages(MessagesCall)
+    /// An OpenAI Responses API request kept as the client sent it (the server's `/v1/responses` route):
+    /// forwarded byte for byte to providers that serve the Responses API and translated for the others.
+    case responses(ResponsesCall)
 
     /// The model the request names, if any.
     public var model: String? {
@@ -17,6 +20,7 @@ public enum CallRequest: Sendable {
         case .typed(let request): return request.model
         case .wire(let request): return request.model
         case .messages(let request): return request.wire.model
+        case .responses(let request): return request.wire.model
         }
     }
 
@@ -26,6 +30,7 @@ public enum CallRequest: Sendable {
         case .typed(let request): return request.isStreaming
         case .wire(let request): return request.isStreaming
         case .messages(let request): return request.wire.isStreaming
+        case .responses(let request): return request.wire.isStreaming
         }
     }
 
@@ -35,6 +40,7 @@ public enum CallRequest: Sendable {
         case .typed(let request): return request.messages.count
         case .wire(let request): return request.messageCount
         case .messages(let request): return request.wire.messageCount
+        case .responses(let request): return request.wire.inputCount
         }
     }
 
@@ -45,13 +51,20 @@ public enum CallRequest: Sendable {
         case .wire(let request): return request.includeUsage
         // The Messages API always reports usage, in `message_delta`.
         case .messages: return true
+        // The Responses API always reports usage, in the final event.
+        case .responses: return true
         }
     }
 
     /// The typed request, decoding the client's bytes when that is what the call holds. An Anthropic
     /// request is translated as for `upstream`.
-    public func typed(for upstream: AnthropicIngress.Upstream = .converting) throws -> ChatRequest {
+    public func typed(for upstream: AnthropicIngress.Upstream = .converting, nativeResponseFormat: Bool = true) throws
+        -> ChatRequest
+    {
         switch self {
+        case .responses(let request):
+            return ResponsesIngress.chatRequest(try request.wire.decoded(), for: upstream,
+                                                nativeResponseFormat: nativeResponseFormat)
         case .typed(let request): return request
         case .wire(let request): return try request.decoded()
         case .messages(let request):
@@ -72,10 +85,13 @@ public enum CallRequest: Sendable {
     public static let clientAPIMetaKey = "api"
 
     /// The API the client spoke, when it was not OpenAI's chat completions: `anthropic_messages` for
-    /// the Anthropic Messages API.
+    /// the Anthropic Messages API, `openai_responses` for OpenAI's Responses API.
     public var clientAPI: String? {
-        if case .messages = self { return "anthropic_messages" }
-        return nil
+        switch self {
+        case .messages: return "anthropic_messages"
+        case .responses: return "openai_responses"
+        case .typed, .wire: return nil
+        }
     }
 
     /// The body as recorded and traced: the client's own JSON, without Chronicle's members (which may
@@ -85,6 +101,7 @@ public enum CallRequest: Sendable {
         case .typed: return nil
         case .wire(let request): return request.recordedJSON
         case .messages(let request): return String(buffer: request.wire.body)
+        case .responses(let request): return String(buffer: request.wire.body)
         }
     }
 }

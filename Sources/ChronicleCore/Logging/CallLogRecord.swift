@@ -90,6 +90,10 @@ public enum RelayedResponse: Sendable, Hashable {
     /// body, or the event stream's bytes as they came. Read into the gateway's response format only when
     /// the record is stored.
     case anthropicMessages([UInt8], isEventStream: Bool)
+    /// An OpenAI Responses API answer relayed to a client that sent a Responses request: the whole body,
+    /// or the event stream's bytes as they came. Read into the gateway's response format only when the
+    /// record is stored.
+    case openAIResponses([UInt8], isEventStream: Bool)
 }
 
 extension CallLogRecord {
@@ -139,6 +143,16 @@ extension CallLogRecord {
             var collected = collector.collected
             collected.usage = response?.usage ?? collected.usage
             return collected
+        case .openAIResponses(let bytes, let isEventStream):
+            let converted: ChatResponse?
+            if isEventStream {
+                converted = ResponsesEgress.chatResponse(eventStream: bytes)
+            } else {
+                converted = (try? JSONCoding.decode(JSONValue.self, from: bytes)).flatMap(ResponsesEgress.chatResponse)
+            }
+            guard var converted else { return response }
+            converted.usage = response?.usage ?? converted.usage
+            return converted
         }
     }
 }
@@ -153,6 +167,7 @@ extension LogEntry {
         switch call.request {
         case .wire(let request): bytes += request.body.readableBytes
         case .messages(let request): bytes += request.wire.body.readableBytes
+        case .responses(let request): bytes += request.wire.body.readableBytes
         case .typed(let request):
             // Counted without joining a message's parts into one string.
             for message in request.messages {
@@ -166,7 +181,7 @@ extension LogEntry {
         switch call.relayedResponse {
         case .response(let body)?: bytes += body.count
         case .chunks(let chunks)?: bytes += chunks.reduce(0) { $0 + $1.count }
-        case .anthropicMessages(let body, _)?: bytes += body.count
+        case .anthropicMessages(let body, _)?, .openAIResponses(let body, _)?: bytes += body.count
         case nil: break
         }
         return bytes

@@ -28,6 +28,14 @@ public protocol ChatModelProvider: Sendable {
     /// How an Anthropic Messages API request is translated for this provider when it does not forward it:
     /// OpenAI-compatible APIs reject members they do not know, other converters read only what they know.
     var messagesTranslation: AnthropicIngress.Upstream { get }
+    /// Whether this provider sends an OpenAI Responses API request upstream as the client's bytes
+    /// (``ProviderRequest/responses``) and answers with the upstream's bytes
+    /// (``ChatStreamEvent/relayedResponses(_:)``). Only providers that serve the Responses API themselves
+    /// (OpenAI, Azure OpenAI) say yes; the others get the request translated into ``ProviderRequest/body``.
+    func forwardsResponses(_ request: ResponsesCall) -> Bool
+    /// Whether the provider takes chat completions' `response_format` (structured output). A translated
+    /// Responses request's `text.format` becomes a tool the model must call where it does not.
+    var supportsResponseFormat: Bool { get }
 }
 
 extension ChatModelProvider {
@@ -38,6 +46,10 @@ extension ChatModelProvider {
     public func forwardsMessages(_ request: MessagesCall) -> Bool { false }
 
     public var messagesTranslation: AnthropicIngress.Upstream { .converting }
+
+    public func forwardsResponses(_ request: ResponsesCall) -> Bool { false }
+
+    public var supportsResponseFormat: Bool { true }
 
     public var advertisedModels: [String] { [] }
 
@@ -58,6 +70,10 @@ public struct ProviderRequest: Sendable {
     /// ``ChatModelProvider/forwardsMessages(_:)`` accepted it: it answers with
     /// ``ChatStreamEvent/relayedMessages(_:)`` events.
     public var messages: MessagesCall?
+    /// The client's OpenAI Responses API request, for a provider whose
+    /// ``ChatModelProvider/forwardsResponses(_:)`` accepted it: it answers with
+    /// ``ChatStreamEvent/relayedResponses(_:)`` events.
+    public var responses: ResponsesCall?
     /// The key chosen for this attempt; the provider's own key is used when `nil`.
     public var apiKey: String?
     /// Replaces the provider's endpoint URL.
@@ -91,6 +107,9 @@ public enum ChatStreamEvent: Sendable, Hashable {
     /// Bytes of an Anthropic Messages API answer relayed as the upstream sent them, for a client that sent
     /// an Anthropic request to an Anthropic-format provider.
     case relayedMessages(RelayedMessagesPart)
+    /// Bytes of an OpenAI Responses API answer relayed as the upstream sent them, for a client that sent a
+    /// Responses request to a provider that serves that API.
+    case relayedResponses(RelayedResponsesPart)
 }
 
 /// Chronicle's description of how a request was served; the `meta` object of every response.

@@ -20,9 +20,10 @@ enum LogEntryCodec {
     static let version: UInt8 = 1
 
     private enum EntryTag: UInt8 { case call = 1, workflow = 2, genericEvent = 3 }
-    private enum RequestTag: UInt8 { case wire = 1, typedJSON = 2, anthropicMessages = 3 }
+    private enum RequestTag: UInt8 { case wire = 1, typedJSON = 2, anthropicMessages = 3, openAIResponses = 4 }
     private enum ResponseTag: UInt8 {
         case none = 0, relayedResponse = 1, relayedChunks = 2, anthropicMessage = 3, anthropicEventStream = 4
+        case openAIResponse = 5, openAIResponsesEventStream = 6
     }
     private enum SummaryTag: UInt8 { case none = 0, compact = 1, json = 2 }
     private enum ValueTag: UInt8 { case null = 0, bool = 1, integer = 2, double = 3, string = 4, array = 5, object = 6 }
@@ -92,6 +93,10 @@ enum LogEntryCodec {
             writer.put(bytes: call.wire.body.readableBytesView)
             writer.put(call.anthropicVersion)
             writer.put(call.anthropicBeta)
+        case .responses(let call):
+            // The client's Responses body as it came.
+            writer.put(RequestTag.openAIResponses.rawValue)
+            writer.put(bytes: call.wire.body.readableBytesView)
         }
         encode(call.options.metadata, into: &writer)
         let embedder = call.options.internalMetadata
@@ -113,6 +118,9 @@ enum LogEntryCodec {
             for chunk in chunks { writer.put(bytes: chunk) }
         case .anthropicMessages(let bytes, let isEventStream)?:
             writer.put((isEventStream ? ResponseTag.anthropicEventStream : .anthropicMessage).rawValue)
+            writer.put(bytes: bytes)
+        case .openAIResponses(let bytes, let isEventStream)?:
+            writer.put((isEventStream ? ResponseTag.openAIResponsesEventStream : .openAIResponse).rawValue)
             writer.put(bytes: bytes)
         }
         try encodeSummary(call.responseSummary, into: &writer)
@@ -148,6 +156,13 @@ enum LogEntryCodec {
             }
             request = .messages(MessagesCall(wire: wire, anthropicVersion: try reader.optionalString(),
                                              anthropicBeta: try reader.optionalString()))
+        case .openAIResponses:
+            let range = try reader.byteRange()
+            // The scan accepted this body once (or its re-encoding, which is what was kept).
+            guard let wire = WireResponsesRequest.scan(ByteBuffer(bytes: reader.bytes[range])) else {
+                throw BinaryReader.Truncated()
+            }
+            request = .responses(ResponsesCall(wire: wire))
         case nil:
             throw BinaryReader.Truncated()
         }
@@ -172,6 +187,8 @@ enum LogEntryCodec {
             relayed = .chunks(chunks)
         case .anthropicMessage?: relayed = .anthropicMessages(try reader.byteArray(), isEventStream: false)
         case .anthropicEventStream?: relayed = .anthropicMessages(try reader.byteArray(), isEventStream: true)
+        case .openAIResponse?: relayed = .openAIResponses(try reader.byteArray(), isEventStream: false)
+        case .openAIResponsesEventStream?: relayed = .openAIResponses(try reader.byteArray(), isEventStream: true)
         case nil: throw BinaryReader.Truncated()
         }
         let summary = try decodeSummary(&reader)

@@ -19,6 +19,11 @@ extension GatewayCall {
         private var relayedMessagesSummary: AnthropicWireSummary?
         private var relayedMessagesParts = 0
         private var relayedMessagesIsStream = false
+        /// A Responses API answer relayed as the upstream sent it: its bytes, and what was read from them.
+        private var relayedResponses: [UInt8] = []
+        private var relayedResponsesSummary: ResponsesWireSummary?
+        private var relayedResponsesParts = 0
+        private var relayedResponsesIsStream = false
 
         /// Adds one event of the answer.
         mutating func add(_ event: ChatStreamEvent) {
@@ -42,6 +47,13 @@ extension GatewayCall {
                 if let summary = part.summary {
                     if relayedMessagesSummary == nil { relayedMessagesSummary = summary } else { relayedMessagesSummary?.merge(summary) }
                 }
+            case .relayedResponses(let part):
+                relayedResponses.append(contentsOf: part.bytes.readableBytesView)
+                relayedResponsesParts += 1
+                relayedResponsesIsStream = part.isEventStream
+                if let summary = part.summary {
+                    if relayedResponsesSummary == nil { relayedResponsesSummary = summary } else { relayedResponsesSummary?.merge(summary) }
+                }
             case .requestInfo:
                 break
             }
@@ -64,6 +76,13 @@ extension GatewayCall {
                 record.setRelayed(.anthropicMessages(relayedMessages, isEventStream: relayedMessagesIsStream),
                                   summary: summary)
                 record.chunkCount = relayedMessagesParts
+            }
+            if relayedResponsesParts > 0 {
+                var summary = ChatResponse(id: relayedResponsesSummary?.id, model: relayedResponsesSummary?.model)
+                summary.usage = relayedResponsesSummary?.usage
+                record.setRelayed(.openAIResponses(relayedResponses, isEventStream: relayedResponsesIsStream),
+                                  summary: summary)
+                record.chunkCount = relayedResponsesParts
             }
             if let responseMeta { record.responseMeta = responseMeta }
         }

@@ -21,6 +21,31 @@ public enum ResponsesIngress {
         return try decode(members)
     }
 
+    /// Checks the members every provider's route reads (`model`, `input`, `stream`, `user`, `tools`), naming
+    /// the one at fault; a passthrough request is otherwise the upstream's to judge.
+    public static func decodeRoutingMembers(_ members: [String: JSONValue]) throws(ResponsesError) {
+        guard let model = members["model"]?.stringValue, !model.isEmpty else {
+            throw .invalid("model", "`model` is required: a non-empty string")
+        }
+        switch members["input"] {
+        case .string?, .array?: break
+        default: throw .invalid("input", "`input` is required: a string or an array of input items")
+        }
+        for name in ["stream", "store", "background", "parallel_tool_calls"] {
+            if let value = members[name], !value.isNull, value.boolValue == nil {
+                throw .invalid(name, "`\(name)` must be a boolean")
+            }
+        }
+        for name in ["user", "safety_identifier"] {
+            if let value = members[name], !value.isNull, value.stringValue == nil {
+                throw .invalid(name, "`\(name)` must be a string")
+            }
+        }
+        if let tools = members["tools"], !tools.isNull, tools.arrayValue == nil {
+            throw .invalid("tools", "`tools` must be an array")
+        }
+    }
+
     static func decode(_ members: [String: JSONValue]) throws(ResponsesError) -> ResponsesRequest {
         guard let model = members["model"]?.stringValue, !model.isEmpty else {
             throw .invalid("model", "`model` is required: a non-empty string")

@@ -11,7 +11,7 @@ enum CallSpans {
     static func recordStart(_ span: any Span, id: UUID, request callRequest: CallRequest, options: RequestOptions,
                             tracePayloads: Bool) {
         // A request kept as bytes is decoded only for a span that records its attributes.
-        guard span.isRecording, let request = try? callRequest.typed() else { return }
+        guard span.isRecording, let request = (try? callRequest.typed()) ?? untranslated(callRequest) else { return }
         span.updateAttributes { attributes in
             attributes["llm.item_id"] = id.uuidString.lowercased()
             attributes["gen_ai.operation.name"] = "chat"
@@ -53,6 +53,20 @@ enum CallSpans {
                 attributes["llm.prompts.raw"] = json(request.messages)
             }
         }
+    }
+
+    /// What a span can say of a Responses request that no translation carries (it asks for OpenAI's stored
+    /// state or built-in tools, and so passes through): its model, settings and stream flag.
+    static func untranslated(_ callRequest: CallRequest) -> ChatRequest? {
+        guard case .responses(let call) = callRequest,
+              let members = (try? JSONCoding.decode(JSONValue.self, from: call.wire.body.readableBytesView))?.objectValue
+        else { return nil }
+        var request = ChatRequest(model: call.wire.model, messages: [], stream: call.wire.isStreaming)
+        request.maxTokens = members["max_output_tokens"]?.intValue
+        request.temperature = members["temperature"]?.doubleValue
+        request.topP = members["top_p"]?.doubleValue
+        request.user = call.wire.userID
+        return request
     }
 
     /// Attributes of a call that got an answer (possibly cut short by `error`).

@@ -135,13 +135,14 @@ import Testing
         #expect(ResponsesIngress.chatRequest(plain, for: .openAICompatible).responseFormat == nil)
     }
 
-    /// `reasoning.effort` is `reasoning_effort` for OpenAI-compatible APIs and a thinking budget for
-    /// converting providers, kept under the output limit.
+    /// `reasoning.effort` is `reasoning_effort` for OpenAI-compatible APIs, a thinking budget kept under the
+    /// output limit for Anthropic's converter and `think` for Ollama's.
     @Test func reasoning() throws {
         let request = try Self.decode(#"{"model":"m","input":"x","reasoning":{"effort":"medium"},"max_output_tokens":3000}"#)
         #expect(ResponsesIngress.chatRequest(request, for: .openAICompatible).unknownFields["reasoning_effort"] == "medium")
-        #expect(ResponsesIngress.chatRequest(request, for: .converting).unknownFields["thinking"]
-            == ["type": "enabled", "budget_tokens": 2999])
+        let converting = ResponsesIngress.chatRequest(request, for: .converting)
+        #expect(converting.unknownFields["thinking"] == ["type": "enabled", "budget_tokens": 2999])
+        #expect(converting.unknownFields["think"] == true)
         let tiny = try Self.decode(#"{"model":"m","input":"x","reasoning":{"effort":"high"},"max_output_tokens":500}"#)
         #expect(ResponsesIngress.chatRequest(tiny, for: .converting).unknownFields["thinking"] == nil)
     }

@@ -248,7 +248,8 @@ public enum ResponsesIngress {
     /// The internal chat request for a Responses request.
     /// - Parameters:
     ///   - upstream: OpenAI-compatible APIs get OpenAI's own members (`reasoning_effort`,
-    ///     `parallel_tool_calls`); converting providers get `thinking`, which their converters read.
+    ///     `parallel_tool_calls`); converting providers get `thinking` (Anthropic's converter reads it) and
+    ///     `think` (Ollama's does).
     ///   - nativeResponseFormat: whether the provider takes `response_format`; when it does not,
     ///     `text.format` becomes a tool the model must call (``structuredOutputTool``).
     public static func chatRequest(_ request: ResponsesRequest, for upstream: AnthropicIngress.Upstream,
@@ -307,11 +308,13 @@ public enum ResponsesIngress {
             case .openAICompatible:
                 chat.unknownFields["reasoning_effort"] = .string(effort)
             case .converting:
-                // Thinking is refused by Anthropic alongside a forced tool, and needs room within the
-                // output limit.
+                // Each converter reads its own member and ignores the other's: Anthropic's reads `thinking`
+                // (a budget, which Anthropic refuses alongside a forced tool and which needs room within the
+                // output limit), Ollama's reads `think`.
                 if !forcesTool, let budget = thinkingBudget(effort, maxTokens: request.maxOutputTokens) {
                     chat.unknownFields["thinking"] = ["type": "enabled", "budget_tokens": .integer(Int64(budget))]
                 }
+                if thinkingBudget(effort, maxTokens: nil) != nil { chat.unknownFields["think"] = true }
             }
         }
         if chat.isStreaming, upstream == .openAICompatible {

@@ -233,4 +233,35 @@ struct ResponsesServerTests {
         await server.stop()
         await upstream.stop()
     }
+
+    /// Gateway keys and per-key token limits as on the chat route: the key's name is recorded, the
+    /// relayed answer's usage is charged to it, and a key in debt gets a 429 in OpenAI's shape.
+    @Test func gatewayKeysAndTokenLimits() async throws {
+        let answer = try Fixtures.text("openai_responses_text_response_nonstreaming.json")
+        let upstream = try await MockUpstream.start(.json(answer))
+        let clock = TestInstant()
+        var security = SecuritySettings()
+        security.gatewayKeys = [GatewayKeyConfig(name: "tokens", key: "tok-key-0123456789", tokensPerMinute: 60)]
+        let server = try await RunningServer.start(
+            configuration: GatewayConfiguration(
+                providers: [CustomProviderConfig(name: "oai", url: upstream.url(), apiKey: "sk-oai-up",
+                                                 format: .openAI(OpenAIFormatTransforms(responsesAPI: true)), prefix: "oai/")],
+                retry: RetryOptions(maxTries: 1)),
+            security: security, now: clock.now)
+        let body = #"{"model":"oai/gpt-4.1","input":"hi"}"#
+        #expect(try await server.json("/v1/responses", body: body).status == 401)
+        let auth = [("authorization", "Bearer tok-key-0123456789")]
+        #expect(try await server.send("/v1/responses", body: body, headers: auth).status == 200)
+        let record = try #require(try await server.records(1).first)
+        #expect(record.options.internalMetadata.gatewayKey == "tokens")
+        // The answer used 123 tokens: 63 in debt at 1 token a second.
+        let limited = try await server.json("/v1/responses", body: body, headers: auth)
+        #expect(limited.status == 429)
+        #expect(limited.json["error"]?["type"] == "rate_limit_error")
+        clock.advance(.seconds(64))
+        #expect(try await server.send("/v1/responses", body: body, headers: auth).status == 200)
+        #expect(upstream.requests.count == 2)
+        await server.stop()
+        await upstream.stop()
+    }
 }

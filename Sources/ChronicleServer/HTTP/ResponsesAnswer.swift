@@ -129,7 +129,8 @@ struct ResponsesAnswer {
         return buffer
     }
 
-    /// An `error` event for a relayed stream whose upstream connection failed before its end.
+    /// An `error` event for a relayed stream whose upstream connection failed before its end. Its
+    /// `sequence_number` is 0: the numbering is the upstream's, which the relay does not read.
     static func errorEvent(_ error: ProviderError) -> ByteBuffer {
         let relayed = ResponsesError(relaying: error)
         let event: JSONValue = [

@@ -69,8 +69,8 @@ public struct ResponsesStreamTranslator: Sendable {
         self.createdAt = createdAt
     }
 
-    /// Whether the client gave `name` as one of its own tools (then a call to it is a call, even if it has
-    /// the structured-output stand-in's name).
+    /// Whether a call to ``ResponsesIngress/structuredOutputTool`` is the stand-in for `text.format`: the
+    /// client asked for structured output and has no tool of that name itself (whose calls stay calls).
     private var structuredOutputIsStandIn: Bool {
         guard echo["text"]?["format"]?["type"]?.stringValue?.hasPrefix("json") == true else { return false }
         let tools = echo["tools"]?.arrayValue ?? []

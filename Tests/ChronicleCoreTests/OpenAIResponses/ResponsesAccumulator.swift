@@ -53,7 +53,12 @@ struct ResponsesAccumulator {
                     fail("function_call_arguments.delta without its call"); return
                 }
                 items[index]["arguments"] = .string((items[index]["arguments"]?.stringValue ?? "") + (event["delta"]?.stringValue ?? ""))
-            case "response.output_text.done", "response.content_part.done", "response.function_call_arguments.done",
+            case "response.reasoning_text.delta":
+                // The SDK passes these through without accumulating them; the item must exist.
+                guard let index, items.indices.contains(index), items[index]["type"] == "reasoning" else {
+                    fail("reasoning_text.delta without its reasoning item"); return
+                }
+            case "response.reasoning_text.done", "response.output_text.done", "response.content_part.done", "response.function_call_arguments.done",
                  "response.output_item.done":
                 guard let index, items.indices.contains(index) else { fail("\(type) for an item never added"); return }
                 if type == "response.output_item.done", let item = event["item"]?.objectValue { items[index] = item }

@@ -83,6 +83,28 @@ import Testing
         #expect(chat.messages[5].content == .text("It is 18C."))
     }
 
+    /// A reasoning item the gateway made goes back to a converting provider as signed thinking on the
+    /// assistant turn it preceded; OpenAI's own reasoning items, and any to OpenAI-compatible APIs, are
+    /// left out.
+    @Test func signedReasoningGoesBack() throws {
+        let signed = ResponsesStreamTranslator.signaturePrefix + "sig-1"
+        let request = try Self.decode(#"""
+        {"model":"m","input":[
+          {"role":"user","content":"Weather?"},
+          {"type":"reasoning","id":"rs_1","summary":[],"content":[{"type":"reasoning_text","text":"Use the tool."}],"encrypted_content":"\#(signed)"},
+          {"type":"reasoning","id":"rs_2","summary":[],"encrypted_content":"gAAAAB-openai-own"},
+          {"type":"function_call","call_id":"call_1","name":"weather","arguments":"{}"},
+          {"type":"function_call_output","call_id":"call_1","output":"18C"}
+        ]}
+        """#)
+        let converting = ResponsesIngress.chatRequest(request, for: .converting)
+        #expect(converting.messages.map(\.role) == ["user", "assistant", "tool"])
+        #expect(converting.messages[1].thinkingBlocks == [.thinking("Use the tool.", signature: "sig-1")])
+        #expect(converting.messages[1].toolCalls?.first?.id == "call_1")
+        let compatible = ResponsesIngress.chatRequest(request, for: .openAICompatible)
+        #expect(compatible.messages[1].thinkingBlocks == nil)
+    }
+
     /// What needs OpenAI's state or tools is refused with a 400 naming the member; an absent or false
     /// `store` is not.
     @Test func refusalsNameTheMember() throws {

@@ -148,6 +148,32 @@ import Testing
         #expect(ResponsesAccumulator(ownEvents).items.map { $0["type"]?.stringValue } == ["function_call"])
     }
 
+    /// Signed thinking (Anthropic's) becomes a reasoning item ahead of the message, its text streamed as
+    /// `response.reasoning_text.delta`, its signature in `encrypted_content`; a signature closes the item.
+    @Test func signedThinkingIsAReasoningItem() throws {
+        let chunks = [
+            Self.chunk(ChatMessage(thinkingBlocks: [.thinking("Collies are dogs. ")])),
+            Self.chunk(ChatMessage(thinkingBlocks: [.thinking("Lassie is one.")])),
+            Self.chunk(ChatMessage(thinkingBlocks: [.thinking("", signature: "EqQBCgIYAhIM")])),
+            Self.chunk(ChatMessage(content: .text("Lassie is a Collie.")), finish: .stop),
+        ]
+        let (events, response) = Self.run(chunks)
+        let accumulated = ResponsesAccumulator(events)
+        #expect(accumulated.items.map { $0["type"]?.stringValue } == ["reasoning", "message"])
+        let reasoning = try #require(response["output"]?[0])
+        #expect(reasoning["content"]?[0]?["text"] == "Collies are dogs. Lassie is one.")
+        #expect(reasoning["encrypted_content"] == .string(ResponsesStreamTranslator.signaturePrefix + "EqQBCgIYAhIM"))
+        #expect(reasoning["summary"] == [])
+        let types = accumulated.types
+        #expect(types.filter { $0 == "response.reasoning_text.delta" }.count == 2)
+        #expect(types.firstIndex(of: "response.reasoning_text.done") ?? 99 < types.firstIndex(of: "response.content_part.added") ?? 0)
+        #expect(accumulated.text == "Lassie is a Collie.")
+        // Unsigned reasoning (DeepSeek's `reasoning_content`) is an item without `encrypted_content`.
+        let (_, plain) = Self.run([Self.chunk(ChatMessage(unknownFields: [:]).with(reasoning: "Hmm.")), Self.chunk(ChatMessage(content: .text("Yes.")))])
+        #expect(plain["output"]?[0]?["type"] == "reasoning")
+        #expect(plain["output"]?[0]?["encrypted_content"] == .null)
+    }
+
     /// An empty answer still opens and closes: created, in_progress, completed, and the bytes carry the
     /// same JSON.
     @Test func emptyAnswerAndBytes() throws {
@@ -169,5 +195,18 @@ enum ResponseCollectorFold {
         var collector = ResponseCollector()
         for chunk in chunks { collector.add(chunk) }
         return collector.collected.choices.first?.message.toolCalls ?? []
+    }
+}
+
+extension ChatMessage {
+    init(thinkingBlocks: [ThinkingBlock]) {
+        self.init()
+        self.thinkingBlocks = thinkingBlocks
+    }
+
+    func with(reasoning: String) -> ChatMessage {
+        var message = self
+        message.reasoningContent = reasoning
+        return message
     }
 }

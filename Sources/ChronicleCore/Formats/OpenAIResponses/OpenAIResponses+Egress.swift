@@ -20,7 +20,9 @@ public enum ResponsesEgress {
                                       function: FunctionCall(name: item["name"]?.stringValue,
                                                              arguments: item["arguments"]?.stringValue)))
             case "reasoning"?:
-                for part in item["summary"]?.arrayValue ?? [] { reasoning += part["text"]?.stringValue ?? "" }
+                // The reasoning text where the model gives it, else its summary.
+                let parts = item["content"]?.arrayValue.flatMap { $0.isEmpty ? nil : $0 } ?? item["summary"]?.arrayValue ?? []
+                for part in parts { reasoning += part["text"]?.stringValue ?? "" }
             default:
                 continue
             }

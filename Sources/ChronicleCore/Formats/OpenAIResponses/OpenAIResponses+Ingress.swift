@@ -164,9 +164,13 @@ public enum ResponsesIngress {
             }
             return .functionCallOutput(callID: callID, output: output)
         case "reasoning"?:
-            // Reasoning items carry OpenAI's own encrypted state, which no other provider can read; the
+            // Reasoning from an earlier translated answer carries the provider's signature; OpenAI's own
+            // reasoning items carry its encrypted state, which no other provider can read, and the
             // conversation they belong to is complete without them.
-            return nil
+            guard let encrypted = members["encrypted_content"]?.stringValue,
+                  encrypted.hasPrefix(ResponsesStreamTranslator.signaturePrefix) else { return nil }
+            let text = (members["content"]?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }.joined()
+            return .reasoning(text: text, signature: String(encrypted.dropFirst(ResponsesStreamTranslator.signaturePrefix.count)))
         case "item_reference"?:
             throw .invalid(path, "`\(path)`: item references need stored responses; this model's provider keeps none")
         default:
@@ -258,11 +262,22 @@ public enum ResponsesIngress {
         if let instructions = request.instructions, !instructions.isEmpty {
             messages.append(ChatMessage(role: "system", content: .text(instructions)))
         }
+        // Signed thinking waits for the assistant turn it belongs to, the next one; only converting providers
+        // (Anthropic's converter) take it back.
+        var thinking: [ThinkingBlock] = []
+        func attachThinking(to index: Int) {
+            guard !thinking.isEmpty else { return }
+            if upstream == .converting { messages[index].thinkingBlocks = (messages[index].thinkingBlocks ?? []) + thinking }
+            thinking = []
+        }
         for item in request.input {
             switch item {
             case .message(let role, let parts):
                 let chatRole = role == "developer" ? "system" : role
                 messages.append(ChatMessage(role: chatRole, content: content(parts)))
+                if chatRole == "assistant" { attachThinking(to: messages.count - 1) }
+            case .reasoning(let text, let signature):
+                thinking.append(.thinking(text, signature: signature))
             case .functionCall(let callID, let name, let arguments):
                 let call = ToolCall(id: callID, type: "function", function: FunctionCall(name: name, arguments: arguments))
                 // Calls made in one turn belong to one assistant message, after its text if it had any.
@@ -271,6 +286,7 @@ public enum ResponsesIngress {
                 } else {
                     messages.append(ChatMessage(role: "assistant", content: nil, toolCalls: [call]))
                 }
+                attachThinking(to: messages.count - 1)
             case .functionCallOutput(let callID, let output):
                 messages.append(ChatMessage(role: "tool", content: .text(output), toolCallID: callID))
             }

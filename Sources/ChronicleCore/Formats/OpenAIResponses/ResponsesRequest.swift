@@ -40,6 +40,10 @@ public enum ResponsesInputItem: Sendable, Hashable {
     case functionCall(callID: String, name: String, arguments: String)
     /// A function's result, sent back to the model.
     case functionCallOutput(callID: String, output: String)
+    /// Reasoning from an earlier translated answer, with the provider's signature (see
+    /// ``ResponsesStreamTranslator/signaturePrefix``): sent back as signed thinking where the provider
+    /// takes it.
+    case reasoning(text: String, signature: String)
 }
 
 /// One content part of an input message.

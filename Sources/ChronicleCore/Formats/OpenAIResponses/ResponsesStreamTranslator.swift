@@ -32,13 +32,20 @@ public struct ResponsesStreamTranslator: Sendable {
     enum Item: Sendable, Hashable {
         case message(id: String, text: String, done: Bool)
         case functionCall(id: String, callID: String, name: String, arguments: String, done: Bool)
+        /// The provider's reasoning text, with the signature that lets it be sent back (Anthropic's).
+        case reasoning(id: String, text: String, signature: String?, done: Bool)
 
         var isDone: Bool {
             switch self {
-            case .message(_, _, let done), .functionCall(_, _, _, _, let done): return done
+            case .message(_, _, let done), .functionCall(_, _, _, _, let done), .reasoning(_, _, _, let done): return done
             }
         }
     }
+
+    /// Marks a reasoning item's `encrypted_content` as the gateway's: the provider's signature, which the
+    /// client sends back with the item so that the next turn can carry the signed thinking (see
+    /// ``ResponsesIngress/chatRequest(_:for:nativeResponseFormat:)``).
+    public static let signaturePrefix = "chronicle.thinking.v1:"
 
     public private(set) var state = State.idle
     /// The request's members, echoed in the response as OpenAI does.
@@ -53,6 +60,8 @@ public struct ResponsesStreamTranslator: Sendable {
     var toolItems: [Int: Int] = [:]
     /// The open message's item index.
     var openMessage: Int?
+    /// The open reasoning item's index.
+    var openReasoning: Int?
     var finishReason: FinishReason?
     var usage: Usage?
     var failure: ResponsesError?
@@ -88,6 +97,14 @@ public struct ResponsesStreamTranslator: Sendable {
             if usage == nil { usage = chunkUsage } else { usage?.merge(chunkUsage) }
         }
         guard let choice = chunk.choices.first(where: { $0.index == 0 }) else { return events }
+        if let blocks = choice.delta.thinkingBlocks, !blocks.isEmpty {
+            for block in blocks where block.type == "thinking" {
+                if let text = block.thinking, !text.isEmpty { appendReasoning(text, into: &events) }
+                if let signature = block.signature, !signature.isEmpty { sign(signature, into: &events) }
+            }
+        } else if let reasoning = choice.delta.reasoningContent, !reasoning.isEmpty {
+            appendReasoning(reasoning, into: &events)
+        }
         if let text = choice.delta.content?.text, !text.isEmpty {
             appendText(text, into: &events)
         }
@@ -209,6 +226,13 @@ public struct ResponsesStreamTranslator: Sendable {
                 "id": .string(id), "type": "function_call", "call_id": .string(callID), "name": .string(name),
                 "arguments": .string(arguments), "status": done ? "completed" : "in_progress",
             ]
+        case .reasoning(let id, let text, let signature, let done):
+            return [
+                "id": .string(id), "type": "reasoning", "summary": [],
+                "content": done || !text.isEmpty ? [["type": "reasoning_text", "text": .string(text)]] : [],
+                "encrypted_content": signature.map { .string(Self.signaturePrefix + $0) } ?? .null,
+                "status": done ? "completed" : "in_progress",
+            ]
         }
     }
 
@@ -241,6 +265,41 @@ public struct ResponsesStreamTranslator: Sendable {
         ]))
     }
 
+    private mutating func appendReasoning(_ text: String, into events: inout [ResponsesStreamEvent]) {
+        let index: Int
+        if let openReasoning {
+            index = openReasoning
+        } else {
+            closeAll(into: &events)
+            index = items.count
+            items.append(.reasoning(id: "rs_\(idSeed)_\(index + 1)", text: "", signature: nil, done: false))
+            openReasoning = index
+            events.append(event("response.output_item.added", ["output_index": .integer(Int64(index)), "item": itemJSON(items[index])]))
+        }
+        guard case .reasoning(let id, let sofar, let signature, _) = items[index] else { return }
+        items[index] = .reasoning(id: id, text: sofar + text, signature: signature, done: false)
+        events.append(event("response.reasoning_text.delta", [
+            "item_id": .string(id), "output_index": .integer(Int64(index)), "content_index": 0, "delta": .string(text),
+        ]))
+    }
+
+    /// A signature ends the reasoning it signs: more reasoning opens a new item.
+    private mutating func sign(_ signature: String, into events: inout [ResponsesStreamEvent]) {
+        guard let index = openReasoning, case .reasoning(let id, let text, _, _) = items[index] else { return }
+        items[index] = .reasoning(id: id, text: text, signature: signature, done: false)
+        closeReasoning(into: &events)
+    }
+
+    private mutating func closeReasoning(into events: inout [ResponsesStreamEvent]) {
+        guard let index = openReasoning, case .reasoning(let id, let text, let signature, _) = items[index] else { return }
+        openReasoning = nil
+        items[index] = .reasoning(id: id, text: text, signature: signature, done: true)
+        events.append(event("response.reasoning_text.done", [
+            "item_id": .string(id), "output_index": .integer(Int64(index)), "content_index": 0, "text": .string(text),
+        ]))
+        events.append(event("response.output_item.done", ["output_index": .integer(Int64(index)), "item": itemJSON(items[index])]))
+    }
+
     /// The open message's index, opening one (and closing the calls before it) if none is open.
     private mutating func ensureMessage(into events: inout [ResponsesStreamEvent]) -> Int {
         if let openMessage { return openMessage }
@@ -261,7 +320,7 @@ public struct ResponsesStreamTranslator: Sendable {
         if let index = toolItems[ordinal] {
             guard !arguments.isEmpty else { return }
             switch items[index] {
-            case .message:
+            case .message, .reasoning:
                 appendText(arguments, into: &events)
             case .functionCall(let id, let callID, let name, let sofar, let done):
                 items[index] = .functionCall(id: id, callID: callID, name: name, arguments: sofar + arguments, done: done)
@@ -279,6 +338,7 @@ public struct ResponsesStreamTranslator: Sendable {
             return
         }
         closeMessage(into: &events)
+        closeReasoning(into: &events)
         let index = items.count
         let id = "fc_\(idSeed)_\(index + 1)"
         let callID = call.id ?? "call_\(idSeed)_\(index + 1)"
@@ -309,6 +369,8 @@ public struct ResponsesStreamTranslator: Sendable {
             switch items[index] {
             case .message:
                 closeMessage(into: &events)
+            case .reasoning:
+                closeReasoning(into: &events)
             case .functionCall(let id, let callID, let name, let arguments, _):
                 items[index] = .functionCall(id: id, callID: callID, name: name, arguments: arguments, done: true)
                 events.append(event("response.function_call_arguments.done", [

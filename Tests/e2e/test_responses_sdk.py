@@ -106,20 +106,33 @@ def anthropic_reply(body):
         pieces = [WEATHER_ANSWER] if answered else STORY
         block = {"type": "text", "text": "".join(pieces)}
     stop = "tool_use" if block["type"] == "tool_use" else "end_turn"
+    thinking = {"type": "thinking", "thinking": "Collies are dogs.", "signature": "EqQBCgIYAhIM"} \
+        if body.get("thinking") else None
     message = {"id": "msg_mock1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-               "content": [block], "stop_reason": stop, "stop_sequence": None,
+               "content": ([thinking] if thinking else []) + [block], "stop_reason": stop, "stop_sequence": None,
                "usage": {"input_tokens": 25, "output_tokens": 11}}
     if not body.get("stream"):
         return "application/json", json.dumps(message).encode()
     start = dict(message, content=[], stop_reason=None, usage={"input_tokens": 25, "output_tokens": 1})
+    events = [("message_start", {"type": "message_start", "message": start})]
+    index = 0
+    if thinking:
+        events += [
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                     "delta": {"type": "thinking_delta", "thinking": thinking["thinking"]}}),
+            ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                     "delta": {"type": "signature_delta", "signature": thinking["signature"]}}),
+            ("content_block_stop", {"type": "content_block_stop", "index": 0})]
+        index = 1
     opened = dict(block, input={}) if block["type"] == "tool_use" else dict(block, text="")
-    events = [("message_start", {"type": "message_start", "message": start}),
-              ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": opened})]
+    events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": opened}))
     for piece in pieces:
         delta = {"type": "input_json_delta", "partial_json": piece} if block["type"] == "tool_use" else \
             {"type": "text_delta", "text": piece}
-        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
-    events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+    events += [("content_block_stop", {"type": "content_block_stop", "index": index}),
                ("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
                                   "usage": {"output_tokens": 11}}),
                ("message_stop", {"type": "message_stop"})]
@@ -320,6 +333,29 @@ def test_structured_output(gateway, prefix, stream):
         assert sent["tools"][0]["input_schema"] == PERSON_FORMAT["format"]["schema"]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_round_trip(gateway, stream):
+    """Claude's signed thinking comes back as a reasoning item, and goes back to Claude as signed thinking
+    on the next turn (which extended thinking with tools needs)."""
+    first, types = create(gateway, "ant", stream, input=QUESTION, tools=TOOLS, reasoning={"effort": "low"},
+                          max_output_tokens=4000)
+    assert Upstream.received[-1]["body"]["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert [item.type for item in first.output] == ["reasoning", "function_call"]
+    assert first.output[0].content[0].text == "Collies are dogs."
+    assert first.output[0].encrypted_content
+    if stream:
+        assert "response.reasoning_text.delta" in types
+    call = first.output[1]
+    history = [{"role": "user", "content": QUESTION}] + [item.model_dump(exclude_none=True) for item in first.output] + [
+        {"type": "function_call_output", "call_id": call.call_id, "output": "Sunny, 22C"}]
+    second, _ = create(gateway, "ant", stream, input=history, tools=TOOLS, reasoning={"effort": "low"},
+                       max_output_tokens=4000)
+    assert second.output_text == WEATHER_ANSWER
+    assistant = Upstream.received[-1]["body"]["messages"][1]
+    assert assistant["content"][0] == {"type": "thinking", "thinking": "Collies are dogs.", "signature": "EqQBCgIYAhIM"}
+    assert assistant["content"][1]["type"] == "tool_use"
+
+
 # Refusals towards a provider without state or built-in tools.
 
 @pytest.mark.parametrize("arguments, param", [
@@ -338,9 +374,9 @@ def test_refused_by_name(gateway, arguments, param):
 
 
 def teardown_module(module):
-    """After the server stopped: each of the 24 calls above is one chronicle_events row that names the API
+    """After the server stopped: each of the 28 calls above is one chronicle_events row that names the API
     the client spoke, with the body as sent and the usage; the refusals are recorded with their 400."""
-    assert len(RECORDED) == 24, RECORDED
+    assert len(RECORDED) == 28, RECORDED
     for provider, status, request, meta, input_tokens, output_tokens in RECORDED:
         assert json.loads(meta)["api"] == "openai_responses"
         assert json.loads(request)["model"]

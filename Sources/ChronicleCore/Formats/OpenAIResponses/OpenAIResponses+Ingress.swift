@@ -174,7 +174,8 @@ public enum ResponsesIngress {
         case "item_reference"?:
             throw .invalid(path, "`\(path)`: item references need stored responses; this model's provider keeps none")
         default:
-            throw .invalid("\(path).type", "`\(path).type` \(type.map { "\"\($0)\"" } ?? "(missing)") cannot be translated for this model's provider: message, function_call and function_call_output items can")
+            throw .invalid("\(path).type", "`\(path).type` \(quoted(type)) cannot be translated for this model's provider: "
+                + "message, function_call and function_call_output items can")
         }
     }
 
@@ -195,17 +196,24 @@ public enum ResponsesIngress {
                     result.append(.text(part["refusal"]?.stringValue ?? ""))
                 case "input_image"?:
                     guard let url = part["image_url"]?.stringValue else {
-                        throw .invalid(partPath, "`\(partPath)`: only images given by `image_url` can be translated; a `file_id` lives only on OpenAI")
+                        throw .invalid(partPath, "`\(partPath)`: only images given by `image_url` can be translated; "
+                            + "a `file_id` lives only on OpenAI")
                     }
                     result.append(.image(url: url, detail: part["detail"]?.stringValue))
                 default:
-                    throw .invalid("\(partPath).type", "`\(partPath).type` \(part["type"]?.stringValue.map { "\"\($0)\"" } ?? "(missing)") cannot be translated for this model's provider: input_text and input_image can")
+                    throw .invalid("\(partPath).type", "`\(partPath).type` \(quoted(part["type"]?.stringValue)) cannot be "
+                        + "translated for this model's provider: input_text and input_image can")
                 }
             }
             return result
         default:
             throw .invalid(path, "`\(path)` must be a string or an array of content parts")
         }
+    }
+
+    /// A member's value for a message: quoted, or `(missing)`.
+    static func quoted(_ value: String?) -> String {
+        value.map { "\"\($0)\"" } ?? "(missing)"
     }
 
     // MARK: Tools
@@ -219,7 +227,8 @@ public enum ResponsesIngress {
             guard type == "function" else {
                 // Built-in tools (web_search, file_search, computer_use, code_interpreter, mcp, …) run on
                 // OpenAI's side; no other provider has them.
-                throw .invalid("tools[\(index)].type", "The tool type \(type.map { "\"\($0)\"" } ?? "(missing)") in `tools[\(index)]` is built into OpenAI's Responses API; this model's provider does not have it. Only function tools can be translated")
+                throw .invalid("tools[\(index)].type", "The tool type \(quoted(type)) in `tools[\(index)]` is built into "
+                    + "OpenAI's Responses API; this model's provider does not have it. Only function tools can be translated")
             }
             guard let name = tool["name"]?.stringValue, !name.isEmpty else {
                 throw .invalid("tools[\(index)].name", "`tools[\(index)].name` is required: a non-empty string")
@@ -243,7 +252,8 @@ public enum ResponsesIngress {
             }
             return ["type": "function", "function": ["name": .string(name)]]
         default:
-            throw .invalid("tool_choice", "`tool_choice` must be auto, none, required or a function by name: the others choose built-in tools, which this model's provider does not have")
+            throw .invalid("tool_choice", "`tool_choice` must be auto, none, required or a function by name: the others "
+                + "choose built-in tools, which this model's provider does not have")
         }
     }
 

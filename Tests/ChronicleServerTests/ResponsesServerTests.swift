@@ -49,7 +49,9 @@ struct ResponsesServerTests {
         let answer = try Fixtures.text("openai_responses_text_response_nonstreaming.json")
         let upstream = try await MockUpstream.start(.json(answer))
         let server = try await server(responses: upstream)
-        let response = try await server.send("/v1/responses", body: Self.clientBody)
+        let response = try await server.send("/v1/responses", body: Self.clientBody, headers: [
+            ("x-chronicle-application", "story-app"), ("x-chronicle-extra-meta", #"{"team":"kids"}"#),
+        ])
         #expect(response.status == 200)
         #expect(response.body == answer)
         let sent = try #require(upstream.requests.first)
@@ -60,6 +62,8 @@ struct ResponsesServerTests {
         let record = try #require(try await server.records(1).first)
         #expect(response.headers.first(name: "x-chronicle-call-id") == record.id.uuidString.lowercased())
         #expect(record.provider == "oai")
+        #expect(record.options.metadata.application == "story-app")
+        #expect(record.options.metadata.extra["team"] == "kids")
         #expect(record.responseModel == "gpt-4.1-2025-04-14")
         #expect(record.usage?.promptTokens == 36)
         #expect(record.usage?.completionTokens == 87)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the request decoders (OpenAI chat, Anthropic Messages and OpenAI embeddings), the workflow-event decoder and the provider
+# Fuzzes the request decoders (OpenAI chat, Anthropic Messages, OpenAI Responses and embeddings), the workflow-event decoder and the provider
 # stream decoders (SSE, NDJSON, AWS event-stream) with a seeded mutation fuzzer: 100,000 inputs per target by default, the targets in
 # parallel, one per processor.
 #   fuzz/run.sh                         # 100k inputs each, release build

@@ -138,6 +138,53 @@ public enum Fuzzing {
             },
             Target(name: "embeddings-request", seeds: embeddingsRequestSeeds + ["openai_embeddings_request.json"]
                 .map(file).filter { !$0.isEmpty }) { input, _ in embeddingsRequest(input) },
+            Target(name: "responses-request", seeds: responsesRequestSeeds + ["openai_responses_text.json", "openai_responses_tools.json"]
+                .map(file).filter { !$0.isEmpty }) { input, _ in
+                // What the Responses route runs: the one-pass scan for passthrough (or the full read and a
+                // re-encoding when the scan declines), and the full decoder for translation.
+                let call: CallRequest
+                do {
+                    call = try RequestDecoding.responsesCall(ByteBuffer(bytes: input)).request
+                } catch let error as APIError {
+                    let status = Int(error.status.code)
+                    return (400..<500).contains(status) && !error.message.isEmpty ? .rejected
+                        : .problem("rejected with status \(status) kind \(error.kind)")
+                } catch {
+                    return .problem("unexpected error \(error)")
+                }
+                guard case .responses(let responses) = call else { return .problem("not a Responses call") }
+                let wire = responses.wire
+                guard let json = try? JSONCoding.decode(JSONValue.self, from: wire.body.readableBytesView) else {
+                    return .problem("the route accepted a body that is not JSON")
+                }
+                // The scan reads what the JSON says.
+                let inputCount = json["input"]?.arrayValue?.count ?? (json["input"]?.stringValue != nil ? 1 : 0)
+                guard json["model"]?.stringValue == wire.model, (json["stream"]?.boolValue ?? false) == wire.isStreaming,
+                      inputCount == wire.inputCount
+                else { return .problem("the scan and the decoder disagree") }
+                // The passthrough body is the client's, byte for byte, when the model stays the same.
+                if WireResponsesRequest.scan(ByteBuffer(bytes: input)) != nil,
+                   Array(wire.upstreamBody(model: wire.model).readableBytesView) != input {
+                    return .problem("the upstream body differs from the client's with the model unchanged")
+                }
+                do {
+                    let request = try wire.decoded()
+                    for upstream in [AnthropicIngress.Upstream.openAICompatible, .converting] {
+                        for native in [true, false] {
+                            let chat = ResponsesIngress.chatRequest(request, for: upstream, nativeResponseFormat: native)
+                            guard chat.model == wire.model else { return .problem("the translation changed the model") }
+                            // The chat request must encode, for the provider to send it.
+                            _ = try JSONCoding.encodeBytes(chat)
+                        }
+                    }
+                    return .accepted
+                } catch let error as ResponsesError {
+                    return error.status == 400 && error.type == "invalid_request_error" && !error.message.isEmpty ? .rejected
+                        : .problem("refused as \(error.type) \(error.status)")
+                } catch {
+                    return .problem("the translation failed to encode: \(error)")
+                }
+            },
             Target(name: "relayed-answer", seeds: relayedAnswerSeeds(streams("openai") + [file("openai_tools_response_nonstreaming.json")])) { input, _ in
                 // A relayed chunk's summary must agree with the full decoder on every member but the choices,
                 // whose contents are relayed as sent and checked only when the call is stored.
@@ -249,6 +296,13 @@ public enum Fuzzing {
         }
         return .accepted
     }
+
+    static let responsesRequestSeeds: [[UInt8]] = [
+        #"{"model":"gpt-4.1","input":"Hello"}"#,
+        #"{"model":"m","stream":true,"instructions":"i","max_output_tokens":64,"temperature":0.5,"top_p":0.9,"user":"u","parallel_tool_calls":false,"reasoning":{"effort":"low"},"text":{"format":{"type":"json_schema","name":"p","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}}}}},"input":[{"role":"developer","content":"d"},{"type":"message","role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"https://e.com/a.png","detail":"low"}]},{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c1","output":[{"type":"input_text","text":"r"}]},{"role":"assistant","content":[{"type":"output_text","text":"x","annotations":[]}]}],"tools":[{"type":"function","name":"f","parameters":{"type":"object"},"strict":true}],"tool_choice":{"type":"function","name":"f"}}"#,
+        #"{"model":"m","input":"x","store":true,"previous_response_id":"resp_1","tools":[{"type":"web_search"}],"include":["reasoning.encrypted_content"],"text":{"format":{"type":"json_object"}}}"#,
+        #"{"model":"m","input":[{"type":"item_reference","id":"msg_1"},{"type":"reasoning","id":"rs_1","summary":[]}],"background":false,"conversation":null}"#,
+    ].map { Array($0.utf8) }
 
     static let anthropicRequestSeeds: [[UInt8]] = [
         #"{"model":"claude-sonnet-4-5","max_tokens":1024,"messages":[{"role":"user","content":"Hello"}]}"#,

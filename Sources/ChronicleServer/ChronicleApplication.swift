@@ -64,6 +64,10 @@ public enum ChronicleApplication {
             gateway: gateway, maxBodySize: maxBodySize, policy: RequestPolicy(settings: security),
             agentSessions: agentSessions
         ).register(on: router)
+        ResponsesRoutes<ChronicleRequestContext>(
+            gateway: gateway, maxBodySize: maxBodySize, policy: RequestPolicy(settings: security),
+            agentSessions: agentSessions
+        ).register(on: router)
         ModelRoutes<ChronicleRequestContext>(gateway: gateway).register(on: router)
         EventRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)
         if let reader = options.reader { ReadRoutes<ChronicleRequestContext>(reader: reader).register(on: router) }

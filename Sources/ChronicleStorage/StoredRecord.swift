@@ -104,6 +104,8 @@ public struct EventRow: Sendable, Codable, Hashable {
         case .wire(let request): chatRequest = request.recordedJSON
         // The client's Anthropic body as received: it holds no Chronicle members.
         case .messages, .embeddings: chatRequest = call.request.recordedJSON ?? Self.null
+        // The client's Responses body as received: it holds no Chronicle members.
+        case .responses: chatRequest = call.request.recordedJSON ?? Self.null
         }
         if case .response(let bytes) = call.relayedResponse {
             chatResponse = String(decoding: bytes, as: UTF8.self)

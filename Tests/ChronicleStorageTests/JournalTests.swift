@@ -74,7 +74,26 @@ struct JournalTests {
             + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
         messages.setRelayed(.anthropicMessages(Array(events.utf8), isEventStream: true),
                             summary: ChatResponse(id: "msg_1", model: "claude", usage: Usage(promptTokens: 3, completionTokens: 1)))
+        // A Responses call relayed as a stream, and one relayed as a body: request tag 4, answer tags 5 and 6.
+        let responsesWire = try #require(WireResponsesRequest.scan(ByteBuffer(string:
+            #"{"model":"openai/gpt-4.1","input":"hi","store":true,"tools":[{"type":"web_search"}],"user":"u-2"}"#)))
+        var responses = CallLogRecord(
+            id: .v7(), timestamp: Date(), request: .responses(ResponsesCall(wire: responsesWire)), options: RequestOptions(),
+            provider: "openai", model: "openai/gpt-4.1", totalLatency: .milliseconds(7), streamed: true, httpStatus: 200)
+        let responsesEvents = "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":0,"
+            + "\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"model\":\"gpt-4.1\",\"status\":\"completed\","
+            + "\"output\":[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"Hi\"}]}],"
+            + "\"usage\":{\"input_tokens\":3,\"output_tokens\":1,\"total_tokens\":4}}}\n\n"
+        responses.setRelayed(.openAIResponses(Array(responsesEvents.utf8), isEventStream: true),
+                             summary: ChatResponse(id: "resp_1", model: "gpt-4.1", usage: Usage(promptTokens: 3, completionTokens: 1)))
+        var responsesBody = responses
+        responsesBody.streamed = false
+        responsesBody.setRelayed(.openAIResponses(Array(#"{"id":"resp_2","object":"response","model":"gpt-4.1","output":[],"status":"completed"}"#.utf8),
+                                                 isEventStream: false), summary: ChatResponse(id: "resp_2", model: "gpt-4.1"))
+        #expect(StoredRecord(.call(responses)) != StoredRecord(.call(responsesBody)))
         let entries: [LogEntry] = [
+            .call(responses),
+            .call(responsesBody),
             .call(messages),
             .call(try wireCall()),
             .call(try wireCall(relayed: .chunks(chunks))),

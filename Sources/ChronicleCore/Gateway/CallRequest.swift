@@ -13,6 +13,9 @@ public enum CallRequest: Sendable {
     /// An OpenAI embeddings request kept as the client sent it (the server's `/v1/embeddings` route):
     /// forwarded byte for byte to OpenAI-format upstreams and translated for the others.
     case embeddings(EmbeddingsRequest)
+    /// An OpenAI Responses API request kept as the client sent it (the server's `/v1/responses` route):
+    /// forwarded byte for byte to providers that serve the Responses API and translated for the others.
+    case responses(ResponsesCall)
 
     /// The model the request names, if any.
     public var model: String? {
@@ -21,6 +24,7 @@ public enum CallRequest: Sendable {
         case .wire(let request): return request.model
         case .messages(let request): return request.wire.model
         case .embeddings(let request): return request.model
+        case .responses(let request): return request.wire.model
         }
     }
 
@@ -31,6 +35,7 @@ public enum CallRequest: Sendable {
         case .wire(let request): return request.isStreaming
         case .messages(let request): return request.wire.isStreaming
         case .embeddings: return false
+        case .responses(let request): return request.wire.isStreaming
         }
     }
 
@@ -42,6 +47,7 @@ public enum CallRequest: Sendable {
         case .messages(let request): return request.wire.messageCount
         // Inputs are not messages: the body size limit bounds them.
         case .embeddings: return 0
+        case .responses(let request): return request.wire.inputCount
         }
     }
 
@@ -53,13 +59,20 @@ public enum CallRequest: Sendable {
         // The Messages API always reports usage, in `message_delta`.
         case .messages: return true
         case .embeddings: return false
+        // The Responses API always reports usage, in the final event.
+        case .responses: return true
         }
     }
 
     /// The typed request, decoding the client's bytes when that is what the call holds. An Anthropic
     /// request is translated as for `upstream`.
-    public func typed(for upstream: AnthropicIngress.Upstream = .converting) throws -> ChatRequest {
+    public func typed(for upstream: AnthropicIngress.Upstream = .converting, nativeResponseFormat: Bool = true) throws
+        -> ChatRequest
+    {
         switch self {
+        case .responses(let request):
+            return ResponsesIngress.chatRequest(try request.wire.decoded(), for: upstream,
+                                                nativeResponseFormat: nativeResponseFormat)
         case .typed(let request): return request
         case .wire(let request): return try request.decoded()
         case .messages(let request):
@@ -82,11 +95,13 @@ public enum CallRequest: Sendable {
     public static let clientAPIMetaKey = "api"
 
     /// The API the client spoke, when it was not OpenAI's chat completions: `anthropic_messages` for
-    /// the Anthropic Messages API, `openai_embeddings` for OpenAI's embeddings.
+    /// the Anthropic Messages API, `openai_embeddings` for OpenAI's embeddings, `openai_responses` for
+    /// OpenAI's Responses API.
     public var clientAPI: String? {
         switch self {
         case .messages: return "anthropic_messages"
         case .embeddings: return "openai_embeddings"
+        case .responses: return "openai_responses"
         case .typed, .wire: return nil
         }
     }
@@ -100,6 +115,7 @@ public enum CallRequest: Sendable {
         case .messages(let request): return String(buffer: request.wire.body)
         // The client's body as received: Chronicle reads its options from headers only here.
         case .embeddings(let request): return String(buffer: request.body)
+        case .responses(let request): return String(buffer: request.wire.body)
         }
     }
 }

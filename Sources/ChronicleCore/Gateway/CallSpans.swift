@@ -15,7 +15,7 @@ enum CallSpans {
             return recordStart(span, id: id, embeddings: embeddings, options: options, tracePayloads: tracePayloads)
         }
         // A request kept as bytes is decoded only for a span that records its attributes.
-        guard let request = try? callRequest.typed() else { return }
+        guard span.isRecording, let request = (try? callRequest.typed()) ?? untranslated(callRequest) else { return }
         span.updateAttributes { attributes in
             attributes["llm.item_id"] = id.uuidString.lowercased()
             attributes["gen_ai.operation.name"] = "chat"
@@ -81,6 +81,20 @@ enum CallSpans {
         attributes["llm.meta.prompt_id"] = meta.promptID
         attributes["llm.meta.prompt_version"] = meta.promptVersion.map(Int.init)
         if !meta.extra.isEmpty { attributes["llm.meta.extra"] = json(JSONValue.object(meta.extra)) }
+    }
+
+    /// What a span can say of a Responses request that no translation carries (it asks for OpenAI's stored
+    /// state or built-in tools, and so passes through): its model, settings and stream flag.
+    static func untranslated(_ callRequest: CallRequest) -> ChatRequest? {
+        guard case .responses(let call) = callRequest,
+              let members = (try? JSONCoding.decode(JSONValue.self, from: call.wire.body.readableBytesView))?.objectValue
+        else { return nil }
+        var request = ChatRequest(model: call.wire.model, messages: [], stream: call.wire.isStreaming)
+        request.maxTokens = members["max_output_tokens"]?.intValue
+        request.temperature = members["temperature"]?.doubleValue
+        request.topP = members["top_p"]?.doubleValue
+        request.user = call.wire.userID
+        return request
     }
 
     /// Attributes of a call that got an answer (possibly cut short by `error`).

@@ -94,6 +94,13 @@ public struct ChatStream: AsyncSequence, Sendable {
                     response.usage = summary.chatUsage
                     collector.add(response)
                 }
+            case .relayedResponses(let part):
+                // Only a consumer that asked for a Responses answer gets one; folded, it says what it can.
+                if let summary = part.summary {
+                    var response = ChatResponse(id: summary.id, model: summary.model)
+                    response.usage = summary.usage
+                    collector.add(response)
+                }
             }
         }
         return CollectedResponse(

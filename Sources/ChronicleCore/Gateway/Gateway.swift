@@ -318,7 +318,7 @@ public final class Gateway: Sendable {
             switch request {
             case .typed(let typed): body = CallSpans.json(typed) ?? ""
             // Without Chronicle's members, which may hold a key.
-            case .wire, .messages, .embeddings: body = request.recordedJSON ?? ""
+            case .wire, .messages, .embeddings, .responses: body = request.recordedJSON ?? ""
             }
             logger.trace("request", metadata: ["call.id": "\(id.uuidString.lowercased())", "body": "\(body)"])
         }
@@ -342,7 +342,7 @@ public final class Gateway: Sendable {
         var random = SystemRandomNumberGenerator()
         let timeout = options.timeout ?? defaultTimeout
         // Decoded once per kind of translation, and only if some choice's provider translates the request.
-        var typedRequests: [AnthropicIngress.Upstream: ChatRequest] = [:]
+        var typedRequests: [TranslationKey: ChatRequest] = [:]
 
         while true {
             let choice = route.choices[choiceIndex]
@@ -374,8 +374,12 @@ public final class Gateway: Sendable {
                         providerRequest.wire = wire
                     } else if case .messages(let messages) = request, choice.provider.forwardsMessages(messages) {
                         providerRequest.messages = messages
+                    } else if case .responses(let responses) = request, choice.provider.forwardsResponses(responses) {
+                        providerRequest.responses = responses
                     } else {
-                        let translation = choice.provider.messagesTranslation
+                        let translation = TranslationKey(
+                            upstream: choice.provider.messagesTranslation,
+                            nativeResponseFormat: choice.provider.supportsResponseFormat)
                         let typed = try typedRequests[translation] ?? Self.decodeForTranslation(request, for: translation)
                         typedRequests[translation] = typed
                         providerRequest.body = typed
@@ -435,13 +439,15 @@ public final class Gateway: Sendable {
     }
 
     /// The typed request for a provider that translates it. The server's scan only keeps requests the
-    /// decoder accepts, so a failure to decode is the gateway's, not the client's; an Anthropic request
-    /// holding something the provider's format cannot say is the client's (400).
-    private static func decodeForTranslation(_ request: CallRequest, for translation: AnthropicIngress.Upstream)
+    /// decoder accepts, so a failure to decode is the gateway's, not the client's; an Anthropic or Responses
+    /// request holding something the provider's format cannot say is the client's (400).
+    private static func decodeForTranslation(_ request: CallRequest, for translation: TranslationKey)
         throws(ProviderError) -> ChatRequest
     {
         do {
-            return try request.typed(for: translation)
+            return try request.typed(for: translation.upstream, nativeResponseFormat: translation.nativeResponseFormat)
+        } catch let error as ResponsesError {
+            throw error.providerError
         } catch let error as AnthropicError {
             throw ProviderError(kind: .badInput, status: error.status,
                                 body: ["type": "error", "error": ["type": .string(error.type), "message": .string(error.message)]],
@@ -450,6 +456,13 @@ public final class Gateway: Sendable {
             throw ProviderError(kind: .transformingRequest,
                                 message: "Could not decode the request for this provider: \(describeDecodingError(error))")
         }
+    }
+
+    /// What a translated request depends on besides the client's body: requests are decoded once per
+    /// distinct key among the choices whose providers translate.
+    struct TranslationKey: Hashable {
+        var upstream: AnthropicIngress.Upstream
+        var nativeResponseFormat: Bool
     }
 
     // MARK: Workflow events

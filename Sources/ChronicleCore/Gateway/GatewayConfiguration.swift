@@ -211,13 +211,18 @@ public struct OpenAIFormatTransforms: Sendable, Hashable, Codable {
     public var stripModelPrefix: String?
     /// Ask for `stream_options.include_usage` when streaming (off by default: some servers reject it).
     public var includeStreamUsage: Bool
+    /// The server also serves OpenAI's Responses API (`/responses` next to `/chat/completions`): Responses
+    /// requests then pass through instead of being translated. Off by default: most OpenAI-compatible
+    /// servers serve chat completions only.
+    public var responsesAPI: Bool
 
     public init(supportsMessageName: Bool = true, systemInMessages: Bool = true, stripModelPrefix: String? = nil,
-                includeStreamUsage: Bool = false) {
+                includeStreamUsage: Bool = false, responsesAPI: Bool = false) {
         self.supportsMessageName = supportsMessageName
         self.systemInMessages = systemInMessages
         self.stripModelPrefix = stripModelPrefix
         self.includeStreamUsage = includeStreamUsage
+        self.responsesAPI = responsesAPI
     }
 
     enum CodingKeys: String, CodingKey {
@@ -225,6 +230,7 @@ public struct OpenAIFormatTransforms: Sendable, Hashable, Codable {
         case systemInMessages = "system_in_messages"
         case stripModelPrefix = "strip_model_prefix"
         case includeStreamUsage = "include_stream_usage"
+        case responsesAPI = "responses_api"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -233,12 +239,15 @@ public struct OpenAIFormatTransforms: Sendable, Hashable, Codable {
         self.systemInMessages = try c.decodeIfPresent(Bool.self, forKey: .systemInMessages) ?? true
         self.stripModelPrefix = try c.decodeIfPresent(String.self, forKey: .stripModelPrefix)
         self.includeStreamUsage = try c.decodeIfPresent(Bool.self, forKey: .includeStreamUsage) ?? false
+        self.responsesAPI = try c.decodeIfPresent(Bool.self, forKey: .responsesAPI) ?? false
     }
 
     var requestTransforms: OpenAIRequestTransforms {
-        OpenAIRequestTransforms(
+        var transforms = OpenAIRequestTransforms(
             supportsMessageName: supportsMessageName, systemInMessages: systemInMessages,
             stripModelPrefix: stripModelPrefix, requestStreamUsage: includeStreamUsage)
+        transforms.servesResponses = responsesAPI
+        return transforms
     }
 }
 

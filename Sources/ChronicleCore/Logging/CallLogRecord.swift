@@ -93,6 +93,10 @@ public enum RelayedResponse: Sendable, Hashable {
     /// An embeddings answer: what is recorded of it (count, dimension, model, usage), and its OpenAI-format
     /// body, vectors included, only when the gateway keeps them (`log_embedding_vectors`).
     case embeddings(EmbeddingsSummary, body: [UInt8]?)
+    /// An OpenAI Responses API answer relayed to a client that sent a Responses request: the whole body,
+    /// or the event stream's bytes as they came. Read into the gateway's response format only when the
+    /// record is stored.
+    case openAIResponses([UInt8], isEventStream: Bool)
 }
 
 extension CallLogRecord {
@@ -142,6 +146,16 @@ extension CallLogRecord {
             var collected = collector.collected
             collected.usage = response?.usage ?? collected.usage
             return collected
+        case .openAIResponses(let bytes, let isEventStream):
+            let converted: ChatResponse?
+            if isEventStream {
+                converted = ResponsesEgress.chatResponse(eventStream: bytes)
+            } else {
+                converted = (try? JSONCoding.decode(JSONValue.self, from: bytes)).flatMap(ResponsesEgress.chatResponse)
+            }
+            guard var converted else { return response }
+            converted.usage = response?.usage ?? converted.usage
+            return converted
         }
     }
 }
@@ -157,6 +171,7 @@ extension LogEntry {
         case .wire(let request): bytes += request.body.readableBytes
         case .messages(let request): bytes += request.wire.body.readableBytes
         case .embeddings(let request): bytes += request.body.readableBytes
+        case .responses(let request): bytes += request.wire.body.readableBytes
         case .typed(let request):
             // Counted without joining a message's parts into one string.
             for message in request.messages {
@@ -170,7 +185,7 @@ extension LogEntry {
         switch call.relayedResponse {
         case .response(let body)?: bytes += body.count
         case .chunks(let chunks)?: bytes += chunks.reduce(0) { $0 + $1.count }
-        case .anthropicMessages(let body, _)?: bytes += body.count
+        case .anthropicMessages(let body, _)?, .openAIResponses(let body, _)?: bytes += body.count
         case .embeddings(_, let body)?: bytes += body?.count ?? 0
         case nil: break
         }

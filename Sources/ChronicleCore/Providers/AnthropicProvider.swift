@@ -44,6 +44,9 @@ public struct AnthropicProvider: ChatModelProvider {
     /// Anthropic requests go up as the client wrote them.
     public func forwardsMessages(_ request: MessagesCall) -> Bool { true }
 
+    /// The Messages API has no `response_format`: structured output is asked for with a forced tool.
+    public var supportsResponseFormat: Bool { false }
+
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         guard let apiKey = try request.apiKey ?? key.resolve(providerName: name) else {
             throw ProviderError(kind: .authMissing, message: "No API key for provider '\(name)'")

@@ -21,7 +21,11 @@ public enum BuiltInProviders {
             name: "openai", label: "OpenAI", url: "https://api.openai.com/v1/chat/completions",
             keyVariable: "OPENAI_API_KEY",
             routingPrefixes: ["openai/", "gpt-", "chatgpt-", "o1", "o3", "o4-", "text-embedding-"],
-            transforms: OpenAIRequestTransforms(stripModelPrefix: "openai/", requestStreamUsage: true),
+            transforms: {
+                var transforms = OpenAIRequestTransforms(stripModelPrefix: "openai/", requestStreamUsage: true)
+                transforms.servesResponses = true
+                return transforms
+            }(),
             models: ["gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini"]),
         Definition(
             name: "groq", label: "Groq", url: "https://api.groq.com/openai/v1/chat/completions",

@@ -32,6 +32,14 @@ public protocol ChatModelProvider: Sendable {
     /// ``ProviderRequest/body``) and answers in OpenAI's format. Providers without an embeddings API keep
     /// the default, which refuses with a 400 naming the provider and model.
     func embed(_ request: ProviderRequest) async throws -> EmbeddingsAnswer
+    /// Whether this provider sends an OpenAI Responses API request upstream as the client's bytes
+    /// (``ProviderRequest/responses``) and answers with the upstream's bytes
+    /// (``ChatStreamEvent/relayedResponses(_:)``). Only providers that serve the Responses API themselves
+    /// (OpenAI, Azure OpenAI) say yes; the others get the request translated into ``ProviderRequest/body``.
+    func forwardsResponses(_ request: ResponsesCall) -> Bool
+    /// Whether the provider takes chat completions' `response_format` (structured output). A translated
+    /// Responses request's `text.format` becomes a tool the model must call where it does not.
+    var supportsResponseFormat: Bool { get }
 }
 
 extension ChatModelProvider {
@@ -42,6 +50,10 @@ extension ChatModelProvider {
     public func forwardsMessages(_ request: MessagesCall) -> Bool { false }
 
     public var messagesTranslation: AnthropicIngress.Upstream { .converting }
+
+    public func forwardsResponses(_ request: ResponsesCall) -> Bool { false }
+
+    public var supportsResponseFormat: Bool { true }
 
     public var advertisedModels: [String] { [] }
 
@@ -69,6 +81,10 @@ public struct ProviderRequest: Sendable {
     public var messages: MessagesCall?
     /// The client's embeddings request, for ``ChatModelProvider/embed(_:)``.
     public var embeddings: EmbeddingsRequest?
+    /// The client's OpenAI Responses API request, for a provider whose
+    /// ``ChatModelProvider/forwardsResponses(_:)`` accepted it: it answers with
+    /// ``ChatStreamEvent/relayedResponses(_:)`` events.
+    public var responses: ResponsesCall?
     /// The key chosen for this attempt; the provider's own key is used when `nil`.
     public var apiKey: String?
     /// Replaces the provider's endpoint URL.
@@ -104,6 +120,9 @@ public enum ChatStreamEvent: Sendable, Hashable {
     case relayedMessages(RelayedMessagesPart)
     /// A whole embeddings answer, in OpenAI's format.
     case embeddings(EmbeddingsAnswer)
+    /// Bytes of an OpenAI Responses API answer relayed as the upstream sent them, for a client that sent a
+    /// Responses request to a provider that serves that API.
+    case relayedResponses(RelayedResponsesPart)
 }
 
 /// Chronicle's description of how a request was served; the `meta` object of every response.

@@ -45,6 +45,10 @@ public struct OpenAIRequestTransforms: Sendable, Hashable {
     public var usageInXGroq: Bool
     /// Turn Groq's `tool_use_failed` errors into the tool call the model meant, read from `failed_generation`.
     public var recoversToolUseFailures = false
+    /// The upstream serves OpenAI's Responses API next to chat completions (OpenAI itself, or a proxy of
+    /// it): `/v1/responses` requests then go to it as the client's bytes, at the chat URL with its
+    /// `/chat/completions` replaced by `/responses`. Chat-only servers get them translated.
+    public var servesResponses = false
 
     public init(supportsMessageName: Bool = true, systemInMessages: Bool = true, stripModelPrefix: String? = nil,
                 requestStreamUsage: Bool = false, unsupportedFields: Set<String> = [], usageInXGroq: Bool = false) {
@@ -165,6 +169,21 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         transforms.canForward(request)
     }
 
+    /// Azure OpenAI and upstreams configured as serving the Responses API take the client's bytes.
+    public func forwardsResponses(_ request: ResponsesCall) -> Bool {
+        if case .azure = endpoint { return true }
+        return transforms.servesResponses
+    }
+
+    /// The Responses API endpoint next to the chat endpoint `chatURL`: its `/chat/completions` replaced by
+    /// `/responses` (a URL without it is taken as the Responses endpoint itself).
+    static func responsesURL(_ chatURL: String) -> String {
+        let (path, query) = chatURL.firstIndex(of: "?").map { (String(chatURL[..<$0]), String(chatURL[$0...])) }
+            ?? (chatURL, "")
+        guard path.hasSuffix("/chat/completions") else { return chatURL }
+        return String(path.dropLast("/chat/completions".count)) + "/responses" + query
+    }
+
     /// The request's key, else the provider's; `nil` when there is none and the destination takes none.
     func resolveKey(_ request: ProviderRequest) throws(ProviderError) -> String? {
         if let key = request.apiKey { return key }
@@ -180,6 +199,9 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
 
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         let apiKey = try resolveKey(request)
+        if let responses = request.responses {
+            return try await relay(responses, apiKey: apiKey, request: request)
+        }
         let requestedModel: String
         let isStreaming: Bool
         let payload: ByteBuffer
@@ -251,6 +273,52 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         if WireJSON.isForwardable(bytes.readableBytesView) { decoded.wireJSON = Array(bytes.readableBytesView) }
         return ChatEventStream(events: [
             .single(decoded), .responseInfo(ResponseInfo(model: decoded.model ?? requestedModel)),
+        ])
+    }
+
+    /// Sends the client's Responses request with only `model` replaced and relays the upstream's answer as
+    /// its bytes: a whole body, or the event stream part by part as it comes off the network.
+    private func relay(_ responses: ResponsesCall, apiKey: String?, request: ProviderRequest) async throws
+        -> ChatEventStream
+    {
+        let model = transforms.upstreamModel(request.body.model ?? responses.wire.model)
+        let streaming = responses.wire.isStreaming
+        var httpHeaders = HTTPHeaders()
+        let url: String
+        switch endpoint {
+        case .url(let fixed):
+            url = Self.responsesURL(request.overrideURL ?? fixed)
+            if let apiKey { httpHeaders.add(name: "authorization", value: "Bearer \(apiKey)") }
+        case .azure(let base, _):
+            // Azure's Responses API is its v1 API: one endpoint, the deployment named by `model`.
+            if let overrideURL = request.overrideURL {
+                url = Self.responsesURL(overrideURL)
+            } else {
+                guard let resolved = try base.resolve(providerName: name) else {
+                    throw ProviderError(kind: .authMissing, message: "No Azure OpenAI endpoint for provider '\(name)'")
+                }
+                var trimmed = resolved
+                while trimmed.hasSuffix("/") { trimmed.removeLast() }
+                url = trimmed + "/openai/v1/responses"
+            }
+            if let apiKey { httpHeaders.add(name: "api-key", value: apiKey) }
+        }
+        httpHeaders.add(name: "accept", value: streaming ? "text/event-stream" : "application/json")
+        for (name, value) in headers { httpHeaders.replaceOrAdd(name: name, value: value) }
+        let response = try await transport.post(url: url, headers: httpHeaders,
+                                                body: responses.wire.upstreamBody(model: model), timeout: request.timeout)
+        let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
+        if contentType.hasPrefix("text/event-stream") {
+            return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
+                                            decoder: RelayedResponsesDecoder())
+        }
+        let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
+        let summary = ResponsesWireSummary.response(bytes.readableBytesView)
+        // An error body with a success status is still the upstream's failure, and may be retried.
+        if let error = summary?.providerError { throw error }
+        return ChatEventStream(events: [
+            .relayedResponses(RelayedResponsesPart(bytes: bytes, isEventStream: false, summary: summary, endsAnswer: true)),
+            .responseInfo(ResponseInfo(model: summary?.model ?? model)),
         ])
     }
 
@@ -367,5 +435,51 @@ public func describeDecodingError(_ error: any Error) -> String {
         return "\(path(context.codingPath)): \(underlying ?? context.debugDescription)"
     @unknown default:
         return String(describing: error)
+    }
+}
+
+/// Relays a Responses API event stream as the bytes that came off the network, each part as one
+/// ``ChatStreamEvent/relayedResponses(_:)``, while reading on the side what the record needs from the
+/// events it completes (`response.created`, the final `response.completed` and the like, `error`). The
+/// bytes are never re-framed, so the client gets every event the upstream sent, in order, exactly as sent.
+struct RelayedResponsesDecoder: ResponseStreamDecoder {
+    var parser = ServerSentEventParser()
+    /// Each part ends between events, so an error added after a failure is an event of its own.
+    var boundary = ServerSentEventBoundary()
+    var model: String?
+
+    mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
+        let parsed: [ServerSentEvent]
+        do {
+            parsed = try parser.parse(bytes)
+        } catch {
+            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
+        }
+        var summary: ResponsesWireSummary?
+        var endsAnswer = false
+        for event in parsed {
+            if ResponsesWireSummary.endsAnswer(event.event) { endsAnswer = true }
+            guard let read = ResponsesWireSummary.event(named: event.event, data: event.data) else { continue }
+            if read.error != nil { endsAnswer = true }
+            if summary == nil { summary = read } else { summary?.merge(read) }
+        }
+        if model == nil { model = summary?.model }
+        let complete: ByteBuffer?
+        do {
+            complete = try boundary.complete(bytes)
+        } catch {
+            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
+        }
+        guard let complete else { return }
+        events.append(.relayedResponses(RelayedResponsesPart(
+            bytes: complete, isEventStream: true, summary: summary, endsAnswer: endsAnswer)))
+    }
+
+    mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
+        if let rest = boundary.remainder() {
+            events.append(.relayedResponses(RelayedResponsesPart(
+                bytes: rest, isEventStream: true, summary: nil, endsAnswer: false)))
+        }
+        events.append(.responseInfo(ResponseInfo(model: model ?? "")))
     }
 }

@@ -18,6 +18,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// upstream's own error type, say). Errors on the Anthropic routes are answered in Anthropic's shape
     /// whether or not this is set.
     public var anthropic: AnthropicError?
+    /// The error as an OpenAI Responses API client gets it, naming the member at fault in `param`. Errors
+    /// on the Responses route are answered in OpenAI's shape whether or not this is set.
+    public var responses: ResponsesError?
 
     public init(status: Int, kind: String, message: String, body: JSONValue? = nil, headers: HTTPFields = [:]) {
         self.status = HTTPResponse.Status(code: status)
@@ -25,6 +28,12 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         self.message = message
         self.body = body
         self.headers = headers
+    }
+
+    /// A Responses API error: its status, type and message, with `param` naming the member at fault.
+    public init(responses error: ResponsesError) {
+        self.init(status: error.status, kind: error.type, message: error.message)
+        self.responses = error
     }
 
     public init(_ error: GatewayError) {
@@ -67,6 +76,18 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             let status = anthropic.map { HTTPResponse.Status(code: $0.status) } ?? status
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
+        if responses != nil || ResponsesPaths.contains(request.uri.path) {
+            // OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, with Chronicle's `kind` and
+            // `details` beside it as on every other route.
+            let error = responses ?? ResponsesError(status: Int(status.code), type: Self.openAIType(status: Int(status.code)),
+                                                    message: message, code: kind)
+            var object = error.object.objectValue ?? [:]
+            object["kind"] = .string(kind)
+            object["details"] = ["body": body ?? .null, "details": .null]
+            let data = (try? JSONCoding.encode(JSONValue.object(["error": .object(object)])))
+                ?? Data(#"{"error":{"type":"server_error","message":"error"}}"#.utf8)
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
         let data = (try? JSONCoding.encode(json)) ?? Data(#"{"error":{"kind":"internal","message":"error"}}"#.utf8)
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
@@ -94,6 +115,18 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         default:
             logger.error("unhandled error", metadata: ["error": "\(error)"])
             self.init(status: 500, kind: "internal", message: "Internal server error")
+        }
+    }
+
+    /// OpenAI's error type for a status.
+    static func openAIType(status: Int) -> String {
+        switch status {
+        case 401: return "authentication_error"
+        case 403: return "permission_error"
+        case 404: return "not_found_error"
+        case 429: return "rate_limit_error"
+        case 400..<500: return "invalid_request_error"
+        default: return "server_error"
         }
     }
 

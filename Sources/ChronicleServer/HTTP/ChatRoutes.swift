@@ -251,7 +251,7 @@ enum ServerSentEvents {
                 guard let event = try await iterator.next(afterWaiting: writeWait) else { break }
                 let chunk: ChatChunk
                 switch event {
-                case .requestInfo, .responseInfo, .relayedMessages, .embeddings:
+                case .requestInfo, .responseInfo, .relayedMessages, .embeddings, .relayedResponses:
                     continue
                 case .chunk(let streamed):
                     // Usage the gateway asked for on its own account is recorded, not forwarded.

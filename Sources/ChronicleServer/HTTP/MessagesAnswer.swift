@@ -58,7 +58,7 @@ struct MessagesAnswer {
             switch event {
             case nil:
                 return .end(closing: relaysUpstream ? ByteBuffer() : Self.encode(translator.finish()), failure: nil)
-            case .requestInfo?, .responseInfo?, .embeddings?:
+            case .requestInfo?, .responseInfo?, .embeddings?, .relayedResponses?:
                 continue
             case .relayedMessages(let part)?:
                 relaysUpstream = true
@@ -90,7 +90,7 @@ struct MessagesAnswer {
                 return part.bytes
             case .chunk(let chunk): collector.add(chunk)
             case .single(let response): collector.add(response)
-            case .requestInfo, .responseInfo, .embeddings: continue
+            case .requestInfo, .responseInfo, .embeddings, .relayedResponses: continue
             }
         }
         do {

@@ -129,6 +129,54 @@ public enum RequestDecoding {
         return (request, options)
     }
 
+    /// An OpenAI Responses API request as the route hands it to the gateway: the client's bytes, scanned
+    /// (``WireResponsesRequest``), with the options from the `x-chronicle-*` headers and the body's `user`
+    /// as the end user. A body the scan cannot vouch for is decoded in full, which names what is wrong, and
+    /// one it accepts is re-encoded once, so that the gateway holds one form.
+    /// - Throws: ``APIError`` 400 `invalid_request_error` naming the member that is wrong; 422 for bad headers.
+    public static func responsesCall(_ bytes: ByteBuffer, headers: HTTPFields = [:]) throws(APIError)
+        -> (request: CallRequest, options: RequestOptions)
+    {
+        try responsesCall(bytes, headers: headers, agentSessions: nil)
+    }
+
+    static func responsesCall(_ bytes: ByteBuffer, headers: HTTPFields, agentSessions: AgentSessionRecorder?)
+        throws(APIError) -> (request: CallRequest, options: RequestOptions)
+    {
+        let wire: WireResponsesRequest
+        if let scanned = WireResponsesRequest.scan(bytes) {
+            wire = scanned
+        } else {
+            let members: [String: JSONValue]
+            do {
+                guard case .object(let object) = try JSONCoding.decode(JSONValue.self, from: bytes.readableBytesView) else {
+                    throw APIError(responses: .invalid(nil, "The request body must be a JSON object"))
+                }
+                members = object
+            } catch let error as APIError {
+                throw error
+            } catch {
+                throw APIError(responses: .invalid(nil, "Request body is not valid JSON: \(describeDecodingError(error))"))
+            }
+            // The members the scan reads, checked by the full decoder, which names the one at fault.
+            do {
+                _ = try ResponsesIngress.decodeRoutingMembers(members)
+            } catch {
+                throw APIError(responses: error)
+            }
+            guard let encoded = try? JSONCoding.encodeBytes(JSONValue.object(members)),
+                  let rescanned = WireResponsesRequest.scan(ByteBuffer(bytes: encoded))
+            else {
+                throw APIError(responses: .invalid(nil, "The request could not be read"))
+            }
+            wire = rescanned
+        }
+        var options = RequestOptions()
+        options.metadata.userID = wire.userID
+        try mergeHeaders(headers, into: &options, agentSessions: agentSessions)
+        return (.responses(ResponsesCall(wire: wire)), options)
+    }
+
     private static func mergeHeaders(_ headers: HTTPFields, into options: inout RequestOptions,
                                      agentSessions: AgentSessionRecorder?) throws(APIError) {
         do {

@@ -20,9 +20,12 @@ enum LogEntryCodec {
     static let version: UInt8 = 1
 
     private enum EntryTag: UInt8 { case call = 1, workflow = 2, genericEvent = 3 }
-    private enum RequestTag: UInt8 { case wire = 1, typedJSON = 2, anthropicMessages = 3, embeddings = 5 }
+    private enum RequestTag: UInt8 {
+        case wire = 1, typedJSON = 2, anthropicMessages = 3, openAIResponses = 4, embeddings = 5
+    }
     private enum ResponseTag: UInt8 {
         case none = 0, relayedResponse = 1, relayedChunks = 2, anthropicMessage = 3, anthropicEventStream = 4
+        case openAIResponse = 5, openAIResponsesEventStream = 6
         /// An embeddings answer recorded as its summary only; with its body (vectors kept) too.
         case embeddingsSummary = 7, embeddingsWithVectors = 8
     }
@@ -98,6 +101,10 @@ enum LogEntryCodec {
             // The client's body as it came; it holds no Chronicle members.
             writer.put(RequestTag.embeddings.rawValue)
             writer.put(bytes: request.body.readableBytesView)
+        case .responses(let call):
+            // The client's Responses body as it came.
+            writer.put(RequestTag.openAIResponses.rawValue)
+            writer.put(bytes: call.wire.body.readableBytesView)
         }
         encode(call.options.metadata, into: &writer)
         let embedder = call.options.internalMetadata
@@ -124,6 +131,9 @@ enum LogEntryCodec {
             writer.put((body == nil ? ResponseTag.embeddingsSummary : .embeddingsWithVectors).rawValue)
             writer.put(bytes: try JSONCoding.encodeBytes(summary))
             if let body { writer.put(bytes: body) }
+        case .openAIResponses(let bytes, let isEventStream)?:
+            writer.put((isEventStream ? ResponseTag.openAIResponsesEventStream : .openAIResponse).rawValue)
+            writer.put(bytes: bytes)
         }
         try encodeSummary(call.responseSummary, into: &writer)
         writer.putOptional(call.responseMeta) { encode($1, into: &$0) }
@@ -165,6 +175,13 @@ enum LogEntryCodec {
                 throw BinaryReader.Truncated()
             }
             request = .embeddings(decoded)
+        case .openAIResponses:
+            let range = try reader.byteRange()
+            // The scan accepted this body once (or its re-encoding, which is what was kept).
+            guard let wire = WireResponsesRequest.scan(ByteBuffer(bytes: reader.bytes[range])) else {
+                throw BinaryReader.Truncated()
+            }
+            request = .responses(ResponsesCall(wire: wire))
         case nil:
             throw BinaryReader.Truncated()
         }
@@ -194,6 +211,8 @@ enum LogEntryCodec {
             let withVectors = tag == .embeddingsWithVectors
             let summary = try JSONCoding.decode(EmbeddingsSummary.self, from: reader.bytes[try reader.byteRange()])
             relayed = .embeddings(summary, body: withVectors ? try reader.byteArray() : nil)
+        case .openAIResponse?: relayed = .openAIResponses(try reader.byteArray(), isEventStream: false)
+        case .openAIResponsesEventStream?: relayed = .openAIResponses(try reader.byteArray(), isEventStream: true)
         case nil: throw BinaryReader.Truncated()
         }
         let summary = try decodeSummary(&reader)

@@ -23,6 +23,11 @@ extension GatewayCall {
         private var embeddings: (summary: EmbeddingsSummary, body: [UInt8]?)?
         /// Whether an embeddings answer's vectors are kept for the record (`log_embedding_vectors`).
         var keepsEmbeddingVectors = false
+        /// A Responses API answer relayed as the upstream sent it: its bytes, and what was read from them.
+        private var relayedResponses: [UInt8] = []
+        private var relayedResponsesSummary: ResponsesWireSummary?
+        private var relayedResponsesParts = 0
+        private var relayedResponsesIsStream = false
 
         /// Adds one event of the answer.
         mutating func add(_ event: ChatStreamEvent) {
@@ -48,6 +53,13 @@ extension GatewayCall {
                 }
             case .embeddings(let answer):
                 embeddings = (answer.summary, keepsEmbeddingVectors ? Array(answer.body.readableBytesView) : nil)
+            case .relayedResponses(let part):
+                relayedResponses.append(contentsOf: part.bytes.readableBytesView)
+                relayedResponsesParts += 1
+                relayedResponsesIsStream = part.isEventStream
+                if let summary = part.summary {
+                    if relayedResponsesSummary == nil { relayedResponsesSummary = summary } else { relayedResponsesSummary?.merge(summary) }
+                }
             case .requestInfo:
                 break
             }
@@ -75,6 +87,13 @@ extension GatewayCall {
                 record.setRelayed(.embeddings(embeddings.summary, body: embeddings.body),
                                   summary: ChatResponse(model: embeddings.summary.model, usage: embeddings.summary.usage))
                 record.chunkCount = 1
+            }
+            if relayedResponsesParts > 0 {
+                var summary = ChatResponse(id: relayedResponsesSummary?.id, model: relayedResponsesSummary?.model)
+                summary.usage = relayedResponsesSummary?.usage
+                record.setRelayed(.openAIResponses(relayedResponses, isEventStream: relayedResponsesIsStream),
+                                  summary: summary)
+                record.chunkCount = relayedResponsesParts
             }
             if let responseMeta { record.responseMeta = responseMeta }
         }

@@ -218,7 +218,7 @@ public final class GatewayCall: Sendable {
         let instant = now()
         let isAnswer: Bool
         switch event {
-        case .chunk, .single, .relayedMessages, .embeddings: isAnswer = true
+        case .chunk, .single, .relayedMessages, .embeddings, .relayedResponses: isAnswer = true
         case .requestInfo, .responseInfo: isAnswer = false
         }
         let traceLogger = storage.withLockedValue { storage -> Logger? in

@@ -39,6 +39,9 @@ public struct BedrockProvider: ChatModelProvider {
         self.transport = transport
     }
 
+    /// The Converse API has no `response_format`: structured output is asked for with a forced tool.
+    public var supportsResponseFormat: Bool { false }
+
     public func send(_ request: ProviderRequest) async throws -> ChatEventStream {
         var body = try await ImageFetcher(policy: transport.imageFetchPolicy).inlineImages(in: request.body)
         for prefix in stripModelPrefix.map({ [$0] }) ?? routingPrefixes where body.model?.hasPrefix(prefix) == true {

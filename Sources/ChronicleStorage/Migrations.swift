@@ -91,6 +91,13 @@ enum Migrations {
             "ALTER TABLE chronicle_steps ADD COLUMN updated_at bigint NOT NULL DEFAULT 0",
             "UPDATE chronicle_steps SET updated_at = COALESCE(end_time, start_time)",
         ],
+        // 8: what each call cost, and the hourly usage rollup the usage API reads (filled from the calls
+        // already stored; they have no cost, since no price was known when they were written).
+        [
+            "ALTER TABLE chronicle_events ADD COLUMN cost_usd double precision",
+            UsageRollup.createTable(withoutRowID: true),
+            UsageRollup.backfill(hour: "(created_at / 3600000) * 3600000"),
+        ],
     ]
 
     /// Version 6 makes both backends enforce the same constraints, the stricter of the two each time:
@@ -231,6 +238,13 @@ enum Migrations {
         [
             "ALTER TABLE chronicle_steps ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()",
             "UPDATE chronicle_steps SET updated_at = COALESCE(end_time, start_time)",
+        ],
+        // 8: what each call cost, and the hourly usage rollup the usage API reads (filled from the calls
+        // already stored; they have no cost, since no price was known when they were written).
+        [
+            "ALTER TABLE chronicle_events ADD COLUMN cost_usd double precision",
+            UsageRollup.createTable(withoutRowID: false),
+            UsageRollup.backfill(hour: "CAST(floor(extract(epoch FROM created_at) / 3600) AS bigint) * 3600000"),
         ],
     ]
 }

@@ -94,7 +94,7 @@ public struct EventRow: Sendable, Codable, Hashable {
 
     static let null = "null"
 
-    init(_ call: CallLogRecord, prices: PriceTable) {
+    init(_ call: CallLogRecord, prices: PriceTable = .bundled) {
         let metadata = call.options.metadata
         let usage = call.usage
         id = call.id

@@ -133,3 +133,28 @@ extension BundledPrices {
         return prices
     }
 }
+
+extension PriceTable {
+    /// The prices whose provider or model contains `filter` (any case), as a plain-text table for a
+    /// terminal (`chronicle prices`): USD per million tokens.
+    public func listing(filter: String? = nil) -> String {
+        let needle = filter?.lowercased() ?? ""
+        let prices = all.filter { needle.isEmpty || $0.provider.lowercased().contains(needle) || $0.model.lowercased().contains(needle) }
+        func amount(_ value: Double?) -> String { value.map { String(format: "%g", $0) } ?? "-" }
+        var lines = [["provider", "model", "input", "output", "cached_input", "cache_write", "reasoning", "from"]]
+        for price in prices {
+            let from = price.effectiveFrom.map { ISO8601DateFormatter.string(from: $0, timeZone: TimeZone(secondsFromGMT: 0) ?? .current, formatOptions: [.withFullDate]) } ?? "-"
+            lines.append([price.provider, price.model, amount(price.inputPerMillion), amount(price.outputPerMillion),
+                          amount(price.cachedInputPerMillion), amount(price.cacheWritePerMillion),
+                          amount(price.reasoningPerMillion), from])
+        }
+        let widths = lines[0].indices.map { column in lines.map { $0[column].count }.max() ?? 0 }
+        let text = lines.map { line in
+            line.enumerated().map { column, cell in
+                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                return column < 2 || column == 7 ? cell + padding : padding + cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+        return text + "\n\n\(prices.count) prices, USD per million tokens. Bundled: \(Self.bundledSource), generated \(Self.bundledDate).\n"
+    }
+}

@@ -1,6 +1,20 @@
 import ChronicleCore
 import Foundation
 
+/// An amount in a configuration file: TOML writes `5` and `5.0` as different types; both are read.
+struct ConfigAmount: Decodable, Sendable, Hashable {
+    var value: Double
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let double = try? container.decode(Double.self) {
+            value = double
+        } else {
+            value = Double(try container.decode(Int.self))
+        }
+    }
+}
+
 /// Price overrides (`[[prices]]`) and end-user budgets (`[[budgets]]`) from `chronicle.toml`. Gateway keys'
 /// budgets are set on the keys (`max_cost_usd_per_day`, `max_cost_usd_per_month`).
 public struct CostSettings: Sendable {
@@ -19,12 +33,12 @@ public struct CostSettings: Sendable {
     struct PriceValues: Decodable {
         var provider: String
         var model: String
-        var input: Double?
-        var output: Double?
-        var cachedInput: Double?
-        var cacheWrite: Double?
-        var reasoning: Double?
-        var perRequest: Double?
+        var input: ConfigAmount?
+        var output: ConfigAmount?
+        var cachedInput: ConfigAmount?
+        var cacheWrite: ConfigAmount?
+        var reasoning: ConfigAmount?
+        var perRequest: ConfigAmount?
         /// `YYYY-MM-DD` (UTC): the first day the price applies.
         var effectiveFrom: String?
 
@@ -37,6 +51,9 @@ public struct CostSettings: Sendable {
         }
 
         func resolve() throws -> ModelPrice {
+            let (input, output, cachedInput, cacheWrite, reasoning, perRequest) = (
+                self.input?.value, self.output?.value, self.cachedInput?.value, self.cacheWrite?.value,
+                self.reasoning?.value, self.perRequest?.value)
             let label = "[[prices]] \(provider)/\(model)"
             guard input != nil || output != nil || perRequest != nil else {
                 throw ConfigurationError("\(label): set input, output or per_request (USD per million tokens)")
@@ -65,8 +82,8 @@ public struct CostSettings: Sendable {
     struct BudgetValues: Decodable {
         /// An end user's id (`metadata.user_id`, `x-chronicle-user-id`), or `*` for every user without one.
         var userID: String
-        var maxCostUSDPerDay: Double?
-        var maxCostUSDPerMonth: Double?
+        var maxCostUSDPerDay: ConfigAmount?
+        var maxCostUSDPerMonth: ConfigAmount?
 
         enum CodingKeys: String, CodingKey {
             case userID = "user_id"
@@ -82,7 +99,7 @@ public struct CostSettings: Sendable {
             self.prices.append(price)
         }
         for budget in budgets {
-            let limits = BudgetLimits(perDay: budget.maxCostUSDPerDay, perMonth: budget.maxCostUSDPerMonth)
+            let limits = BudgetLimits(perDay: budget.maxCostUSDPerDay?.value, perMonth: budget.maxCostUSDPerMonth?.value)
             try Self.check(limits, label: "[[budgets]] user_id \"\(budget.userID)\"")
             if budget.userID == "*" { defaultUserBudget = limits } else { userBudgets[budget.userID] = limits }
         }

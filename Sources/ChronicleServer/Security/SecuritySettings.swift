@@ -53,8 +53,8 @@ public struct GatewayKeyConfig: Sendable, Hashable {
         var tokensPerMinute: Int?
         var maxConcurrentRequests: Int?
         var admin: Bool?
-        var maxCostUSDPerDay: Double?
-        var maxCostUSDPerMonth: Double?
+        var maxCostUSDPerDay: ConfigAmount?
+        var maxCostUSDPerMonth: ConfigAmount?
 
         enum CodingKeys: String, CodingKey {
             case name, key, admin
@@ -92,12 +92,12 @@ public struct GatewayKeyConfig: Sendable, Hashable {
                     throw ConfigurationError("gateway key \"\(name)\": \(label) must be positive")
                 }
             }
-            let budget = BudgetLimits(perDay: maxCostUSDPerDay, perMonth: maxCostUSDPerMonth)
+            let budget = BudgetLimits(perDay: maxCostUSDPerDay?.value, perMonth: maxCostUSDPerMonth?.value)
             if !budget.isEmpty { try CostSettings.check(budget, label: "gateway key \"\(name)\"") }
             return GatewayKeyConfig(name: name, digest: digest, requestsPerMinute: requestsPerMinute,
                                     tokensPerMinute: tokensPerMinute, maxConcurrentRequests: maxConcurrentRequests,
-                                    admin: admin ?? false, maxCostUSDPerDay: maxCostUSDPerDay,
-                                    maxCostUSDPerMonth: maxCostUSDPerMonth)
+                                    admin: admin ?? false, maxCostUSDPerDay: maxCostUSDPerDay?.value,
+                                    maxCostUSDPerMonth: maxCostUSDPerMonth?.value)
         }
     }
 

@@ -99,8 +99,7 @@ public final class PostgresLogStore: LogStore, LogReader, UsageReader, TextRowFe
                     inserted.insert(id)
                 }
                 // Only the calls stored now are added to the rollup: a replayed call was counted when first stored.
-                let deltas = UsageRollup.deltas(plan.rows, insertedIDs: inserted)
-                if let upsert = UsageRollup.upsert(deltas, dialect: PostgresDialect()) {
+                for upsert in UsageRollup.upserts(plan.rows, insertedIDs: inserted, dialect: PostgresDialect()) {
                     _ = try await connection.query(try Self.query(upsert), logger: self.logger)
                 }
             }

@@ -79,8 +79,7 @@ public final class SQLiteLogStore: LogStore, LogReader, UsageReader, TextRowFetc
                 }
             }
             // Only the calls stored now are added to the rollup: a replayed call was counted when first stored.
-            let deltas = UsageRollup.deltas(plan.rows, insertedIDs: inserted)
-            if let upsert = UsageRollup.upsert(deltas, dialect: SQLiteDialect()) {
+            for upsert in UsageRollup.upserts(plan.rows, insertedIDs: inserted, dialect: SQLiteDialect()) {
                 _ = try await connection.query(upsert.sql, upsert.values.map(Self.bind))
             }
         }

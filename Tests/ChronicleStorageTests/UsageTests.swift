@@ -128,4 +128,35 @@ struct UsageTests {
         #expect(failed.rows.count == 1 && failed.rows[0].requests == 1 && failed.rows[0].inputTokens == 300)
         await db.close()
     }
+
+    /// Over days: whole days come from the daily rollup, the hours around them from the hourly one and the
+    /// partial hours from the calls; the numbers are the calls' own, per day.
+    @Test(arguments: Backend.available)
+    func acrossDays(backend: Backend) async throws {
+        let db = try await TestDatabase.make(backend)
+        let day: Double = 86_400
+        // Every 5 hours and 7 minutes for 4 days, from 1 ms to 1,999 ms.
+        let calls = (0..<19).map { index in
+            UsageSeed.call(at: Double(index) * 18_420, model: index % 3 == 0 ? "m-b" : "m-a", app: "app1", user: "u1",
+                           key: "k1", input: 10 * index, output: index, latencyMs: Int64(1 + index * 111))
+        }
+        try await db.store.write(calls.map { StoredRecord(.call($0), prices: UsageSeed.prices) })
+        var query = UsageQuery(since: UsageSeed.hour0.addingTimeInterval(1800), until: UsageSeed.hour0.addingTimeInterval(3 * day + 600))
+        query.groupBy = [.model]
+        query.interval = .day
+        let plan = UsagePlan.parts(query).map(\.source)
+        #expect(plan == [.calls, .rollup(.hourly), .rollup(.daily), .rollup(.hourly), .calls])
+        var raw = query
+        raw.readsRollup = false
+        let reader = try #require(db.store as? any UsageReader)
+        let report = try await reader.usage(query)
+        #expect(report.rows == (try await reader.usage(raw)).rows)
+        #expect(report.rows.reduce(0) { $0 + $1.requests } == 14, "calls 1 to 14 are in the range")
+        #expect(Set(report.rows.compactMap(\.bucket)).count == 3)
+        var none = query
+        none.interval = nil
+        let whole = try await reader.usage(none)
+        #expect(whole.rows.first?.latencyP95Ms == (try await reader.usage({ var q = none; q.readsRollup = false; return q }())).rows.first?.latencyP95Ms)
+        await db.close()
+    }
 }

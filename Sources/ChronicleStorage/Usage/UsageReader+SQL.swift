@@ -9,17 +9,11 @@ extension TextRowFetcher {
     func selectUsage(_ query: UsageQuery) async throws -> UsageReport {
         guard query.since < query.until else { throw InvalidQuery("since must be before until") }
         var accumulator = UsageAccumulator(query: query)
-        let hour = UsageRollup.hourMilliseconds
-        let sinceMs = SQLValue.milliseconds(query.since)
-        let untilMs = SQLValue.milliseconds(query.until)
-        let firstWholeHour = (sinceMs + hour - 1).floorDiv(hour) * hour
-        let lastWholeHour = untilMs.floorDiv(hour) * hour
-        if query.canUseRollup, firstWholeHour < lastWholeHour {
-            try await addRollup(query, from: firstWholeHour, to: lastWholeHour, into: &accumulator)
-            if sinceMs < firstWholeHour { try await addCalls(query, from: sinceMs, to: firstWholeHour, into: &accumulator) }
-            if lastWholeHour < untilMs { try await addCalls(query, from: lastWholeHour, to: untilMs, into: &accumulator) }
-        } else {
-            try await addCalls(query, from: sinceMs, to: untilMs, into: &accumulator)
+        for part in UsagePlan.parts(query) {
+            switch part.source {
+            case .calls: try await addCalls(query, from: part.from, to: part.to, into: &accumulator)
+            case .rollup(let rollup): try await addRollup(query, rollup, from: part.from, to: part.to, into: &accumulator)
+            }
         }
         return UsageReport(query: query, rows: accumulator.rows())
     }
@@ -68,8 +62,9 @@ extension TextRowFetcher {
         }
     }
 
-    /// The rollup's sums for the whole hours in `[from, to)` per group and bucket.
-    private func addRollup(_ query: UsageQuery, from: Int64, to: Int64, into accumulator: inout UsageAccumulator)
+    /// A rollup's sums for the whole periods in `[from, to)` per group and bucket.
+    private func addRollup(_ query: UsageQuery, _ rollup: UsageRollup, from: Int64, to: Int64,
+                           into accumulator: inout UsageAccumulator)
         async throws
     {
         var values: [SQLValue] = []
@@ -79,17 +74,17 @@ extension TextRowFetcher {
         }
         var selected = query.groupBy.map { "CAST(\($0.column) AS text)" }
         if let interval = query.interval {
-            selected.append("CAST(((hour / \(interval.milliseconds)) * \(interval.milliseconds)) AS text)")
+            selected.append("CAST(((period_start / \(interval.milliseconds)) * \(interval.milliseconds)) AS text)")
         }
         let groupCount = selected.count
         selected += (UsageRollup.sums + UsageRollup.latencyColumns).map { "CAST(SUM(\($0)) AS text)" }
-        var conditions = ["hour >= \(bind(.int(from)))", "hour < \(bind(.int(to)))"]
+        var conditions = ["period_start >= \(bind(.int(from)))", "period_start < \(bind(.int(to)))"]
         for (column, value) in [("provider", query.provider), ("model", query.model),
                                 ("application", query.application), ("environment", query.environment),
                                 ("gateway_key", query.gatewayKey)] {
             if let value { conditions.append("\(column) = \(bind(.text(value)))") }
         }
-        let sql = Self.select(selected, groupCount: groupCount, from: UsageRollup.table, where: conditions)
+        let sql = Self.select(selected, groupCount: groupCount, from: rollup.table, where: conditions)
         let latencyStart = groupCount + UsageRollup.sums.count
         for row in try await fetchText(sql, values) {
             let histogram = (0..<LatencyHistogram.bucketCount).map { Int64(row["c\(latencyStart + $0)"] ?? "") ?? 0 }
@@ -110,7 +105,58 @@ extension TextRowFetcher {
     private static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 }
 
-/// Adds up rows from the rollup and the calls per group and bucket.
+/// Where each part of a query's range is read from: whole days from the daily rollup (unless the buckets
+/// are hours), whole hours from the hourly one, and the partial hours at either end from the calls.
+enum UsagePlan {
+    enum Source: Equatable {
+        case calls
+        case rollup(UsageRollup)
+
+        static func == (a: Source, b: Source) -> Bool {
+            switch (a, b) {
+            case (.calls, .calls): return true
+            case (.rollup(let x), .rollup(let y)): return x.table == y.table
+            default: return false
+            }
+        }
+    }
+
+    struct Part: Equatable {
+        var source: Source
+        /// Unix milliseconds, `[from, to)`.
+        var from: Int64
+        var to: Int64
+    }
+
+    static func parts(_ query: UsageQuery) -> [Part] {
+        let since = SQLValue.milliseconds(query.since)
+        let until = SQLValue.milliseconds(query.until)
+        guard query.canUseRollup else { return [Part(source: .calls, from: since, to: until)] }
+        var parts: [Part] = []
+        func add(_ source: Source, _ from: Int64, _ to: Int64) {
+            if from < to { parts.append(Part(source: source, from: from, to: to)) }
+        }
+        let hour = UsageRollup.hourly.width
+        let firstHour = (since + hour - 1).floorDiv(hour) * hour
+        let lastHour = until.floorDiv(hour) * hour
+        guard firstHour < lastHour else { return [Part(source: .calls, from: since, to: until)] }
+        add(.calls, since, firstHour)
+        let day = UsageRollup.daily.width
+        let firstDay = (firstHour + day - 1).floorDiv(day) * day
+        let lastDay = lastHour.floorDiv(day) * day
+        if query.interval != .hour, firstDay < lastDay {
+            add(.rollup(.hourly), firstHour, firstDay)
+            add(.rollup(.daily), firstDay, lastDay)
+            add(.rollup(.hourly), lastDay, lastHour)
+        } else {
+            add(.rollup(.hourly), firstHour, lastHour)
+        }
+        add(.calls, lastHour, until)
+        return parts
+    }
+}
+
+/// Adds up rows from the rollups and the calls per group and bucket.
 struct UsageAccumulator {
     struct Key: Hashable {
         var group: [String?]

@@ -3,21 +3,6 @@ import ChronicleStorage
 import Foundation
 import HTTPTypes
 
-/// Spending limits in US dollars per calendar day and month (UTC); nil for no limit.
-public struct BudgetLimits: Sendable, Hashable {
-    public var perDay: Double?
-    public var perMonth: Double?
-
-    public init(perDay: Double? = nil, perMonth: Double? = nil) {
-        self.perDay = perDay
-        self.perMonth = perMonth
-    }
-
-    public var isEmpty: Bool { perDay == nil && perMonth == nil }
-
-    func limit(_ window: BudgetWindow) -> Double? { window == .day ? perDay : perMonth }
-}
-
 /// The budgets of gateway keys and end users, checked before a call goes upstream against the spend
 /// counted in memory (``SpendLedger``), and charged as calls finish.
 ///
@@ -186,18 +171,4 @@ public final class Budgets: Sendable {
     }
 
     static func dollars(_ value: Double) -> String { String(format: "%.4f", value) }
-}
-
-/// How amounts in dollars are written in headers and JSON.
-enum AmountFormat {
-    /// To a billionth of a dollar.
-    static func rounded(_ dollars: Double) -> Double { (dollars * 1e9).rounded() / 1e9 }
-
-    /// `0.000123`: fixed-point to a billionth, without trailing zeros.
-    static func header(_ dollars: Double) -> String {
-        var text = String(format: "%.9f", dollars)
-        while text.hasSuffix("0") { text.removeLast() }
-        if text.hasSuffix(".") { text.removeLast() }
-        return text
-    }
 }

@@ -109,6 +109,6 @@ struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
     private func addOrigin(_ origin: String, to headers: inout HTTPFields) {
         headers[.accessControlAllowOrigin] = allowsAny ? "*" : origin
         if !allowsAny { headers[.vary] = "Origin" }
-        headers[.accessControlExposeHeaders] = "x-chronicle-overhead-ms, x-chronicle-call-id, retry-after"
+        headers[.accessControlExposeHeaders] = "x-chronicle-overhead-ms, x-chronicle-call-id, x-chronicle-cost-usd, retry-after"
     }
 }

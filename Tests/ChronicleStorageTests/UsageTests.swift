@@ -122,6 +122,10 @@ struct UsageTests {
         let k1 = try row(try await reader.usage(app1), .gatewayKey, "k1")
         let expected3: Double = (1300 * 1 + 130 * 2) / 1_000_000
         #expect(k1.requests == 4 && k1.inputTokens == 1350 && k1.costUSD == expected3)
+        var empty = query([])
+        empty.since = UsageSeed.hour0.addingTimeInterval(-30 * 86_400)
+        empty.until = UsageSeed.hour0.addingTimeInterval(-86_400)
+        #expect(try await reader.usage(empty).rows.isEmpty, "no calls, no rows, even from the rollups")
         var errors = query([])
         errors.status = "error"
         let failed = try await reader.usage(errors)

@@ -225,7 +225,8 @@ struct UsageAccumulator {
 
     /// The rows, by bucket, then cost (highest first, unpriced last), then group.
     func rows() -> [UsageRow] {
-        let sorted = figures.sorted { a, b in
+        // An ungrouped sum over no rollup rows is one row of NULLs: it counts no call.
+        let sorted = figures.filter { $0.value.requests > 0 }.sorted { a, b in
             if a.key.bucket != b.key.bucket { return (a.key.bucket ?? .min) < (b.key.bucket ?? .min) }
             let costA = a.value.priced > 0 ? Self.rounded(a.value.cost) : -1
             let costB = b.value.priced > 0 ? Self.rounded(b.value.cost) : -1

@@ -121,7 +121,11 @@ public final class Budgets: Sendable {
         let instant = now()
         for window in BudgetWindow.allCases {
             let start = window.start(containing: instant)
-            for (scope, dimension) in [(SpendLedger.Scope.gatewayKey, UsageQuery.Dimension.gatewayKey), (.user, .userID)] {
+            var scopes: [(SpendLedger.Scope, UsageQuery.Dimension)] = []
+            if !keyLimits.isEmpty { scopes.append((.gatewayKey, .gatewayKey)) }
+            // Users are read from the calls themselves (the rollups do not keep them): only when a user has a budget.
+            if !userLimits.isEmpty || defaultUserLimits != nil { scopes.append((.user, .userID)) }
+            for (scope, dimension) in scopes {
                 var query = UsageQuery(since: start, until: max(instant, start.addingTimeInterval(0.001)))
                 query.groupBy = [dimension]
                 for row in try await reader.usage(query).rows {

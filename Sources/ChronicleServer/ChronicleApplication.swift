@@ -21,13 +21,18 @@ public enum ChronicleApplication {
         /// Whether chat calls carrying a coding agent's session header (Claude Code, OpenCode, Qwen Code)
         /// and no explicit run id are grouped into a run per session (`agent_sessions`, on by default).
         public var agentSessions: Bool
+        /// Prices calls: budgets are checked before a call goes upstream, `x-chronicle-cost-usd` is set, and
+        /// `/v1/budgets` is served. The gateway should be built with ``Gateway/Builder/trackingCost(_:)``
+        /// for the same tracker, so that finished calls are charged.
+        public var cost: CostTracker?
 
         public init(reader: (any LogReader)? = nil, tracer: any Tracer = NoOpTracer(), metrics: ServerMetrics? = nil,
-                    agentSessions: Bool = true) {
+                    agentSessions: Bool = true, cost: CostTracker? = nil) {
             self.reader = reader
             self.tracer = tracer
             self.metrics = metrics
             self.agentSessions = agentSessions
+            self.cost = cost
         }
     }
 
@@ -54,23 +59,25 @@ public enum ChronicleApplication {
         let agentSessions = options.agentSessions ? AgentSessionRecorder(gateway: gateway) : nil
         ChatRoutes<ChronicleRequestContext>(
             gateway: gateway, maxBodySize: maxBodySize, policy: RequestPolicy(settings: security),
-            agentSessions: agentSessions
+            agentSessions: agentSessions, cost: options.cost
         ).register(on: router)
         MessagesRoutes<ChronicleRequestContext>(
             gateway: gateway, maxBodySize: maxBodySize, policy: RequestPolicy(settings: security),
-            agentSessions: agentSessions
+            agentSessions: agentSessions, cost: options.cost
         ).register(on: router)
         EmbeddingsRoutes<ChronicleRequestContext>(
             gateway: gateway, maxBodySize: maxBodySize, policy: RequestPolicy(settings: security),
-            agentSessions: agentSessions
+            agentSessions: agentSessions, cost: options.cost
         ).register(on: router)
         ResponsesRoutes<ChronicleRequestContext>(
             gateway: gateway, maxBodySize: maxBodySize, policy: RequestPolicy(settings: security),
-            agentSessions: agentSessions
+            agentSessions: agentSessions, cost: options.cost
         ).register(on: router)
         ModelRoutes<ChronicleRequestContext>(gateway: gateway).register(on: router)
         EventRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)
         if let reader = options.reader { ReadRoutes<ChronicleRequestContext>(reader: reader).register(on: router) }
+        UsageRoutes<ChronicleRequestContext>(reader: options.reader as? any UsageReader, budgets: options.cost?.budgets)
+            .register(on: router)
         if let metrics = options.metrics { MetricsRoutes<ChronicleRequestContext>(metrics: metrics).register(on: router) }
         return router
     }

@@ -21,7 +21,15 @@ public enum ChronicleServer {
         try checkExposure(settings, logger: logger)
 
         let metrics = settings.telemetry.metrics ? ServerMetrics() : nil
-        let storage = try await OpenedStorage.open(settings: settings, metricsFactory: metrics?.factory, logger: logger)
+        let prices = settings.cost.priceTable
+        let storage = try await OpenedStorage.open(settings: settings, prices: prices, metricsFactory: metrics?.factory,
+                                                   logger: logger)
+        let budgets = Budgets(security: settings.security, settings: settings.cost)
+        if let reader = storage.reader as? any UsageReader {
+            // Before serving: the request path only ever reads the counters in memory.
+            try await budgets.load(from: reader)
+        }
+        let cost = CostTracker(prices: prices, budgets: budgets, metricsFactory: metrics?.factory)
         defer { storage.backgroundTask?.cancel() }
         if let metrics, let writer = storage.writer { metrics.attach(writer) }
         let tracing = try Telemetry.makeTracing(settings.telemetry, environment: environment, logger: logger)
@@ -30,6 +38,7 @@ public enum ChronicleServer {
         let access = AccessControl(settings: settings.security)
         var builder = Gateway.Builder().withConfiguration(settings.gateway).withLogger(logger)
             .chargingTokens(to: access)
+            .trackingCost(cost)
             .withRedactor(settings.redactor)
         if let writer = storage.writer { builder = builder.withLogSink(writer) }
         if let tracing { builder = builder.withTracer(tracing.tracer) }
@@ -43,7 +52,7 @@ public enum ChronicleServer {
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
             options: .init(reader: storage.reader, tracer: tracing?.tracer ?? NoOpTracer(), metrics: metrics,
-                           agentSessions: settings.agentSessions),
+                           agentSessions: settings.agentSessions, cost: cost),
             host: settings.host, port: settings.port, services: services, logger: logger)
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
@@ -104,7 +113,8 @@ struct OpenedStorage {
         if let retention = retention?.store as? SQLiteLogStore { try? await retention.close() }
     }
 
-    static func open(settings: ServerSettings, metricsFactory: (any MetricsFactory)?, logger: Logger) async throws
+    static func open(settings: ServerSettings, prices: PriceTable = .bundled, metricsFactory: (any MetricsFactory)?,
+                     logger: Logger) async throws
         -> OpenedStorage
     {
         guard settings.logToDatabase else {
@@ -148,6 +158,7 @@ struct OpenedStorage {
         configuration.maxBufferedRecords = settings.storage.maxBufferedRecords
         configuration.maxBufferedBytes = settings.storage.maxBufferedBytes
         configuration.metricsFactory = metricsFactory
+        configuration.prices = prices
         let directory = spillDirectory.isEmpty ? "." : spillDirectory
         let spillPath = (directory as NSString).appendingPathComponent("\(stem).spill")
         // Earlier versions spilled to `.spill.jsonl`; the spill file reads their JSON lines, so a file left

@@ -172,7 +172,7 @@ enum ReadColumns {
         ("retries", .int), ("rate_limited", .bool), ("request_latency_ms", .int), ("total_latency_ms", .int),
         ("input_tokens", .int), ("output_tokens", .int), ("total_tokens", .int), ("cached_tokens", .int),
         ("reasoning_tokens", .int), ("http_status", .int), ("streamed", .bool), ("overhead_ms", .double),
-        ("gateway_key", .text), ("error", .json), ("meta", .json), ("created_at", .time),
+        ("gateway_key", .text), ("cost_usd", .double), ("error", .json), ("meta", .json), ("created_at", .time),
     ]
     static let callDetail: [(String, ColumnKind)] = callSummary + [
         ("chat_request", .json), ("chat_response", .json), ("response_meta", .json), ("organization_id", .text),

@@ -58,6 +58,7 @@ enum EventColumns {
         ("request_latency_ms", .int), ("total_latency_ms", .int), ("created_at", .time), ("input_tokens", .int),
         ("output_tokens", .int), ("total_tokens", .int), ("cached_tokens", .int), ("reasoning_tokens", .int),
         ("http_status", .int), ("streamed", .bool), ("overhead_ms", .double), ("gateway_key", .text),
+        ("cost_usd", .double),
     ]
 
     static let names = columns.map(\.name)
@@ -74,6 +75,7 @@ enum EventColumns {
             .int(row.requestLatencyMs), .int(row.totalLatencyMs), .time(row.createdAt), .int(row.inputTokens),
             .int(row.outputTokens), .int(row.totalTokens), .int(row.cachedTokens), .int(row.reasoningTokens),
             .int(row.httpStatus), .bool(row.streamed), .double(row.overheadMs), .text(row.gatewayKey),
+            .double(row.costUSD),
         ]
     }
 }
@@ -105,6 +107,9 @@ protocol SQLDialect {
     func msText(_ column: String) -> String
     /// A tags column as `a|b` text.
     func tagsText(_ column: String) -> String
+    /// The start, in Unix milliseconds, of the `width`-millisecond bucket (an hour, a day) a timestamp
+    /// column falls in.
+    func millisecondsBucket(_ column: String, width: Int64) -> String
 }
 
 extension SQLDialect {

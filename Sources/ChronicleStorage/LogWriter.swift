@@ -57,6 +57,8 @@ public final class LogWriter: LogSink, Service {
         /// The size at which a journal segment is closed and a new one begun; closed segments are deleted
         /// once their records are stored.
         public var journalSegmentBytes = 8 * 1024 * 1024
+        /// Prices each call as it is stored (`cost_usd`): here, off the request path.
+        public var prices: PriceTable = .bundled
 
         public init() {}
     }
@@ -204,7 +206,7 @@ public final class LogWriter: LogSink, Service {
                 do {
                     // Not synced here: the writer syncs the file before its next step, off the request path.
                     // Written, it is in the page cache like the journal, so its journal copy may go.
-                    try state.spill?.append([StoredRecord(entry, now: wallTime)], sync: false)
+                    try state.spill?.append([StoredRecord(entry, now: wallTime, prices: configuration.prices)], sync: false)
                     state.statistics.spilled += 1
                     var receipt = JournalReceipt()
                     receipt.add(journalSegment)
@@ -305,7 +307,7 @@ public final class LogWriter: LogSink, Service {
             switch step {
             case .write(let batch):
                 // Converted outside the lock: the request path never waits for a record's encoding.
-                return .write(Self.stored(batch))
+                return .write(Self.stored(batch, prices: configuration.prices))
             case .replay:
                 return .replay
             case .finished:
@@ -319,7 +321,7 @@ public final class LogWriter: LogSink, Service {
     /// The next batch from memory if one is due now, without waiting; the writer converts it while the
     /// batch before it is being written.
     fileprivate func takeDueBatchNow() -> Batch? {
-        state.withLockedValue { takeDueBatch(&$0) }.map(Self.stored)
+        state.withLockedValue { takeDueBatch(&$0) }.map { Self.stored($0, prices: configuration.prices) }
     }
 
     /// Takes the oldest batch from memory if it is due; the caller holds the lock.
@@ -329,10 +331,11 @@ public final class LogWriter: LogSink, Service {
         return state.queue.takeDueBatch(now: .now)
     }
 
-    private static func stored(_ batch: some Collection<Queued>) -> Batch {
+    private static func stored(_ batch: some Collection<Queued>, prices: PriceTable) -> Batch {
         var receipt = JournalReceipt()
         for queued in batch { receipt.add(queued.record.journalSegment) }
-        return Batch(records: batch.map { StoredRecord($0.record.entry, now: $0.record.wallTime) }, receipt: receipt)
+        return Batch(records: batch.map { StoredRecord($0.record.entry, now: $0.record.wallTime, prices: prices) },
+                     receipt: receipt)
     }
 
     private func waitForSignal(until deadline: ContinuousClock.Instant?) async {
@@ -368,7 +371,7 @@ public final class LogWriter: LogSink, Service {
 
     /// Everything still in memory, oldest first.
     fileprivate func takeAll() -> Batch {
-        state.withLockedValue { Self.stored($0.queue.takeAll()) }
+        state.withLockedValue { Self.stored($0.queue.takeAll(), prices: configuration.prices) }
     }
 
     /// Keeps records the database could not take at shutdown in the spill file, for the next start. Records
@@ -494,7 +497,7 @@ private struct WriterLoop: Sendable {
                     count += 1
                     bytes += size
                 }
-                let batch = pending.prefix(count).map { StoredRecord($0.entry, now: $0.wallTime) }
+                let batch = pending.prefix(count).map { StoredRecord($0.entry, now: $0.wallTime, prices: configuration.prices) }
                 guard await store(batch) else {
                     gaveUp = true
                     return

@@ -91,6 +91,15 @@ enum Migrations {
             "ALTER TABLE chronicle_steps ADD COLUMN updated_at bigint NOT NULL DEFAULT 0",
             "UPDATE chronicle_steps SET updated_at = COALESCE(end_time, start_time)",
         ],
+        // 8: what each call cost, and the hourly and daily usage rollups the usage API reads (filled from the
+        // calls already stored; they have no cost, since no price was known when they were written).
+        [
+            "ALTER TABLE chronicle_events ADD COLUMN cost_usd double precision",
+            UsageRollup.hourly.createTable(withoutRowID: true),
+            UsageRollup.daily.createTable(withoutRowID: true),
+            UsageRollup.hourly.backfill(SQLiteDialect()),
+            UsageRollup.daily.backfill(SQLiteDialect()),
+        ],
     ]
 
     /// Version 6 makes both backends enforce the same constraints, the stricter of the two each time:
@@ -231,6 +240,15 @@ enum Migrations {
         [
             "ALTER TABLE chronicle_steps ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()",
             "UPDATE chronicle_steps SET updated_at = COALESCE(end_time, start_time)",
+        ],
+        // 8: what each call cost, and the hourly and daily usage rollups the usage API reads (filled from the
+        // calls already stored; they have no cost, since no price was known when they were written).
+        [
+            "ALTER TABLE chronicle_events ADD COLUMN cost_usd double precision",
+            UsageRollup.hourly.createTable(withoutRowID: false),
+            UsageRollup.daily.createTable(withoutRowID: false),
+            UsageRollup.hourly.backfill(PostgresDialect()),
+            UsageRollup.daily.backfill(PostgresDialect()),
         ],
     ]
 }

@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// Stores log records in PostgreSQL through a bounded connection pool. Run it as a service (it owns the
 /// pool's background task). After each batch it notifies `chronicle_run:<id>` (empty payload, as the
 /// Rust Chronicle does) and `chronicle_runs` (payload: the run id) for every run the batch touched.
-public final class PostgresLogStore: LogStore, LogReader, TextRowFetcher, Service {
+public final class PostgresLogStore: LogStore, LogReader, UsageReader, TextRowFetcher, Service {
     public let client: PostgresClient
     private let logger: Logger
     private let dialect = PostgresDialect()
@@ -78,12 +78,13 @@ public final class PostgresLogStore: LogStore, LogReader, TextRowFetcher, Servic
         let plan = dialect.plan(for: records)
         let statements = try plan.workflow.map(Self.query)
         let insert = plan.rows.isEmpty ? nil : PostgresEventInsert.query(for: plan.rows)
+        let hasCalls = plan.rows.contains { $0.eventType == UsageRollup.callEventType }
         var runIDs: [UUID] = []
         var seen = Set<UUID>()
         for record in records {
             if let id = record.runID, seen.insert(id).inserted { runIDs.append(id) }
         }
-        if statements.isEmpty, runIDs.isEmpty, let insert {
+        if statements.isEmpty, runIDs.isEmpty, !hasCalls, let insert {
             // One statement is atomic on its own: no BEGIN and COMMIT round trips.
             _ = try await client.query(insert, logger: logger)
             return
@@ -93,7 +94,14 @@ public final class PostgresLogStore: LogStore, LogReader, TextRowFetcher, Servic
                 _ = try await connection.query(statement, logger: self.logger)
             }
             if let insert {
-                _ = try await connection.query(insert, logger: self.logger)
+                var inserted = Set<String>()
+                for try await id in try await connection.query(insert, logger: self.logger).decode(String.self) {
+                    inserted.insert(id)
+                }
+                // Only the calls stored now are added to the rollup: a replayed call was counted when first stored.
+                for upsert in UsageRollup.upserts(plan.rows, insertedIDs: inserted, dialect: PostgresDialect()) {
+                    _ = try await connection.query(try Self.query(upsert), logger: self.logger)
+                }
             }
             for id in runIDs {
                 var binds = PostgresBindings()
@@ -136,6 +144,7 @@ public final class PostgresLogStore: LogStore, LogReader, TextRowFetcher, Servic
     public func run(id: UUID) async throws -> JSONValue? { try await selectRun(id: id) }
     public func listCalls(_ query: ListQuery) async throws -> Page { try await selectCalls(query) }
     public func call(id: UUID) async throws -> JSONValue? { try await selectCall(id: id) }
+    public func usage(_ query: UsageQuery) async throws -> UsageReport { try await selectUsage(query) }
 
     func fetchText(_ sql: String, _ values: [SQLValue]) async throws -> [[String: String]] {
         var result: [[String: String]] = []
@@ -187,6 +196,9 @@ struct PostgresDialect: SQLDialect {
     let emptyObject = "'{}'::jsonb"
     func msText(_ column: String) -> String { "CAST(CAST(extract(epoch FROM \(column)) * 1000 AS bigint) AS text)" }
     func tagsText(_ column: String) -> String { "array_to_string(\(column), '|')" }
+    func millisecondsBucket(_ column: String, width: Int64) -> String {
+        "(CAST(floor(extract(epoch FROM \(column)) * 1000 / \(width)) AS bigint) * \(width))"
+    }
 }
 
 /// A storage configuration or connection problem.
@@ -221,7 +233,7 @@ enum PostgresEventInsert {
             INSERT INTO chronicle_events (\(names))
             SELECT \(selected.joined(separator: ", "))
             FROM unnest(\(parameters)) AS u(\(names))
-            ON CONFLICT (id) DO NOTHING
+            ON CONFLICT (id) DO NOTHING RETURNING CAST(id AS text)
             """
     }()
 

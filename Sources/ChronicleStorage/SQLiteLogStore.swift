@@ -4,7 +4,7 @@ import Logging
 import SQLiteNIO
 
 /// Stores log records in a SQLite file (WAL mode). Timestamps are Unix milliseconds.
-public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
+public final class SQLiteLogStore: LogStore, LogReader, UsageReader, TextRowFetcher {
     public let path: String
     let connection: SQLiteConnection
     private let dialect = SQLiteDialect()
@@ -61,7 +61,8 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
         // while SQLite works.
         let inserts = SQLiteEventInsert.statements(for: plan.rows)
         let connection = connection
-        if plan.workflow.isEmpty, inserts.count == 1, let insert = inserts.first {
+        let hasCalls = plan.rows.contains { $0.eventType == UsageRollup.callEventType }
+        if plan.workflow.isEmpty, inserts.count == 1, !hasCalls, let insert = inserts.first {
             // One statement is atomic on its own: no BEGIN and COMMIT trips to SQLite's thread. It still
             // waits its turn, so that it never runs inside another caller's transaction.
             _ = try await serial.run { try await connection.query(insert.sql, insert.binds) }
@@ -71,8 +72,15 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
             for statement in plan.workflow {
                 _ = try await connection.query(statement.sql, statement.values.map(Self.bind))
             }
+            var inserted = Set<String>()
             for insert in inserts {
-                _ = try await connection.query(insert.sql, insert.binds)
+                for row in try await connection.query(insert.sql, insert.binds) {
+                    if let id = row.column("id")?.string { inserted.insert(id) }
+                }
+            }
+            // Only the calls stored now are added to the rollup: a replayed call was counted when first stored.
+            for upsert in UsageRollup.upserts(plan.rows, insertedIDs: inserted, dialect: SQLiteDialect()) {
+                _ = try await connection.query(upsert.sql, upsert.values.map(Self.bind))
             }
         }
     }
@@ -98,6 +106,7 @@ public final class SQLiteLogStore: LogStore, LogReader, TextRowFetcher {
     public func run(id: UUID) async throws -> JSONValue? { try await selectRun(id: id) }
     public func listCalls(_ query: ListQuery) async throws -> Page { try await selectCalls(query) }
     public func call(id: UUID) async throws -> JSONValue? { try await selectCall(id: id) }
+    public func usage(_ query: UsageQuery) async throws -> UsageReport { try await selectUsage(query) }
 
     func fetchText(_ sql: String, _ values: [SQLValue]) async throws -> [[String: String]] {
         try await connection.query(sql, values.map(Self.bind)).map { row in
@@ -171,17 +180,19 @@ struct SQLiteDialect: SQLDialect {
     let emptyObject = "'{}'"
     func msText(_ column: String) -> String { "CAST(\(column) AS text)" }
     func tagsText(_ column: String) -> String { column }
+    func millisecondsBucket(_ column: String, width: Int64) -> String { "((\(column) / \(width)) * \(width))" }
 }
 
 /// Multi-row inserts of `chronicle_events` rows, bound straight from the rows.
 enum SQLiteEventInsert {
-    /// Rows per statement: 500 rows of 38 values stay well under SQLite's limit of 32,766 bound values, and
+    /// Rows per statement: 500 rows of 39 values stay well under SQLite's limit of 32,766 bound values, and
     /// larger statements stop paying for their longer parse.
     static let rowsPerStatement = 500
 
     private static let prefix = "INSERT INTO chronicle_events (\(EventColumns.names.joined(separator: ", "))) VALUES "
     private static let tuple = "(" + Array(repeating: "?", count: EventColumns.columns.count).joined(separator: ",") + ")"
-    private static let suffix = " ON CONFLICT (id) DO NOTHING"
+    /// The ids returned are those of the rows stored now, for the usage rollup.
+    private static let suffix = " ON CONFLICT (id) DO NOTHING RETURNING id"
     /// The statement for a full chunk, built once.
     private static let fullChunkSQL = sql(rowCount: rowsPerStatement)
 
@@ -223,7 +234,7 @@ enum SQLiteEventInsert {
             int(row.requestLatencyMs), int(row.totalLatencyMs), .integer(SQLiteInt64(SQLValue.milliseconds(row.createdAt))),
             int(row.inputTokens), int(row.outputTokens), int(row.totalTokens), int(row.cachedTokens),
             int(row.reasoningTokens), int(row.httpStatus), bool(row.streamed), row.overheadMs.map(SQLiteData.float) ?? .null,
-            text(row.gatewayKey),
+            text(row.gatewayKey), row.costUSD.map(SQLiteData.float) ?? .null,
         ])
     }
 }

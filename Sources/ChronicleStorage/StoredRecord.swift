@@ -8,11 +8,12 @@ public enum StoredRecord: Sendable, Codable, Hashable {
     /// A run or step event, applied to `chronicle_runs` / `chronicle_steps`.
     case workflow(WorkflowEvent)
 
-    /// Converts an entry, fixing its time now so that a replay later stores the same row.
-    public init(_ entry: LogEntry, now: Date = Date()) {
+    /// Converts an entry, fixing its time now so that a replay later stores the same row, and pricing a
+    /// call with `prices`.
+    public init(_ entry: LogEntry, now: Date = Date(), prices: PriceTable = .bundled) {
         switch entry {
         case .call(let call):
-            self = .event(EventRow(call))
+            self = .event(EventRow(call, prices: prices))
         case .workflow(.event(let event)):
             self = .event(EventRow(event, now: now))
         case .workflow(let event):
@@ -88,10 +89,12 @@ public struct EventRow: Sendable, Codable, Hashable {
     public var overheadMs: Double?
     /// The name of the gateway key the call was made with.
     public var gatewayKey: String?
+    /// What the call cost in US dollars; nil when its model has no price or it reported no usage.
+    public var costUSD: Double?
 
     static let null = "null"
 
-    init(_ call: CallLogRecord) {
+    init(_ call: CallLogRecord, prices: PriceTable = .bundled) {
         let metadata = call.options.metadata
         let usage = call.usage
         id = call.id
@@ -151,6 +154,7 @@ public struct EventRow: Sendable, Codable, Hashable {
         streamed = call.streamed
         overheadMs = call.overhead?.fractionalMilliseconds
         gatewayKey = call.options.internalMetadata.gatewayKey
+        costUSD = prices.cost(provider: provider, model: model, usage: usage, at: call.timestamp)
     }
 
     init(_ event: GenericEvent, now: Date) {

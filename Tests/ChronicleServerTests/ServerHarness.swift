@@ -31,7 +31,8 @@ struct RunningServer {
                       sink: (any LogSink)? = nil, reader: (any LogReader)? = nil, services: [any Service] = [],
                       security: SecuritySettings = SecuritySettings(), tracer: (any Tracer)? = nil,
                       metrics: ServerMetrics? = nil, redactor: SecretRedactor? = nil, logger: Logger? = nil,
-                      now: (@Sendable () -> ContinuousClock.Instant)? = nil, agentSessions: Bool = true)
+                      now: (@Sendable () -> ContinuousClock.Instant)? = nil, agentSessions: Bool = true,
+                      cost: CostTracker? = nil)
         async throws -> RunningServer
     {
         let log = InMemoryLog()
@@ -40,6 +41,7 @@ struct RunningServer {
         let access = now.map { AccessControl(settings: security, now: $0) } ?? AccessControl(settings: security)
         var builder = Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(configuration)
             .withLogSink(sink ?? log).chargingTokens(to: access)
+        if let cost { builder = builder.trackingCost(cost) }
         if let tracer { builder = builder.withTracer(tracer) }
         if let metrics { builder = builder.withMetricsFactory(metrics.factory) }
         if let redactor { builder = builder.withRedactor(redactor) }
@@ -50,7 +52,8 @@ struct RunningServer {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
-            options: .init(reader: reader, tracer: tracer ?? NoOpTracer(), metrics: metrics, agentSessions: agentSessions),
+            options: .init(reader: reader, tracer: tracer ?? NoOpTracer(), metrics: metrics, agentSessions: agentSessions,
+                           cost: cost),
             host: "127.0.0.1", port: 0, services: services, logger: logger,
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)

@@ -40,6 +40,30 @@ struct SpillFileTests {
         }
     }
 
+    /// A row spilled by the build before `cost_usd` (version 1: no cost at the end) is still read, with
+    /// no cost; the current version keeps the cost.
+    @Test func rowsSpilledBeforeCostAreRead() throws {
+        var call = sampleCall()
+        call.provider = "openai"
+        let prices = PriceTable().overriding([ModelPrice(provider: "openai", model: "llama3-8b-8192",
+                                                         inputPerMillion: 1, outputPerMillion: 1)])
+        let record = StoredRecord(.call(call), prices: prices)
+        guard case .event(let row) = record else { throw CancellationError() }
+        #expect(row.costUSD == 15.0 / 1_000_000)
+        var writer = BinaryWriter()
+        try StoredRecordCodec.encode(record, into: &writer)
+        var reader = BinaryReader(writer.bytes)
+        #expect(try StoredRecordCodec.decode(&reader) == record)
+        // Version 1: the version byte, and the row without the cost's presence byte and value.
+        var old = Array(writer.bytes.dropLast(9))
+        old[0] = 1
+        var oldReader = BinaryReader(old)
+        var expected = row
+        expected.costUSD = nil
+        #expect(try StoredRecordCodec.decode(&oldReader) == .event(expected))
+        #expect(oldReader.isAtEnd)
+    }
+
     /// A binary spill file is read back in order after a restart; a record cut short by a crash is cut
     /// off, and the next append follows the last whole record.
     @Test func binaryFileSurvivesATornAppend() throws {

@@ -22,9 +22,11 @@ public struct ConfigFile: Sendable, Decodable {
     var security: SecuritySettings.FileValues?
     var limits: SecuritySettings.LimitValues?
     var telemetry: TelemetrySettings.FileValues?
+    var prices: [CostSettings.PriceValues]
+    var budgets: [CostSettings.BudgetValues]
 
     enum CodingKeys: String, CodingKey {
-        case database, port, host, dotenv, providers, aliases, retry, security, limits, telemetry
+        case database, port, host, dotenv, providers, aliases, retry, security, limits, telemetry, prices, budgets
         case gatewayKeys = "gateway_keys"
         case tracePayloads = "trace_payloads"
         case logEmbeddingVectors = "log_embedding_vectors"
@@ -103,12 +105,16 @@ public struct ConfigFile: Sendable, Decodable {
         security = try c.decodeIfPresent(SecuritySettings.FileValues.self, forKey: .security)
         limits = try c.decodeIfPresent(SecuritySettings.LimitValues.self, forKey: .limits)
         telemetry = try c.decodeIfPresent(TelemetrySettings.FileValues.self, forKey: .telemetry)
+        prices = try c.decodeIfPresent([CostSettings.PriceValues].self, forKey: .prices) ?? []
+        budgets = try c.decodeIfPresent([CostSettings.BudgetValues].self, forKey: .budgets) ?? []
     }
 
     public init() {
         storage = StorageSettings.FileValues()
         gateway = GatewayConfiguration()
         gatewayKeys = []
+        prices = []
+        budgets = []
     }
 
     /// Parses a configuration file's text.
@@ -147,6 +153,8 @@ public struct ServerSettings: Sendable {
     public var gateway = GatewayConfiguration()
     public var security = SecuritySettings()
     public var telemetry = TelemetrySettings()
+    /// Price overrides and end-user budgets.
+    public var cost = CostSettings()
     public var logLevel: String?
     /// Secrets read from configuration (gateway and admin keys), kept only to scrub them from errors.
     var configuredSecrets: [String] = []
@@ -219,6 +227,9 @@ public struct ServerSettings: Sendable {
             }
             if let telemetry = file.telemetry { settings.telemetry.apply(telemetry) }
             if let level = file.logLevel { settings.logLevel = level }
+            do { try settings.cost.apply(prices: file.prices, budgets: file.budgets) } catch let error as ConfigurationError {
+                throw ConfigurationError("\(path): \(error.description)")
+            }
             settings.configuredSecrets += file.gatewayKeys.compactMap(\.key) + [file.security?.adminKey].compactMap { $0 }
         }
         settings.configFiles = files

@@ -27,6 +27,8 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
     let policy: RequestPolicy
     /// Attaches calls carrying a coding agent's session to its run; `nil` when `agent_sessions` is off.
     let agentSessions: AgentSessionRecorder?
+    /// Budgets checked before a call goes upstream, and the prices of the cost header.
+    var cost: CostTracker?
 
     func register(on router: Router<Context>) {
         let handler: @Sendable (Request, Context) async throws -> Response = { request, context in
@@ -77,6 +79,8 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         try policy.check(&options, messageCount: callRequest.messageCount)
         // Stored with the record; the per-key limits read the key from the call's context instead.
         options.internalMetadata.gatewayKey = context.gatewayKeyName
+        // Over a budget, nothing goes upstream; the check reads only in-memory counters.
+        try cost?.budgets.check(gatewayKey: context.gatewayKeyName, userID: options.metadata.userID)
 
         let gateway = self.gateway
         let channel = context.clientChannel
@@ -112,6 +116,7 @@ struct ChatRoutes<Context: GatewayKeyRequestContext>: Sendable {
         let overhead = call.finish()
         var headers: HTTPFields = [.contentType: "application/json"]
         headers.addCallHeaders(call, overhead: overhead)
+        headers.addCost(call, prices: cost)
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: responseBody))
     }
 
@@ -357,6 +362,8 @@ extension HTTPField.Name {
     static let chronicleOverhead = HTTPField.Name("x-chronicle-overhead-ms")!
     /// The call's id: its record's id, for finding the call in the log.
     static let chronicleCallID = HTTPField.Name("x-chronicle-call-id")!
+    /// What a non-streamed call cost in US dollars, when its model has a price.
+    static let chronicleCost = HTTPField.Name("x-chronicle-cost-usd")!
 }
 
 extension HTTPFields {
@@ -365,5 +372,11 @@ extension HTTPFields {
     mutating func addCallHeaders(_ call: GatewayCall, overhead: Duration) {
         if call.isRecorded { self[.chronicleCallID] = call.id.uuidString.lowercased() }
         self[.chronicleOverhead] = ChatRoutes<ChronicleRequestContext>.formatOverhead(overhead)
+    }
+
+    /// `x-chronicle-cost-usd` for a finished call whose model has a price (from the in-memory table).
+    mutating func addCost(_ call: GatewayCall, prices: CostTracker?) {
+        guard let prices, let billing = call.billing, let dollars = prices.cost(of: billing) else { return }
+        self[.chronicleCost] = AmountFormat.header(dollars)
     }
 }

@@ -16,6 +16,8 @@ struct EmbeddingsRoutes<Context: GatewayKeyRequestContext>: Sendable {
     let policy: RequestPolicy
     /// Joins calls that carry a coding agent's session to its run; `nil` when that is switched off.
     let agentSessions: AgentSessionRecorder?
+    /// Budgets checked before a call goes upstream, and the prices of the cost header.
+    var cost: CostTracker?
 
     func register(on router: Router<Context>) {
         let handler: @Sendable (Request, Context) async throws -> Response = { request, context in
@@ -46,6 +48,8 @@ struct EmbeddingsRoutes<Context: GatewayKeyRequestContext>: Sendable {
         // Inputs are not messages (the body size limit bounds them); the other limits apply as on chat.
         try policy.check(&options, messageCount: 0)
         options.internalMetadata.gatewayKey = context.gatewayKeyName
+        // Over a budget, nothing goes upstream.
+        try cost?.budgets.check(gatewayKey: context.gatewayKeyName, userID: options.metadata.userID)
 
         let gateway = self.gateway
         let answer = try await ClientDisconnect.cancelling(on: context.clientChannel) { [options] in
@@ -55,6 +59,7 @@ struct EmbeddingsRoutes<Context: GatewayKeyRequestContext>: Sendable {
         let overhead = call.finish()
         var headers: HTTPFields = [.contentType: "application/json"]
         headers.addCallHeaders(call, overhead: overhead)
+        headers.addCost(call, prices: cost)
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: answer.body))
     }
 }

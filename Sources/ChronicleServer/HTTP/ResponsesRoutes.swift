@@ -25,6 +25,8 @@ struct ResponsesRoutes<Context: GatewayKeyRequestContext>: Sendable {
     let policy: RequestPolicy
     /// Joins calls that carry a coding agent's session to its run; `nil` when that is switched off.
     let agentSessions: AgentSessionRecorder?
+    /// Budgets checked before a call goes upstream, and the prices of the cost header.
+    var cost: CostTracker?
 
     func register(on router: Router<Context>) {
         let responses: @Sendable (Request, Context) async throws -> Response = { request, context in
@@ -57,6 +59,8 @@ struct ResponsesRoutes<Context: GatewayKeyRequestContext>: Sendable {
         var options = decodedOptions
         try policy.check(&options, messageCount: callRequest.messageCount)
         options.internalMetadata.gatewayKey = context.gatewayKeyName
+        // Over a budget, nothing goes upstream.
+        try cost?.budgets.check(gatewayKey: context.gatewayKeyName, userID: options.metadata.userID)
 
         let gateway = self.gateway
         let channel = context.clientChannel
@@ -82,6 +86,7 @@ struct ResponsesRoutes<Context: GatewayKeyRequestContext>: Sendable {
         let overhead = call.finish()
         var headers: HTTPFields = [.contentType: "application/json"]
         headers.addCallHeaders(call, overhead: overhead)
+        headers.addCost(call, prices: cost)
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 

@@ -34,7 +34,8 @@ struct AccessMiddleware<Context: GatewayKeyRequestContext>: RouterMiddleware {
 
     static func area(of path: String) -> Area {
         if path == "/" || path == "/healthz" { return .open }
-        if path == "/metrics" || path.hasPrefix("/v1/runs") || path.hasPrefix("/v1/calls") { return .admin }
+        if path == "/metrics" || path.hasPrefix("/v1/runs") || path.hasPrefix("/v1/calls") || path == "/v1/usage"
+            || path == "/v1/budgets" { return .admin }
         return .api
     }
 
@@ -108,6 +109,6 @@ struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
     private func addOrigin(_ origin: String, to headers: inout HTTPFields) {
         headers[.accessControlAllowOrigin] = allowsAny ? "*" : origin
         if !allowsAny { headers[.vary] = "Origin" }
-        headers[.accessControlExposeHeaders] = "x-chronicle-overhead-ms, x-chronicle-call-id, retry-after"
+        headers[.accessControlExposeHeaders] = "x-chronicle-overhead-ms, x-chronicle-call-id, x-chronicle-cost-usd, retry-after"
     }
 }

@@ -17,21 +17,30 @@ public struct GatewayKeyConfig: Sendable, Hashable {
     public var maxConcurrentRequests: Int?
     /// Whether the key may also read `/v1/runs`, `/v1/calls` and `/metrics` when an admin key is set.
     public var admin: Bool
+    /// US dollars the key may spend per calendar day (UTC); nil for no limit.
+    public var maxCostUSDPerDay: Double?
+    /// US dollars the key may spend per calendar month (UTC); nil for no limit.
+    public var maxCostUSDPerMonth: Double?
 
     public init(name: String, key: String, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil,
-                maxConcurrentRequests: Int? = nil, admin: Bool = false) {
+                maxConcurrentRequests: Int? = nil, admin: Bool = false, maxCostUSDPerDay: Double? = nil,
+                maxCostUSDPerMonth: Double? = nil) {
         self.init(name: name, digest: KeyDigest(of: key), requestsPerMinute: requestsPerMinute,
-                  tokensPerMinute: tokensPerMinute, maxConcurrentRequests: maxConcurrentRequests, admin: admin)
+                  tokensPerMinute: tokensPerMinute, maxConcurrentRequests: maxConcurrentRequests, admin: admin,
+                  maxCostUSDPerDay: maxCostUSDPerDay, maxCostUSDPerMonth: maxCostUSDPerMonth)
     }
 
     public init(name: String, digest: KeyDigest, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil,
-                maxConcurrentRequests: Int? = nil, admin: Bool = false) {
+                maxConcurrentRequests: Int? = nil, admin: Bool = false, maxCostUSDPerDay: Double? = nil,
+                maxCostUSDPerMonth: Double? = nil) {
         self.name = name
         self.digest = digest
         self.requestsPerMinute = requestsPerMinute
         self.tokensPerMinute = tokensPerMinute
         self.maxConcurrentRequests = maxConcurrentRequests
         self.admin = admin
+        self.maxCostUSDPerDay = maxCostUSDPerDay
+        self.maxCostUSDPerMonth = maxCostUSDPerMonth
     }
 
     /// The file form: `key`, `key_env` (a variable holding the key) or `key_sha256` (its hex digest).
@@ -44,6 +53,8 @@ public struct GatewayKeyConfig: Sendable, Hashable {
         var tokensPerMinute: Int?
         var maxConcurrentRequests: Int?
         var admin: Bool?
+        var maxCostUSDPerDay: ConfigAmount?
+        var maxCostUSDPerMonth: ConfigAmount?
 
         enum CodingKeys: String, CodingKey {
             case name, key, admin
@@ -52,6 +63,8 @@ public struct GatewayKeyConfig: Sendable, Hashable {
             case requestsPerMinute = "requests_per_minute"
             case tokensPerMinute = "tokens_per_minute"
             case maxConcurrentRequests = "max_concurrent_requests"
+            case maxCostUSDPerDay = "max_cost_usd_per_day"
+            case maxCostUSDPerMonth = "max_cost_usd_per_month"
         }
 
         func resolve(environment: (String) -> String?) throws -> GatewayKeyConfig {
@@ -79,9 +92,12 @@ public struct GatewayKeyConfig: Sendable, Hashable {
                     throw ConfigurationError("gateway key \"\(name)\": \(label) must be positive")
                 }
             }
+            let budget = BudgetLimits(perDay: maxCostUSDPerDay?.value, perMonth: maxCostUSDPerMonth?.value)
+            if !budget.isEmpty { try CostSettings.check(budget, label: "gateway key \"\(name)\"") }
             return GatewayKeyConfig(name: name, digest: digest, requestsPerMinute: requestsPerMinute,
                                     tokensPerMinute: tokensPerMinute, maxConcurrentRequests: maxConcurrentRequests,
-                                    admin: admin ?? false)
+                                    admin: admin ?? false, maxCostUSDPerDay: maxCostUSDPerDay?.value,
+                                    maxCostUSDPerMonth: maxCostUSDPerMonth?.value)
         }
     }
 

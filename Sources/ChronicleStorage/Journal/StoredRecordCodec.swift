@@ -5,8 +5,9 @@ import Foundation
 /// (its JSON columns are already text), so spilling a large prompt copies it instead of escaping it into a
 /// JSON document. Run and step events, which are small and rare, are written as JSON.
 enum StoredRecordCodec {
-    /// Bumped whenever the layout changes; a reader refuses versions it does not know.
-    static let version: UInt8 = 1
+    /// Bumped whenever the layout changes; a reader refuses versions it does not know. Version 2 adds
+    /// `cost_usd` at the end of a row; version 1 rows (spilled by an earlier build) are read without it.
+    static let version: UInt8 = 2
 
     private enum Tag: UInt8 { case event = 1, workflow = 2 }
 
@@ -23,10 +24,11 @@ enum StoredRecordCodec {
     }
 
     static func decode(_ reader: inout BinaryReader) throws -> StoredRecord {
-        guard try reader.uint8() == version else { throw StorageError("unknown spill record version") }
+        let recordVersion = try reader.uint8()
+        guard recordVersion == 1 || recordVersion == version else { throw StorageError("unknown spill record version") }
         switch Tag(rawValue: try reader.uint8()) {
         case .event?:
-            return .event(try decodeRow(&reader))
+            return .event(try decodeRow(&reader, hasCost: recordVersion >= 2))
         case .workflow?:
             return .workflow(try JSONCoding.decode(WorkflowEvent.self, from: reader.bytes[try reader.byteRange()]))
         case nil:
@@ -73,9 +75,10 @@ enum StoredRecordCodec {
         writer.putOptional(row.streamed) { $0.put($1) }
         writer.putOptional(row.overheadMs) { $0.put($1) }
         writer.put(row.gatewayKey)
+        writer.putOptional(row.costUSD) { $0.put($1) }
     }
 
-    private static func decodeRow(_ reader: inout BinaryReader) throws -> EventRow {
+    private static func decodeRow(_ reader: inout BinaryReader, hasCost: Bool) throws -> EventRow {
         func int64(_ reader: inout BinaryReader) throws -> Int64? { try reader.optional { try $0.int64() } }
         let id = try reader.uuid()
         var row = EventRow(GenericEvent(id: id, type: try reader.string()), now: Date(timeIntervalSince1970: 0))
@@ -115,6 +118,7 @@ enum StoredRecordCodec {
         row.streamed = try reader.optional { try $0.bool() }
         row.overheadMs = try reader.optional { try $0.double() }
         row.gatewayKey = try reader.optionalString()
+        if hasCost { row.costUSD = try reader.optional { try $0.double() } }
         return row
     }
 }

@@ -122,6 +122,21 @@ public final class GatewayCall: Sendable {
     /// Whether the call has finished.
     public var isFinished: Bool { storage.withLockedValue { $0.machine.isFinished } }
 
+    /// What the finished call's record says was used, and of which provider and model, for pricing the
+    /// call on the request path (the `x-chronicle-cost-usd` header); nil until the call has finished with a
+    /// record.
+    public var billing: Billing? { storage.withLockedValue { $0.billing } }
+
+    /// The provider, model and usage of a finished call's record.
+    public struct Billing: Sendable, Hashable {
+        public var provider: String?
+        /// The model the provider says answered, else the one routed to.
+        public var model: String?
+        public var usage: Usage?
+        /// When the call was accepted: the date its price is taken at.
+        public var acceptedAt: Date
+    }
+
     // MARK: Finishing
 
     /// Finishes the call now, the first time: its record goes to the gateway's subscribers before this
@@ -302,6 +317,8 @@ extension GatewayCall {
         var clientAPIKey: String?
         var collectsAnswer = false
         var tracesChunks = false
+        /// Kept from the record when the call finishes.
+        var billing: Billing?
 
         init(machine: StateMachine) {
             self.machine = machine
@@ -364,6 +381,8 @@ extension GatewayCall {
         }
         record.totalLatency = figures.elapsed
         record.overhead = figures.overhead
+        storage.billing = Billing(provider: record.provider, model: record.responseModel ?? record.model ?? record.request.model,
+                                  usage: record.usage, acceptedAt: record.timestamp)
         let finishedOnRelease: Bool
         if case .released = ending { finishedOnRelease = true } else { finishedOnRelease = false }
         let report = Report(

@@ -348,11 +348,21 @@ enum BedrockConversion {
         }
     }
 
+    /// Usage in OpenAI's terms: Bedrock's `inputTokens` leaves out cache reads and writes, which the
+    /// gateway's prompt tokens include (and details), so that a cached prompt is priced like OpenAI's.
     static func usage(_ value: JSONValue) -> Usage {
-        var usage = Usage(promptTokens: value["inputTokens"]?.intValue, completionTokens: value["outputTokens"]?.intValue,
-                          totalTokens: value["totalTokens"]?.intValue)
-        if let cached = value["cacheReadInputTokens"]?.intValue {
-            usage.unknownFields["prompt_tokens_details"] = ["cached_tokens": .integer(Int64(cached))]
+        let input = value["inputTokens"]?.intValue
+        let cacheRead = value["cacheReadInputTokens"]?.intValue
+        let cacheWrite = value["cacheWriteInputTokens"]?.intValue
+        var usage = Usage(completionTokens: value["outputTokens"]?.intValue, totalTokens: value["totalTokens"]?.intValue)
+        if input != nil || cacheRead != nil || cacheWrite != nil {
+            usage.promptTokens = (input ?? 0) + (cacheRead ?? 0) + (cacheWrite ?? 0)
+        }
+        if cacheRead != nil || cacheWrite != nil {
+            usage.unknownFields["prompt_tokens_details"] = [
+                "cached_tokens": .integer(Int64(cacheRead ?? 0)),
+                "cache_creation_tokens": .integer(Int64(cacheWrite ?? 0)),
+            ]
         }
         return usage
     }

@@ -21,7 +21,9 @@ public enum ChronicleServer {
         try checkExposure(settings, logger: logger)
 
         let metrics = settings.telemetry.metrics ? ServerMetrics() : nil
-        let storage = try await OpenedStorage.open(settings: settings, metricsFactory: metrics?.factory, logger: logger)
+        let liveCalls = LiveCallFeed()
+        let storage = try await OpenedStorage.open(settings: settings, metricsFactory: metrics?.factory,
+                                                   onStored: liveCalls.publish, logger: logger)
         defer { storage.backgroundTask?.cancel() }
         if let metrics, let writer = storage.writer { metrics.attach(writer) }
         let tracing = try Telemetry.makeTracing(settings.telemetry, environment: environment, logger: logger)
@@ -43,7 +45,7 @@ public enum ChronicleServer {
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
             options: .init(reader: storage.reader, tracer: tracing?.tracer ?? NoOpTracer(), metrics: metrics,
-                           agentSessions: settings.agentSessions),
+                           agentSessions: settings.agentSessions, liveCalls: liveCalls),
             host: settings.host, port: settings.port, services: services, logger: logger)
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
@@ -104,7 +106,8 @@ struct OpenedStorage {
         if let retention = retention?.store as? SQLiteLogStore { try? await retention.close() }
     }
 
-    static func open(settings: ServerSettings, metricsFactory: (any MetricsFactory)?, logger: Logger) async throws
+    static func open(settings: ServerSettings, metricsFactory: (any MetricsFactory)?,
+                     onStored: (@Sendable ([StoredRecord]) -> Void)? = nil, logger: Logger) async throws
         -> OpenedStorage
     {
         guard settings.logToDatabase else {
@@ -148,6 +151,7 @@ struct OpenedStorage {
         configuration.maxBufferedRecords = settings.storage.maxBufferedRecords
         configuration.maxBufferedBytes = settings.storage.maxBufferedBytes
         configuration.metricsFactory = metricsFactory
+        configuration.onStored = onStored
         let directory = spillDirectory.isEmpty ? "." : spillDirectory
         let spillPath = (directory as NSString).appendingPathComponent("\(stem).spill")
         // Earlier versions spilled to `.spill.jsonl`; the spill file reads their JSON lines, so a file left

@@ -121,7 +121,8 @@ extension TextRowFetcher {
     /// `conditions` are conditions with one bound value each: the closure gets the value's placeholder.
     func page(table: String, columns: [(String, ColumnKind)], timeColumn: String, filters: [(String, SQLValue)],
               query: ListQuery, extraWhere: [String] = [],
-              conditions bound: [(SQLValue, (String) -> String)] = []) async throws -> Page {
+              conditions bound: [(SQLValue, (String) -> String)] = [],
+              computed: [ComputedColumn] = []) async throws -> Page {
         var values: [SQLValue] = []
         func bind(_ value: SQLValue) -> String {
             values.append(value)
@@ -139,11 +140,13 @@ extension TextRowFetcher {
             conditions.append("(\(timeColumn) < \(time) OR (\(timeColumn) = \(time) AND id < \(id)))")
         }
         let limit = max(1, min(query.limit, 500))
-        let sql = "SELECT \(selectList(columns)), \(sqlDialect.msText(timeColumn)) AS sort_ms FROM \(table)"
+        let computedList = computed.map { ", CAST((\($0.expression)) AS text) AS \($0.name)" }.joined()
+        let sql = "SELECT \(selectList(columns))\(computedList), \(sqlDialect.msText(timeColumn)) AS sort_ms FROM \(table)"
             + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
             + " ORDER BY \(timeColumn) DESC, id DESC LIMIT \(limit + 1)"
         let rows = try await fetchText(sql, values)
-        var items = rows.prefix(limit).map { JSONValue.object(object($0, columns)) }
+        let allColumns = columns + computed.map { ($0.name, $0.kind) }
+        var items = rows.prefix(limit).map { JSONValue.object(object($0, allColumns)) }
         var next: String?
         if rows.count > limit, let last = rows.prefix(limit).last, let ms = last["sort_ms"].flatMap({ Int64($0) }),
            let id = last["id"] {
@@ -154,7 +157,25 @@ extension TextRowFetcher {
     }
 }
 
+/// A listed value computed by a subquery per row, such as a run's number of steps.
+struct ComputedColumn {
+    var name: String
+    var kind: ColumnKind
+    /// SQL valid in the select list, referring to the listed table by its name.
+    var expression: String
+}
+
 enum ReadColumns {
+    /// What a run's list entry adds to its row: how many steps and LLM calls it has, and their tokens.
+    static let runTotals: [ComputedColumn] = [
+        ComputedColumn(name: "step_count", kind: .int,
+                       expression: "SELECT count(*) FROM chronicle_steps WHERE chronicle_steps.run_id = chronicle_runs.id"),
+        ComputedColumn(name: "call_count", kind: .int, expression: "SELECT count(*) FROM chronicle_events"
+            + " WHERE chronicle_events.run_id = chronicle_runs.id AND chronicle_events.event_type = 'chronicle_llm_request'"),
+        ComputedColumn(name: "total_tokens", kind: .int, expression: "SELECT sum(total_tokens) FROM chronicle_events"
+            + " WHERE chronicle_events.run_id = chronicle_runs.id AND chronicle_events.event_type = 'chronicle_llm_request'"),
+    ]
+
     static let run: [(String, ColumnKind)] = [
         ("id", .uuid), ("name", .text), ("description", .text), ("application", .text), ("environment", .text),
         ("input", .json), ("output", .json), ("status", .text), ("trace_id", .text), ("span_id", .text),
@@ -188,7 +209,7 @@ extension TextRowFetcher {
         if let value = query.application { filters.append(("application", .text(value))) }
         if let value = query.environment { filters.append(("environment", .text(value))) }
         return try await page(table: "chronicle_runs", columns: ReadColumns.run, timeColumn: "created_at",
-                              filters: filters, query: query)
+                              filters: filters, query: query, computed: ReadColumns.runTotals)
     }
 
     func selectCalls(_ query: ListQuery) async throws -> Page {
@@ -222,7 +243,13 @@ extension TextRowFetcher {
         let placeholder = sqlDialect.placeholder(1, for: .uuid(id))
         let rows = try await fetchText(
             "SELECT \(selectList(ReadColumns.callDetail)) FROM chronicle_events WHERE id = \(placeholder)", [.uuid(id)])
-        return rows.first.map { .object(object($0, ReadColumns.callDetail)) }
+        return rows.first.map { row in
+            var call = object(row, ReadColumns.callDetail)
+            // What was tried, in order: a failed call's attempts are in its error, a call that succeeded after
+            // a retry or a fallback has them in its response metadata, a first-try success has none.
+            call["attempts"] = call["error"]?["attempts"] ?? call["response_meta"]?["attempts"] ?? .array([])
+            return .object(call)
+        }
     }
 
     /// The run, its steps as a tree, and the calls and events linked to it.

@@ -57,6 +57,9 @@ public final class LogWriter: LogSink, Service {
         /// The size at which a journal segment is closed and a new one begun; closed segments are deleted
         /// once their records are stored.
         public var journalSegmentBytes = 8 * 1024 * 1024
+        /// Called with each batch of records once the database has committed it (on the writer's task), so that
+        /// whoever is told about a call (the dashboard's live tail) can already read it back. Keep it quick.
+        public var onStored: (@Sendable ([StoredRecord]) -> Void)?
 
         public init() {}
     }
@@ -537,6 +540,7 @@ private struct WriterLoop: Sendable {
             do {
                 try await write(batch)
                 writer.count { $0.written += batch.count }
+                configuration.onStored?(batch)
                 return true
             } catch {
                 writer.count { $0.failedBatches += 1 }
@@ -584,6 +588,7 @@ private struct WriterLoop: Sendable {
         do {
             try await write([record])
             writer.count { $0.written += 1 }
+            configuration.onStored?([record])
             return
         } catch {
             writer.log.error("database refused a log record; storing an error note in its place", metadata: [

@@ -31,7 +31,8 @@ struct RunningServer {
                       sink: (any LogSink)? = nil, reader: (any LogReader)? = nil, services: [any Service] = [],
                       security: SecuritySettings = SecuritySettings(), tracer: (any Tracer)? = nil,
                       metrics: ServerMetrics? = nil, redactor: SecretRedactor? = nil, logger: Logger? = nil,
-                      now: (@Sendable () -> ContinuousClock.Instant)? = nil, agentSessions: Bool = true)
+                      now: (@Sendable () -> ContinuousClock.Instant)? = nil, agentSessions: Bool = true,
+                      liveCalls: LiveCallFeed = LiveCallFeed())
         async throws -> RunningServer
     {
         let log = InMemoryLog()
@@ -50,7 +51,8 @@ struct RunningServer {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
-            options: .init(reader: reader, tracer: tracer ?? NoOpTracer(), metrics: metrics, agentSessions: agentSessions),
+            options: .init(reader: reader, tracer: tracer ?? NoOpTracer(), metrics: metrics, agentSessions: agentSessions,
+                           liveCalls: liveCalls),
             host: "127.0.0.1", port: 0, services: services, logger: logger,
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)

@@ -70,7 +70,9 @@ public enum ChronicleApplication {
             LiveTailRoutes<ChronicleRequestContext>(feed: options.liveCalls).register(on: router)
             ReadRoutes<ChronicleRequestContext>(reader: reader).register(on: router)
         }
-        DashboardRoutes<ChronicleRequestContext>().register(on: router)
+        DashboardRoutes<ChronicleRequestContext>(
+            keyRequired: security.adminKeyDigest != nil || security.requiresAuthentication
+        ).register(on: router)
         if let metrics = options.metrics { MetricsRoutes<ChronicleRequestContext>(metrics: metrics).register(on: router) }
         return router
     }

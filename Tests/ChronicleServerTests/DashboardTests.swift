@@ -66,6 +66,8 @@ struct DashboardTests {
         let bare = try await server.send("/ui", method: .GET)
         #expect(bare.status == 200)
         #expect(bare.body == page.body)
+        let session = try await server.json("/ui/session.json", method: .GET)
+        #expect(session.json["key_required"] == true)
         // The data stays behind the key.
         let calls = try await server.send("/v1/calls/tail", method: .GET)
         #expect(calls.status == 401)

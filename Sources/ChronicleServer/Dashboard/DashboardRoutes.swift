@@ -11,12 +11,23 @@ import NIOCore
 /// requests from this origin only, no inline script or style, no framing. The pages render every recorded
 /// string as text; the policy stops anything that would slip through anyway.
 struct DashboardRoutes<Context: RequestContext>: Sendable {
+    /// Whether the data APIs need a key, so that the page shows its login before asking them anything.
+    let keyRequired: Bool
+
     static var contentSecurityPolicy: String {
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
             + "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     }
 
     func register(on router: Router<Context>) {
+        // Says only whether a key is needed: the page asks for it before touching the APIs.
+        let session = ByteBuffer(string: #"{"key_required":\#(keyRequired)}"#)
+        router.get("/ui/session.json") { _, _ in
+            var headers = Self.securityHeaders
+            headers[.contentType] = "application/json"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: session))
+        }
         router.get("/ui") { request, _ in Self.serve(path: request.uri.path, request: request) }
         router.get("/ui/**") { request, _ in Self.serve(path: request.uri.path, request: request) }
     }

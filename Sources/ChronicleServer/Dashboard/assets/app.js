@@ -68,11 +68,23 @@ function showLogin(message) {
 }
 
 async function start() {
+  if (!adminKey()) {
+    let keyRequired = true;
+    try {
+      keyRequired = (await (await fetch("/ui/session.json")).json()).key_required !== false;
+    } catch { /* assume the safe answer */ }
+    if (keyRequired) {
+      showLogin("");
+      return;
+    }
+  }
   try {
     await getJSON("/v1/calls", { limit: 1 });
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
-      showLogin(adminKey() ? "That key was not accepted." : "");
+      const tried = adminKey();
+      setAdminKey("");
+      showLogin(tried ? "That key was not accepted." : "");
       return;
     }
     // Anything else (no database, say) is shown by the pages themselves.
@@ -83,7 +95,9 @@ async function start() {
   route();
 }
 
+// A key that stops working (changed on the server) brings the login back.
 whenUnauthorized((message) => {
+  if (!signedIn) return;
   setAdminKey("");
   showLogin(message);
 });

@@ -309,6 +309,7 @@ def test_call_detail_shows_the_conversation(browser, gateway):
     page = view.page
     view.open("/calls/" + tool_call["id"])
     page.wait_for_selector("#conversation .msg")
+    view.shot("call")
     roles = page.eval_on_selector_all("#conversation .msg", "nodes => nodes.map(n => n.dataset.role)")
     assert roles == ["system", "user"]
     conversation = page.locator("#conversation").inner_text()
@@ -328,7 +329,6 @@ def test_call_detail_shows_the_conversation(browser, gateway):
     page.click("#raw-toggle")
     assert tool_call["id"] in page.locator("#raw-json").inner_text()
     page.click("#raw-toggle")
-    view.shot("call")
     view.close()
 
 

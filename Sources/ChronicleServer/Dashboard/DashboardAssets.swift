@@ -59,6 +59,7 @@ function showLogin(message) {
   stopPage?.();
   stopPage = null;
   document.getElementById("nav").hidden = true;
+  document.getElementById("app").classList.add("signed-out");
   const input = h("input", { type: "password", id: "admin-key", autocomplete: "current-password", placeholder: "Admin key", required: true });
   const error = h("div", { class: "error-text", role: "alert" }, message || "");
   const form = h("form", {
@@ -98,6 +99,7 @@ async function start() {
   }
   signedIn = true;
   document.getElementById("nav").hidden = false;
+  document.getElementById("app").classList.remove("signed-out");
   logout.hidden = !adminKey();
   route();
 }
@@ -974,7 +976,7 @@ export function callRow(call, { fresh = false, showRun = false } = {}) {
     call.retries > 0 ? [" ", badge(failed ? `${call.retries} retries` : "fallback", "warn plain")] : null),
   h("td", { class: "num" }, ms(call.total_latency_ms)),
   h("td", { class: "num hide-sm" }, ms(call.overhead_ms)),
-  h("td", { class: "num" }, tokens(call)),
+  h("td", { class: "num hide-sm" }, tokens(call)),
   h("td", { class: "num" }, usd(call.cost_usd)),
   showRun ? h("td", null, call.step_id ? h("span", { class: "mono faint" }, String(call.step_id).slice(0, 8)) : "—") : null);
 }
@@ -983,7 +985,12 @@ export function callsTableHead() {
   return h("thead", null, h("tr", null,
     h("th", null, "Time"), h("th", null, "Model"), h("th", { class: "hide-sm" }, "Application"),
     h("th", { class: "hide-sm" }, "User"), h("th", null, "Status"), h("th", { class: "num" }, "Latency"),
-    h("th", { class: "num hide-sm" }, "Overhead"), h("th", { class: "num" }, "Tokens"), h("th", { class: "num" }, "Cost")));
+    h("th", { class: "num hide-sm" }, "Overhead"), h("th", { class: "num hide-sm" }, "Tokens"), h("th", { class: "num" }, "Cost")));
+}
+
+/** Filters, folded away on a phone unless some are set. */
+export function filterBox(grid, active) {
+  return h("details", { class: "filter-box", open: active || matchMedia("(min-width: 761px)").matches }, h("summary", null, active ? "Filters (active)" : "Filters"), grid);
 }
 
 export function render(main, route) {
@@ -1041,7 +1048,7 @@ export function render(main, route) {
     h("div", { class: "page-head" },
       h("div", null, h("h1", null, "Calls"), h("div", { class: "sub" }, "Every request through the gateway, newest first.")),
       h("div", { class: "toolbar" }, liveState, liveButton, clear)),
-    h("div", { class: "filters", id: "call-filters" }, inputs),
+    filterBox(h("div", { class: "filters", id: "call-filters" }, inputs), FILTERS.some((filter) => filters[filter.name])),
     h("div", { class: "card flush" },
       h("div", { class: "table-wrap" }, h("table", { class: "data", id: "calls-table" }, callsTableHead(), tbody)),
       h("div", { class: "pager" }, newer, status, older)));
@@ -1092,7 +1099,7 @@ export function render(main, route) {
 
   function updateTail() {
     const wanted = live && !cursor;
-    liveButton.replaceChildren(live ? [h("span", { class: "live-dot" }), " Live"] : "Paused");
+    liveButton.replaceChildren(...(live ? [h("span", { class: "live-dot" }), " Live"] : ["Paused"]));
     liveButton.classList.toggle("on", live);
     liveButton.title = live ? "New calls appear as they are stored. Click to pause." : "Click to show new calls as they arrive.";
     if (!wanted && stopTail) { stopTail(); stopTail = null; liveState.textContent = ""; }
@@ -1393,10 +1400,11 @@ function waterfall(run, rows, selected, onSelect) {
     svg.setAttribute("width", width);
     svg.setAttribute("height", height);
     const x = (t) => labelW + ((t - t0) / total) * plotW;
-    for (let k = 0; k <= 4; k++) {
-      const t = t0 + (total * k) / 4;
+    const ticks = plotW < 260 ? 2 : 4;
+    for (let k = 0; k <= ticks; k++) {
+      const t = t0 + (total * k) / ticks;
       svg.append(s("line", { class: "gridline", x1: x(t), x2: x(t), y1: AXIS - 6, y2: height }));
-      svg.append(s("text", { class: "tick", x: x(t), y: 12, "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle" }, k === 0 ? "0" : "+" + ms(t - t0)));
+      svg.append(s("text", { class: "tick", x: x(t), y: 12, "text-anchor": k === 0 ? "start" : k === ticks ? "end" : "middle" }, k === 0 ? "0" : "+" + ms(t - t0)));
     }
     rows.forEach((row, index) => {
       const y = AXIS + index * ROW;
@@ -1448,7 +1456,7 @@ function stepTree(steps, selected, onSelect, callsByStep) {
       h("span", { class: ["status-dot", statusClass(step.status)], title: step.status || "" }),
       h("span", { class: "name" }, step.name || "(unnamed step)"),
       step.type ? h("span", { class: "type" }, step.type) : null,
-      count ? h("span", { class: "faint", title: `${count} LLM calls` }, `${count}✦`) : null,
+      count ? h("span", { class: "count-chip", title: `${count} LLM calls` }, count === 1 ? "1 call" : `${count} calls`) : null,
       h("span", { class: "faint nowrap" }, start != null && end != null ? ms(end - start) : "")),
       stepTree(step.children, selected, onSelect, callsByStep));
   }));
@@ -1533,7 +1541,7 @@ export function render(main, route) {
           (run.tags || []).map((tag) => h("span", { class: "tag" }, tag))),
         h("div", { class: "sub" }, [run.description, run.application, run.environment].filter(Boolean).join(" · ") || fullTime(run.created_at)))),
       h("div", { class: "grid kpis" },
-        kpi("Duration", ms(duration(run)), fullTime(run.created_at)),
+        kpi("Duration", ms(duration(run)), `started ${time(run.created_at)}`),
         kpi("Steps", num(stepCount)),
         kpi("LLM calls", num((run.calls || []).length), failedCalls ? `${failedCalls} failed` : ""),
         kpi("Tokens", num(tokens)),
@@ -1576,6 +1584,7 @@ export function render(main, route) {
 import { h, mount, statusBadge } from "../lib/dom.js";
 import { getJSON, ApiError } from "../lib/api.js";
 import { setParams } from "../lib/router.js";
+import { filterBox } from "./calls.js";
 import { time, fullTime, ms, num, usd, fromLocalInput, toLocalInput } from "../lib/format.js";
 
 export const title = "Runs";
@@ -1631,7 +1640,7 @@ export function render(main, route) {
   mount(main,
     h("div", { class: "page-head" },
       h("div", null, h("h1", null, "Runs"), h("div", { class: "sub" }, "Agent runs and workflows, with their steps and the LLM calls they made."))),
-    h("div", { class: "filters" }, inputs),
+    filterBox(h("div", { class: "filters" }, inputs), FILTERS.some((filter) => filters[filter.name])),
     h("div", { class: "card flush" },
       h("div", { class: "table-wrap" }, h("table", { class: "data", id: "runs-table" },
         h("thead", null, h("tr", null, h("th", null, "Run"), h("th", null, "Status"), h("th", null, "Started"),
@@ -1742,10 +1751,10 @@ code, pre, .mono { font-family: var(--mono); font-size: 12.5px; }
 [hidden] { display: none !important; }
 
 /* Layout: a left navigation, content on the right; a top bar on narrow screens. */
-.shell { display: flex; min-height: 100vh; }
+.shell { min-height: 100vh; }
 .nav {
-  width: 220px; flex: none; background: var(--panel); border-right: 1px solid var(--border);
-  display: flex; flex-direction: column; padding: 16px 12px; position: sticky; top: 0; height: 100vh;
+  width: 220px; background: var(--panel); border-right: 1px solid var(--border);
+  display: flex; flex-direction: column; padding: 16px 12px; position: fixed; left: 0; top: 0; bottom: 0; z-index: 5;
 }
 .brand { display: flex; align-items: center; gap: 10px; font-weight: 700; font-size: 16px; color: var(--text); padding: 4px 8px 18px; }
 .brand:hover { text-decoration: none; }
@@ -1754,7 +1763,9 @@ code, pre, .mono { font-family: var(--mono); font-size: 12.5px; }
 .nav-links a:hover { background: var(--panel-2); color: var(--text); text-decoration: none; }
 .nav-links a.active { background: var(--accent-soft); color: var(--accent); }
 .nav-foot { margin-top: auto; padding: 8px; }
-.main { flex: 1; min-width: 0; padding: 24px 28px 48px; }
+.main { margin-left: 220px; min-width: 0; padding: 24px 28px 48px; }
+.main > .card, .main > .grid, .main > .stack, .main > .notice, .main > pre, .main > details { margin-bottom: 16px; }
+.shell.signed-out .main { margin-left: 0; }
 
 .page-head { display: flex; align-items: center; justify-content: space-between; gap: 12px; flex-wrap: wrap; margin-bottom: 18px; }
 .page-head .sub { color: var(--muted); margin-top: 4px; }
@@ -1891,7 +1902,7 @@ pre.json { margin: 6px 0 0; white-space: pre-wrap; overflow-wrap: anywhere; back
 details.reasoning { margin-bottom: 8px; color: var(--muted); }
 details.reasoning summary, details.fold summary { cursor: pointer; font-size: 12.5px; font-weight: 560; }
 details.reasoning .msg-body { padding: 6px 0 0; font-style: italic; }
-.thumb { max-width: 180px; max-height: 140px; border-radius: 8px; border: 1px solid var(--border); display: block; margin-top: 6px; }
+.thumb { width: 160px; height: 120px; object-fit: cover; border-radius: 8px; border: 1px solid var(--border); display: block; margin-top: 8px; background: var(--panel-2); }
 .split { display: flex; height: 10px; border-radius: 6px; overflow: hidden; background: var(--panel-2); margin: 8px 0 4px; }
 .split-svg { width: 100%; height: 10px; display: block; border-radius: 6px; }
 .split-svg .upstream { fill: var(--accent); }
@@ -1904,7 +1915,7 @@ details.reasoning .msg-body { padding: 6px 0 0; font-style: italic; }
 .attempt .what { overflow-wrap: anywhere; }
 
 /* Run detail */
-.run-grid { display: grid; grid-template-columns: 300px minmax(0, 1fr); gap: 16px; align-items: start; }
+.run-grid { display: grid; grid-template-columns: 340px minmax(0, 1fr); gap: 16px; align-items: start; }
 .tree { list-style: none; margin: 0; padding: 0; }
 .tree .tree { padding-left: 16px; border-left: 1px solid var(--border); margin-left: 9px; }
 .tree-node { display: flex; align-items: center; gap: 7px; padding: 5px 8px; border-radius: 7px; cursor: pointer; min-width: 0; }
@@ -1948,8 +1959,10 @@ details.reasoning .msg-body { padding: 6px 0 0; font-style: italic; }
   .detail-grid, .run-grid { grid-template-columns: minmax(0, 1fr); }
 }
 @media (max-width: 760px) {
-  .shell { flex-direction: column; }
-  .nav { width: auto; height: auto; position: sticky; z-index: 5; flex-direction: row; align-items: center; padding: 8px 10px; border-right: 0; border-bottom: 1px solid var(--border); gap: 6px; overflow-x: auto; }
+  .nav { width: auto; height: auto; position: sticky; bottom: auto; flex-direction: row; align-items: center; padding: 8px 10px; border-right: 0; border-bottom: 1px solid var(--border); gap: 6px; overflow-x: auto; }
+  .main { margin-left: 0; }
+  .nav-foot .link { white-space: nowrap; }
+  table.data th, table.data td { padding: 8px 9px; }
   .brand { padding: 0 6px 0 0; }
   .brand span { display: none; }
   .nav-links { flex-direction: row; gap: 2px; }
@@ -1963,6 +1976,12 @@ details.reasoning .msg-body { padding: 6px 0 0; font-style: italic; }
   .filters { grid-template-columns: repeat(2, minmax(0, 1fr)); }
 }
 .offscreen { position: fixed; left: -9999px; top: 0; }
+
+details.filter-box > summary { cursor: pointer; color: var(--muted); font-weight: 560; margin-bottom: 10px; list-style: none; }
+details.filter-box > summary::before { content: "▸ "; }
+details.filter-box[open] > summary::before { content: "▾ "; }
+@media (min-width: 761px) { details.filter-box > summary { display: none; } }
+.count-chip { font-size: 11px; color: var(--muted); background: var(--panel-2); border: 1px solid var(--border); border-radius: 999px; padding: 0 6px; white-space: nowrap; }
 
 """#,
     ]

@@ -52,6 +52,7 @@ function showLogin(message) {
   stopPage?.();
   stopPage = null;
   document.getElementById("nav").hidden = true;
+  document.getElementById("app").classList.add("signed-out");
   const input = h("input", { type: "password", id: "admin-key", autocomplete: "current-password", placeholder: "Admin key", required: true });
   const error = h("div", { class: "error-text", role: "alert" }, message || "");
   const form = h("form", {
@@ -91,6 +92,7 @@ async function start() {
   }
   signedIn = true;
   document.getElementById("nav").hidden = false;
+  document.getElementById("app").classList.remove("signed-out");
   logout.hidden = !adminKey();
   route();
 }

@@ -61,7 +61,7 @@ export function callRow(call, { fresh = false, showRun = false } = {}) {
     call.retries > 0 ? [" ", badge(failed ? `${call.retries} retries` : "fallback", "warn plain")] : null),
   h("td", { class: "num" }, ms(call.total_latency_ms)),
   h("td", { class: "num hide-sm" }, ms(call.overhead_ms)),
-  h("td", { class: "num" }, tokens(call)),
+  h("td", { class: "num hide-sm" }, tokens(call)),
   h("td", { class: "num" }, usd(call.cost_usd)),
   showRun ? h("td", null, call.step_id ? h("span", { class: "mono faint" }, String(call.step_id).slice(0, 8)) : "—") : null);
 }
@@ -70,7 +70,12 @@ export function callsTableHead() {
   return h("thead", null, h("tr", null,
     h("th", null, "Time"), h("th", null, "Model"), h("th", { class: "hide-sm" }, "Application"),
     h("th", { class: "hide-sm" }, "User"), h("th", null, "Status"), h("th", { class: "num" }, "Latency"),
-    h("th", { class: "num hide-sm" }, "Overhead"), h("th", { class: "num" }, "Tokens"), h("th", { class: "num" }, "Cost")));
+    h("th", { class: "num hide-sm" }, "Overhead"), h("th", { class: "num hide-sm" }, "Tokens"), h("th", { class: "num" }, "Cost")));
+}
+
+/** Filters, folded away on a phone unless some are set. */
+export function filterBox(grid, active) {
+  return h("details", { class: "filter-box", open: active || matchMedia("(min-width: 761px)").matches }, h("summary", null, active ? "Filters (active)" : "Filters"), grid);
 }
 
 export function render(main, route) {
@@ -128,7 +133,7 @@ export function render(main, route) {
     h("div", { class: "page-head" },
       h("div", null, h("h1", null, "Calls"), h("div", { class: "sub" }, "Every request through the gateway, newest first.")),
       h("div", { class: "toolbar" }, liveState, liveButton, clear)),
-    h("div", { class: "filters", id: "call-filters" }, inputs),
+    filterBox(h("div", { class: "filters", id: "call-filters" }, inputs), FILTERS.some((filter) => filters[filter.name])),
     h("div", { class: "card flush" },
       h("div", { class: "table-wrap" }, h("table", { class: "data", id: "calls-table" }, callsTableHead(), tbody)),
       h("div", { class: "pager" }, newer, status, older)));
@@ -179,7 +184,7 @@ export function render(main, route) {
 
   function updateTail() {
     const wanted = live && !cursor;
-    liveButton.replaceChildren(live ? [h("span", { class: "live-dot" }), " Live"] : "Paused");
+    liveButton.replaceChildren(...(live ? [h("span", { class: "live-dot" }), " Live"] : ["Paused"]));
     liveButton.classList.toggle("on", live);
     liveButton.title = live ? "New calls appear as they are stored. Click to pause." : "Click to show new calls as they arrive.";
     if (!wanted && stopTail) { stopTail(); stopTail = null; liveState.textContent = ""; }

@@ -75,10 +75,11 @@ function waterfall(run, rows, selected, onSelect) {
     svg.setAttribute("width", width);
     svg.setAttribute("height", height);
     const x = (t) => labelW + ((t - t0) / total) * plotW;
-    for (let k = 0; k <= 4; k++) {
-      const t = t0 + (total * k) / 4;
+    const ticks = plotW < 260 ? 2 : 4;
+    for (let k = 0; k <= ticks; k++) {
+      const t = t0 + (total * k) / ticks;
       svg.append(s("line", { class: "gridline", x1: x(t), x2: x(t), y1: AXIS - 6, y2: height }));
-      svg.append(s("text", { class: "tick", x: x(t), y: 12, "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle" }, k === 0 ? "0" : "+" + ms(t - t0)));
+      svg.append(s("text", { class: "tick", x: x(t), y: 12, "text-anchor": k === 0 ? "start" : k === ticks ? "end" : "middle" }, k === 0 ? "0" : "+" + ms(t - t0)));
     }
     rows.forEach((row, index) => {
       const y = AXIS + index * ROW;
@@ -130,7 +131,7 @@ function stepTree(steps, selected, onSelect, callsByStep) {
       h("span", { class: ["status-dot", statusClass(step.status)], title: step.status || "" }),
       h("span", { class: "name" }, step.name || "(unnamed step)"),
       step.type ? h("span", { class: "type" }, step.type) : null,
-      count ? h("span", { class: "faint", title: `${count} LLM calls` }, `${count}✦`) : null,
+      count ? h("span", { class: "count-chip", title: `${count} LLM calls` }, count === 1 ? "1 call" : `${count} calls`) : null,
       h("span", { class: "faint nowrap" }, start != null && end != null ? ms(end - start) : "")),
       stepTree(step.children, selected, onSelect, callsByStep));
   }));
@@ -215,7 +216,7 @@ export function render(main, route) {
           (run.tags || []).map((tag) => h("span", { class: "tag" }, tag))),
         h("div", { class: "sub" }, [run.description, run.application, run.environment].filter(Boolean).join(" · ") || fullTime(run.created_at)))),
       h("div", { class: "grid kpis" },
-        kpi("Duration", ms(duration(run)), fullTime(run.created_at)),
+        kpi("Duration", ms(duration(run)), `started ${time(run.created_at)}`),
         kpi("Steps", num(stepCount)),
         kpi("LLM calls", num((run.calls || []).length), failedCalls ? `${failedCalls} failed` : ""),
         kpi("Tokens", num(tokens)),

@@ -2,6 +2,7 @@
 import { h, mount, statusBadge } from "../lib/dom.js";
 import { getJSON, ApiError } from "../lib/api.js";
 import { setParams } from "../lib/router.js";
+import { filterBox } from "./calls.js";
 import { time, fullTime, ms, num, usd, fromLocalInput, toLocalInput } from "../lib/format.js";
 
 export const title = "Runs";
@@ -57,7 +58,7 @@ export function render(main, route) {
   mount(main,
     h("div", { class: "page-head" },
       h("div", null, h("h1", null, "Runs"), h("div", { class: "sub" }, "Agent runs and workflows, with their steps and the LLM calls they made."))),
-    h("div", { class: "filters" }, inputs),
+    filterBox(h("div", { class: "filters" }, inputs), FILTERS.some((filter) => filters[filter.name])),
     h("div", { class: "card flush" },
       h("div", { class: "table-wrap" }, h("table", { class: "data", id: "runs-table" },
         h("thead", null, h("tr", null, h("th", null, "Run"), h("th", null, "Status"), h("th", null, "Started"),

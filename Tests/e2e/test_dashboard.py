@@ -492,3 +492,74 @@ def test_call_detail_fits_a_phone(browser, gateway):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     view.shot("call")
     view.close()
+
+
+def stub_usage(page, now_ms):
+    """Answers /v1/usage and /v1/budgets in the browser with the agreed shapes, so that the charts and tables
+    are checked against the contract even where the gateway does not serve them yet."""
+    hour = 3600000
+    base = now_ms // hour * hour
+    hours_with_traffic = [0, 1, 2, 5, 9, 13, 20]
+
+    def iso(ms):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+    def rows_for(url):
+        query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&")) if "?" in url else {}
+        group = query.get("group_by")
+        if query.get("interval") == "hour":
+            return [{"group": {}, "bucket": iso(base - h * hour), "requests": 10 + h, "errors": h % 3,
+                     "input_tokens": 1000 * (h + 1), "output_tokens": 400 * (h + 1), "cached_input_tokens": 0,
+                     "reasoning_tokens": 0, "cost_usd": 0.01 * (h + 1), "latency_p50_ms": 300 + 10 * h,
+                     "latency_p95_ms": 900 + 30 * h} for h in reversed(hours_with_traffic)]
+        if group:
+            names = {"model": ["gpt-4o", "claude-sonnet-4", "gpt-4o-mini"], "application": ["support-bot", "agent"],
+                     "user_id": ["alice", "bob"], "gateway_key": ["team-a", "team-b", "ci"]}[group]
+            return [{"group": {group: name}, "bucket": None, "requests": 50 - 10 * i, "errors": i,
+                     "input_tokens": 9000, "output_tokens": 3000, "cached_input_tokens": 0, "reasoning_tokens": 0,
+                     "cost_usd": 1.25 / (i + 1), "latency_p50_ms": 320, "latency_p95_ms": 1100} for i, name in enumerate(names)]
+        return [{"group": {}, "bucket": None, "requests": 133, "errors": 6, "input_tokens": 43000, "output_tokens": 17200,
+                 "cached_input_tokens": 0, "reasoning_tokens": 0, "cost_usd": 2.5, "latency_p50_ms": 341, "latency_p95_ms": 1210}]
+
+    def usage(route):
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps({"group_by": [], "interval": None, "since": iso(base - 86400000), "until": iso(now_ms),
+                                       "rows": rows_for(route.request.url)}))
+
+    def budgets(route):
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({"budgets": [
+            {"name": "team-a daily", "scope": "gateway_key", "subject": "team-a", "window": "day", "limit_usd": 20,
+             "spend_usd": 17.5, "resets_at": iso(base + 5 * hour)},
+            {"name": "alice monthly", "scope": "user", "subject": "alice", "window": "month", "limit_usd": 100,
+             "spend_usd": 12.25, "resets_at": iso(base + 12 * 86400000)}]}))
+
+    page.route("**/v1/usage*", usage)
+    page.route("**/v1/budgets*", budgets)
+    return len(hours_with_traffic), sum(10 + h for h in hours_with_traffic)
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
+def test_overview_and_budgets_draw_the_agreed_usage_shapes(browser, gateway, width, height):
+    view = Page(browser, gateway, width=width, height=height)
+    page = view.page
+    points, requests = stub_usage(page, int(time.time() * 1000))
+    view.open("/?range=24h")
+    page.wait_for_selector("#chart-requests circle.pt")
+    values = page.eval_on_selector_all("#chart-requests circle.pt[data-series=Requests]", "nodes => nodes.map(n => Number(n.dataset.value))")
+    assert len(values) == points and sum(values) == requests
+    assert page.locator("#chart-latency circle.pt").count() == 2 * points
+    assert page.locator("#chart-cost rect.bar").count() == points
+    assert page.locator("#kpi-requests").inner_text() == "133"
+    assert page.locator("#kpi-cost").inner_text() == "$2.50"
+    assert "claude-sonnet-4" in page.locator("[data-group=model]").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    view.shot("overview-usage")
+    page.click("#range button[data-range='7d']")
+    page.wait_for_selector("#chart-requests circle.pt")
+    view.open("/budgets")
+    page.wait_for_selector("#budgets-table")
+    budgets = page.locator("#budgets-table").inner_text()
+    assert "team-a daily" in budgets and "$17.50" in budgets and "$20.00" in budgets
+    assert "team-a" in page.locator("#keys-table").inner_text()
+    view.shot("budgets-usage")
+    view.close()

@@ -260,11 +260,13 @@ import { s, h } from "./dom.js";
 const HEIGHT = 170;
 const PAD = { top: 10, right: 10, bottom: 22, left: 46 };
 
+/** The axis top: four steps of 1, 2, 2.5 or 5 times a power of ten, so that every tick reads well. */
 function niceMax(value) {
   if (!(value > 0)) return 1;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return step * power;
-  return 10 * power;
+  const quarter = value / 4;
+  const power = 10 ** Math.floor(Math.log10(quarter));
+  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= quarter) return 4 * step * power;
+  return 40 * power;
 }
 
 function tickLabel(date, spanMs) {
@@ -491,14 +493,15 @@ export function usd(value) {
   if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
   const n = Number(value);
   if (n === 0) return "$0.00";
-  if (Math.abs(n) < 0.01) return "$" + n.toPrecision(2).replace(/0+$/, "");
-  if (Math.abs(n) < 100) return "$" + n.toFixed(n < 1 ? 4 : 2).replace(/(\.\d\d\d*?)0+$/, "$1");
+  if (Math.abs(n) < 0.01) return "$" + Number(n.toPrecision(2)).toString();
+  if (Math.abs(n) < 1) return "$" + n.toFixed(3).replace(/0$/, "");
   return "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }
 
 export function ms(value) {
   if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
   const n = Number(value);
+  if (n === 0) return "0 ms";
   if (n < 1) return n.toFixed(2) + " ms";
   if (n < 1000) return Math.round(n) + " ms";
   if (n < 60000) return (n / 1000).toFixed(n < 10000 ? 2 : 1) + " s";
@@ -1751,7 +1754,10 @@ code, pre, .mono { font-family: var(--mono); font-size: 12.5px; }
 [hidden] { display: none !important; }
 
 /* Layout: a left navigation, content on the right; a top bar on narrow screens. */
-.shell { min-height: 100vh; }
+.shell { min-height: 100vh; position: relative; }
+/* The navigation's column, painted down the whole page (the navigation itself stays in view). */
+.shell::before { content: ""; position: absolute; left: 0; top: 0; bottom: 0; width: 220px; background: var(--panel); border-right: 1px solid var(--border); }
+.shell.signed-out::before { display: none; }
 .nav {
   width: 220px; background: var(--panel); border-right: 1px solid var(--border);
   display: flex; flex-direction: column; padding: 16px 12px; position: fixed; left: 0; top: 0; bottom: 0; z-index: 5;
@@ -1961,6 +1967,7 @@ details.reasoning .msg-body { padding: 6px 0 0; font-style: italic; }
 @media (max-width: 760px) {
   .nav { width: auto; height: auto; position: sticky; bottom: auto; flex-direction: row; align-items: center; padding: 8px 10px; border-right: 0; border-bottom: 1px solid var(--border); gap: 6px; overflow-x: auto; }
   .main { margin-left: 0; }
+  .shell::before { display: none; }
   .nav-foot .link { white-space: nowrap; }
   table.data th, table.data td { padding: 8px 9px; }
   .brand { padding: 0 6px 0 0; }

@@ -4,11 +4,13 @@ import { s, h } from "./dom.js";
 const HEIGHT = 170;
 const PAD = { top: 10, right: 10, bottom: 22, left: 46 };
 
+/** The axis top: four steps of 1, 2, 2.5 or 5 times a power of ten, so that every tick reads well. */
 function niceMax(value) {
   if (!(value > 0)) return 1;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return step * power;
-  return 10 * power;
+  const quarter = value / 4;
+  const power = 10 ** Math.floor(Math.log10(quarter));
+  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= quarter) return 4 * step * power;
+  return 40 * power;
 }
 
 function tickLabel(date, spanMs) {

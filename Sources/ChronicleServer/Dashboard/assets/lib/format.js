@@ -18,14 +18,15 @@ export function usd(value) {
   if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
   const n = Number(value);
   if (n === 0) return "$0.00";
-  if (Math.abs(n) < 0.01) return "$" + n.toPrecision(2).replace(/0+$/, "");
-  if (Math.abs(n) < 100) return "$" + n.toFixed(n < 1 ? 4 : 2).replace(/(\.\d\d\d*?)0+$/, "$1");
+  if (Math.abs(n) < 0.01) return "$" + Number(n.toPrecision(2)).toString();
+  if (Math.abs(n) < 1) return "$" + n.toFixed(3).replace(/0$/, "");
   return "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }
 
 export function ms(value) {
   if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
   const n = Number(value);
+  if (n === 0) return "0 ms";
   if (n < 1) return n.toFixed(2) + " ms";
   if (n < 1000) return Math.round(n) + " ms";
   if (n < 60000) return (n / 1000).toFixed(n < 10000 ? 2 : 1) + " s";

@@ -123,28 +123,10 @@ extension TextRowFetcher {
               query: ListQuery, extraWhere: [String] = [],
               conditions bound: [(SQLValue, (String) -> String)] = [],
               computed: [ComputedColumn] = []) async throws -> Page {
-        var values: [SQLValue] = []
-        func bind(_ value: SQLValue) -> String {
-            values.append(value)
-            return sqlDialect.placeholder(values.count, for: value)
-        }
-        var conditions = extraWhere
-        for (column, value) in filters { conditions.append("\(column) = \(bind(value))") }
-        for (value, condition) in bound { conditions.append(condition(bind(value))) }
-        if let since = query.since { conditions.append("\(timeColumn) >= \(bind(.time(since)))") }
-        if let until = query.until { conditions.append("\(timeColumn) < \(bind(.time(until)))") }
-        if let text = query.cursor {
-            let cursor = try Cursor(text)
-            let time = bind(.time(Date(timeIntervalSince1970: Double(cursor.milliseconds) / 1000)))
-            let id = bind(.uuid(UUID(uuidString: cursor.id) ?? UUID()))
-            conditions.append("(\(timeColumn) < \(time) OR (\(timeColumn) = \(time) AND id < \(id)))")
-        }
-        let limit = max(1, min(query.limit, 500))
-        let computedList = computed.map { ", CAST((\($0.expression)) AS text) AS \($0.name)" }.joined()
-        let sql = "SELECT \(selectList(columns))\(computedList), \(sqlDialect.msText(timeColumn)) AS sort_ms FROM \(table)"
-            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
-            + " ORDER BY \(timeColumn) DESC, id DESC LIMIT \(limit + 1)"
+        let (sql, values) = try pageQuery(table: table, columns: columns, timeColumn: timeColumn, filters: filters,
+                                          query: query, extraWhere: extraWhere, conditions: bound, computed: computed)
         let rows = try await fetchText(sql, values)
+        let limit = max(1, min(query.limit, 500))
         let allColumns = columns + computed.map { ($0.name, $0.kind) }
         var items = rows.prefix(limit).map { JSONValue.object(object($0, allColumns)) }
         var next: String?
@@ -154,6 +136,42 @@ extension TextRowFetcher {
         }
         if items.isEmpty { items = [] }
         return Page(items: items, nextCursor: next)
+    }
+
+    /// The SQL of ``page(table:columns:timeColumn:filters:query:extraWhere:conditions:computed:)`` and its values.
+    ///
+    /// Columns are named with their table wherever the select list has an alias of the same name: each
+    /// selected column is cast to text under its own name, and `ORDER BY created_at` would sort by that text
+    /// (SQLite and PostgreSQL both take an output name first there), reading and sorting the whole table
+    /// instead of walking the time index for the newest rows.
+    func pageQuery(table: String, columns: [(String, ColumnKind)], timeColumn: String, filters: [(String, SQLValue)],
+                   query: ListQuery, extraWhere: [String] = [],
+                   conditions bound: [(SQLValue, (String) -> String)] = [],
+                   computed: [ComputedColumn] = []) throws -> (sql: String, values: [SQLValue]) {
+        var values: [SQLValue] = []
+        func bind(_ value: SQLValue) -> String {
+            values.append(value)
+            return sqlDialect.placeholder(values.count, for: value)
+        }
+        let time = "\(table).\(timeColumn)"
+        let id = "\(table).id"
+        var conditions = extraWhere
+        for (column, value) in filters { conditions.append("\(table).\(column) = \(bind(value))") }
+        for (value, condition) in bound { conditions.append(condition(bind(value))) }
+        if let since = query.since { conditions.append("\(time) >= \(bind(.time(since)))") }
+        if let until = query.until { conditions.append("\(time) < \(bind(.time(until)))") }
+        if let text = query.cursor {
+            let cursor = try Cursor(text)
+            let after = bind(.time(Date(timeIntervalSince1970: Double(cursor.milliseconds) / 1000)))
+            let lastID = bind(.uuid(UUID(uuidString: cursor.id) ?? UUID()))
+            conditions.append("(\(time) < \(after) OR (\(time) = \(after) AND \(id) < \(lastID)))")
+        }
+        let limit = max(1, min(query.limit, 500))
+        let computedList = computed.map { ", CAST((\($0.expression)) AS text) AS \($0.name)" }.joined()
+        let sql = "SELECT \(selectList(columns))\(computedList), \(sqlDialect.msText(time)) AS sort_ms FROM \(table)"
+            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+            + " ORDER BY \(time) DESC, \(id) DESC LIMIT \(limit + 1)"
+        return (sql, values)
     }
 }
 
@@ -213,6 +231,21 @@ extension TextRowFetcher {
     }
 
     func selectCalls(_ query: ListQuery) async throws -> Page {
+        let (filters, extra, bound) = try callFilters(query)
+        return try await page(table: "chronicle_events", columns: ReadColumns.callSummary, timeColumn: "created_at",
+                              filters: filters, query: query, extraWhere: extra, conditions: bound)
+    }
+
+    /// The SQL `GET /v1/calls` runs for `query`.
+    func callsQuery(_ query: ListQuery) throws -> (sql: String, values: [SQLValue]) {
+        let (filters, extra, bound) = try callFilters(query)
+        return try pageQuery(table: "chronicle_events", columns: ReadColumns.callSummary, timeColumn: "created_at",
+                             filters: filters, query: query, extraWhere: extra, conditions: bound)
+    }
+
+    private func callFilters(_ query: ListQuery) throws
+        -> ([(String, SQLValue)], [String], [(SQLValue, (String) -> String)])
+    {
         var filters: [(String, SQLValue)] = [("event_type", .text("chronicle_llm_request"))]
         if let value = query.application { filters.append(("application", .text(value))) }
         if let value = query.environment { filters.append(("environment", .text(value))) }
@@ -225,18 +258,17 @@ extension TextRowFetcher {
         if let name = query.name {
             // A call's name is its workflow's name or its run's name.
             bound.append((.text(name), { placeholder in
-                "(workflow_name = \(placeholder) OR run_id IN (SELECT id FROM chronicle_runs WHERE name = \(placeholder)))"
+                "(chronicle_events.workflow_name = \(placeholder) OR chronicle_events.run_id IN (SELECT id FROM chronicle_runs WHERE name = \(placeholder)))"
             }))
         }
         if let status = query.status {
             switch status {
-            case "error": extra.append("http_status >= 400")
-            case "success": extra.append("http_status < 400")
+            case "error": extra.append("chronicle_events.http_status >= 400")
+            case "success": extra.append("chronicle_events.http_status < 400")
             default: throw InvalidQuery("status for calls is \"success\" or \"error\", not \"\(status)\"")
             }
         }
-        return try await page(table: "chronicle_events", columns: ReadColumns.callSummary, timeColumn: "created_at",
-                              filters: filters, query: query, extraWhere: extra, conditions: bound)
+        return (filters, extra, bound)
     }
 
     func selectCall(id: UUID) async throws -> JSONValue? {
@@ -260,11 +292,11 @@ extension TextRowFetcher {
         else { return nil }
         var run = object(runRow, ReadColumns.run)
         let steps = try await fetchText(
-            "SELECT \(selectList(ReadColumns.step)) FROM chronicle_steps WHERE run_id = \(placeholder) ORDER BY start_time, id",
+            "SELECT \(selectList(ReadColumns.step)) FROM chronicle_steps WHERE run_id = \(placeholder) ORDER BY chronicle_steps.start_time, chronicle_steps.id",
             [.uuid(id)]
         ).map { object($0, ReadColumns.step) }
         let linked = try await fetchText(
-            "SELECT \(selectList(ReadColumns.callSummary)) FROM chronicle_events WHERE run_id = \(placeholder) ORDER BY created_at, id",
+            "SELECT \(selectList(ReadColumns.callSummary)) FROM chronicle_events WHERE run_id = \(placeholder) ORDER BY chronicle_events.created_at, chronicle_events.id",
             [.uuid(id)]
         ).map { object($0, ReadColumns.callSummary) }
         run["steps"] = .array(Self.tree(steps))

@@ -124,6 +124,7 @@ def main():
     parser.add_argument("--bin", default=os.environ.get("CHRONICLE_BIN", str(ROOT / ".build" / "release" / "chronicle")))
     args = parser.parse_args()
     database = str(pathlib.Path(args.database).resolve())
+    args.bin = str(pathlib.Path(args.bin).resolve())
     with tempfile.TemporaryDirectory() as directory:
         port = free_port()
         process = start(args.bin, database, port, directory)  # creates and migrates the database

@@ -91,6 +91,11 @@ enum Migrations {
             "ALTER TABLE chronicle_steps ADD COLUMN updated_at bigint NOT NULL DEFAULT 0",
             "UPDATE chronicle_steps SET updated_at = COALESCE(end_time, start_time)",
         ],
+        // The dashboard's calls list filtered by application alone: newest first from this index, where the
+        // (application, environment, created_at) index would have every call of the application sorted.
+        [
+            "CREATE INDEX IF NOT EXISTS chronicle_events_app_created_at_idx ON chronicle_events (application, created_at DESC)",
+        ],
     ]
 
     /// Version 6 makes both backends enforce the same constraints, the stricter of the two each time:
@@ -231,6 +236,11 @@ enum Migrations {
         [
             "ALTER TABLE chronicle_steps ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()",
             "UPDATE chronicle_steps SET updated_at = COALESCE(end_time, start_time)",
+        ],
+        // The dashboard's calls list filtered by application alone: newest first from this index, where the
+        // (application, environment, created_at) index would have every call of the application sorted.
+        [
+            "CREATE INDEX IF NOT EXISTS chronicle_events_app_created_at_idx ON chronicle_events (application, created_at DESC)",
         ],
     ]
 }

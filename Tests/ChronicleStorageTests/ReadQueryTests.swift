@@ -30,6 +30,12 @@ struct ReadQueryTests {
             #expect(steps.contains { $0.contains("USING INDEX chronicle_events_created_at_idx") }, "\(steps)")
             #expect(!steps.contains("USE TEMP B-TREE FOR ORDER BY"), "\(steps)")
         }
+        // Filtered by application alone: its own index, newest first, no sort.
+        var application = ListQuery()
+        application.application = "agent"
+        let steps = try await Self.plan(store, try store.callsQuery(application))
+        #expect(steps.contains { $0.contains("USING INDEX chronicle_events_app_created_at_idx") }, "\(steps)")
+        #expect(!steps.contains("USE TEMP B-TREE FOR ORDER BY"), "\(steps)")
         await database.close()
     }
 

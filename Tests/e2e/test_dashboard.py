@@ -179,6 +179,8 @@ SEEDED_CALLS = 8
 
 @pytest.fixture(scope="module")
 def browser():
+    if not pathlib.Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (scripts/test.sh installs it)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

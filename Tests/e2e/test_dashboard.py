@@ -565,3 +565,61 @@ def test_overview_and_budgets_draw_the_agreed_usage_shapes(browser, gateway, wid
     assert "team-a" in page.locator("#keys-table").inner_text()
     view.shot("budgets-usage")
     view.close()
+
+
+def test_a_running_run_updates_live(browser, gateway):
+    run_id = str(uuid.uuid4())
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    assert gateway.post("/v1/events", {"events": [
+        {"type": "run:start", "id": run_id, "name": "live-run"},
+        {"type": "step:start", "run_id": run_id, "step_id": first, "data": {"type": "task", "name": "first step"}}]})[0] == 202
+    view = Page(browser, gateway)
+    page = view.page
+    deadline = time.time() + 10
+    while gateway.get(f"/v1/runs/{run_id}")[0] != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    view.open(f"/runs/{run_id}")
+    page.wait_for_selector("#step-tree .tree-node:has-text('first step')")
+    assert gateway.post("/v1/events", {"events": [
+        {"type": "step:start", "run_id": run_id, "step_id": second, "data": {"type": "task", "name": "second step", "parent_step": first}},
+        {"type": "step:end", "run_id": run_id, "step_id": second, "data": {"output": {"done": True}}}]})[0] == 202
+    page.wait_for_selector("#step-tree .tree-node:has-text('second step')", timeout=10000)
+    assert gateway.post("/v1/events", {"events": [{"type": "run:update", "id": run_id, "status": "finished"}]})[0] == 202
+    page.wait_for_selector(".page-head .badge.ok:text('finished')", timeout=10000)
+    view.close()
+
+
+def test_live_tail_keeps_up_with_a_flood(browser, gateway):
+    """5,000 calls pushed at once (ten seconds at 500 calls/s) are batched: the table keeps the newest 200 rows
+    and the page stays responsive."""
+    calls = gateway.wait_for_calls(SEEDED_CALLS)
+    template = calls[0]
+    now = time.time()
+    events = []
+    for batch in range(10):
+        chunk = []
+        for index in range(500):
+            number = batch * 500 + index
+            chunk.append({**template, "id": str(uuid.UUID(int=number + 1)), "application": f"flood-{number}",
+                          "created_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now + number / 1000)) + "Z"})
+        events.append("data: " + json.dumps(chunk) + "\n\n")
+    view = Page(browser, gateway)
+    page = view.page
+    served = []
+
+    def tail(route):
+        # The first connection gets the flood; reconnections get an empty stream.
+        body = "".join(events) if not served else ": nothing new\n\n"
+        served.append(1)
+        route.fulfill(status=200, content_type="text/event-stream", body=body)
+
+    page.route("**/v1/calls/tail", tail)
+    started = time.time()
+    view.open("/calls")
+    page.wait_for_selector("#calls-body tr[data-id='" + str(uuid.UUID(int=5000)) + "']", timeout=10000)
+    expect(page.locator("#calls-body tr[data-id]")).to_have_count(200)
+    assert time.time() - started < 8
+    # Responsive: a click right after still navigates.
+    page.click("#calls-body tr[data-id] a")
+    page.wait_for_selector("#conversation, .notice")
+    view.close()

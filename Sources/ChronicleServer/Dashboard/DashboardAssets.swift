@@ -68,7 +68,7 @@ function showLogin(message) {
       setAdminKey(input.value.trim());
       await start();
     },
-  }, h("h1", null, "Sign in to Chronicle"),
+  }, h("h1", null, h("img", { src: "/ui/favicon.svg", alt: "", width: 26, height: 26 }), "Sign in to Chronicle"),
   h("p", null, "This gateway has an admin key. Enter it to read calls, runs and spend. It is kept for this tab only."),
   input, h("button", { class: "btn primary", type: "submit" }, "Sign in"), error);
   mount(main, h("div", { class: "card login" }, form));
@@ -136,6 +136,7 @@ start();
 <body>
 <div id="app" class="shell">
   <aside class="nav" id="nav">
+   <div class="nav-inner">
     <a class="brand" href="#/">
       <img src="/ui/favicon.svg" alt="" width="22" height="22">
       <span>Chronicle</span>
@@ -149,6 +150,7 @@ start();
     <div class="nav-foot">
       <button type="button" class="link" id="logout" hidden>Sign out</button>
     </div>
+   </div>
   </aside>
   <main class="main" id="main">
     <noscript>The Chronicle dashboard needs JavaScript.</noscript>
@@ -1754,14 +1756,9 @@ code, pre, .mono { font-family: var(--mono); font-size: 12.5px; }
 [hidden] { display: none !important; }
 
 /* Layout: a left navigation, content on the right; a top bar on narrow screens. */
-.shell { min-height: 100vh; position: relative; }
-/* The navigation's column, painted down the whole page (the navigation itself stays in view). */
-.shell::before { content: ""; position: absolute; left: 0; top: 0; bottom: 0; width: 220px; background: var(--panel); border-right: 1px solid var(--border); }
-.shell.signed-out::before { display: none; }
-.nav {
-  width: 220px; background: var(--panel); border-right: 1px solid var(--border);
-  display: flex; flex-direction: column; padding: 16px 12px; position: fixed; left: 0; top: 0; bottom: 0; z-index: 5;
-}
+.shell { display: flex; min-height: 100vh; }
+.nav { width: 220px; flex: none; background: var(--panel); border-right: 1px solid var(--border); }
+.nav-inner { position: sticky; top: 0; height: 100vh; display: flex; flex-direction: column; padding: 16px 12px; }
 .brand { display: flex; align-items: center; gap: 10px; font-weight: 700; font-size: 16px; color: var(--text); padding: 4px 8px 18px; }
 .brand:hover { text-decoration: none; }
 .nav-links { display: flex; flex-direction: column; gap: 2px; }
@@ -1769,9 +1766,8 @@ code, pre, .mono { font-family: var(--mono); font-size: 12.5px; }
 .nav-links a:hover { background: var(--panel-2); color: var(--text); text-decoration: none; }
 .nav-links a.active { background: var(--accent-soft); color: var(--accent); }
 .nav-foot { margin-top: auto; padding: 8px; }
-.main { margin-left: 220px; min-width: 0; padding: 24px 28px 48px; }
+.main { flex: 1; min-width: 0; padding: 24px 28px 48px; }
 .main > .card, .main > .grid, .main > .stack, .main > .notice, .main > pre, .main > details { margin-bottom: 16px; }
-.shell.signed-out .main { margin-left: 0; }
 
 .page-head { display: flex; align-items: center; justify-content: space-between; gap: 12px; flex-wrap: wrap; margin-bottom: 18px; }
 .page-head .sub { color: var(--muted); margin-top: 4px; }
@@ -1965,9 +1961,9 @@ details.reasoning .msg-body { padding: 6px 0 0; font-style: italic; }
   .detail-grid, .run-grid { grid-template-columns: minmax(0, 1fr); }
 }
 @media (max-width: 760px) {
-  .nav { width: auto; height: auto; position: sticky; bottom: auto; flex-direction: row; align-items: center; padding: 8px 10px; border-right: 0; border-bottom: 1px solid var(--border); gap: 6px; overflow-x: auto; }
-  .main { margin-left: 0; }
-  .shell::before { display: none; }
+  .shell { flex-direction: column; }
+  .nav { width: auto; position: sticky; top: 0; z-index: 5; border-right: 0; border-bottom: 1px solid var(--border); }
+  .nav-inner { position: static; height: auto; flex-direction: row; align-items: center; padding: 8px 10px; gap: 6px; overflow-x: auto; }
   .nav-foot .link { white-space: nowrap; }
   table.data th, table.data td { padding: 8px 9px; }
   .brand { padding: 0 6px 0 0; }
@@ -1989,6 +1985,8 @@ details.filter-box > summary::before { content: "▸ "; }
 details.filter-box[open] > summary::before { content: "▾ "; }
 @media (min-width: 761px) { details.filter-box > summary { display: none; } }
 .count-chip { font-size: 11px; color: var(--muted); background: var(--panel-2); border: 1px solid var(--border); border-radius: 999px; padding: 0 6px; white-space: nowrap; }
+.login .btn { justify-content: center; }
+.login h1 { display: flex; align-items: center; gap: 10px; }
 
 """#,
     ]

@@ -61,7 +61,7 @@ function showLogin(message) {
       setAdminKey(input.value.trim());
       await start();
     },
-  }, h("h1", null, "Sign in to Chronicle"),
+  }, h("h1", null, h("img", { src: "/ui/favicon.svg", alt: "", width: 26, height: 26 }), "Sign in to Chronicle"),
   h("p", null, "This gateway has an admin key. Enter it to read calls, runs and spend. It is kept for this tab only."),
   input, h("button", { class: "btn primary", type: "submit" }, "Sign in"), error);
   mount(main, h("div", { class: "card login" }, form));

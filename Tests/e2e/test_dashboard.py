@@ -623,3 +623,27 @@ def test_live_tail_keeps_up_with_a_flood(browser, gateway):
     page.click("#calls-body tr[data-id] a")
     page.wait_for_selector("#conversation, .notice")
     view.close()
+
+
+def test_the_binary_copied_alone_serves_the_dashboard(tmp_path, monkeypatch):
+    import shutil
+    import chronicle_server
+    alone = tmp_path / "bin" / "chronicle"
+    alone.parent.mkdir()
+    shutil.copy2(chronicle_server.BINARY, alone)
+    monkeypatch.setattr(chronicle_server, "BINARY", str(alone))
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    config = work / "chronicle.toml"
+    config.write_text('log_to_database = false\n')
+    port = free_port()
+    process = start_chronicle(config, port, work)
+    try:
+        for path, kind in [("/ui/", "text/html"), ("/ui/app.js", "text/javascript"), ("/ui/style.css", "text/css"),
+                           ("/ui/pages/run.js", "text/javascript")]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+                assert response.status == 200 and response.headers["content-type"].startswith(kind), path
+                assert len(response.read()) > 100
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

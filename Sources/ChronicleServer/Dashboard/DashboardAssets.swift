@@ -1135,7 +1135,6 @@ export function render(main, route) {
   };
 }
 
-export { href };
 
 """#,
         "pages/overview.js": #"""

@@ -215,4 +215,3 @@ export function render(main, route) {
   };
 }
 
-export { href };

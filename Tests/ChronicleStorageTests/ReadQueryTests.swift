@@ -59,4 +59,23 @@ struct ReadQueryTests {
         call.attempts = [call.attempts[1]]
         #expect(EventRow(call).responseMeta == #"{"load_duration":5}"#)
     }
+
+    /// What the live tail pushes for a stored call is what `GET /v1/calls` lists for it, member for member (a
+    /// column added to the list must be added to the tail too).
+    @Test(arguments: Backend.available)
+    func tailSummaryMatchesTheListedCall(backend: Backend) async throws {
+        let database = try await TestDatabase.make(backend)
+        var call = sampleCall()
+        call.timestamp = Date(timeIntervalSince1970: 1_764_600_000.123)
+        call.options.metadata.runID = UUID()
+        call.options.metadata.extra = ["team": "research"]
+        let row = EventRow(call)
+        try await database.store.write([.event(row)])
+        let reader = try #require(database.store as? any LogReader)
+        let listed = try await reader.listCalls(ListQuery()).items
+        #expect(listed.count == 1)
+        #expect(listed.first == row.summaryJSON)
+        #expect(Set(row.summaryJSON.objectValue?.keys ?? [:].keys) == Set(ReadColumns.callSummary.map(\.0)))
+        await database.close()
+    }
 }

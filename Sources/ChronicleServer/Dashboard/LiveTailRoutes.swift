@@ -56,9 +56,10 @@ struct LiveTailRoutes<Context: GatewayKeyRequestContext>: Sendable {
     }
 }
 
-/// Both streams' elements as they come, until the first one ends.
+/// Both streams' elements as they come, until the first one ends. Bounded like a subscriber's own buffer, so
+/// that a slow client still loses the oldest batches rather than holding them all here.
 private func merge(_ first: AsyncStream<[JSONValue]>, _ second: AsyncStream<[JSONValue]>) -> AsyncStream<[JSONValue]> {
-    AsyncStream { continuation in
+    AsyncStream(bufferingPolicy: .bufferingNewest(LiveCallFeed.bufferedBatches)) { continuation in
         let one = Task {
             for await element in first { continuation.yield(element) }
             continuation.finish()

@@ -632,13 +632,13 @@ export function render(main, route) {
     if (budgets.status === "fulfilled") {
       const list = budgets.value.budgets || [];
       mount(budgetsBox, list.length ? h("div", { class: "table-wrap" }, h("table", { class: "data", id: "budgets-table" },
-        h("thead", null, h("tr", null, h("th", null, "Budget"), h("th", null, "Applies to"), h("th", null, "Window"),
+        h("thead", null, h("tr", null, h("th", null, "Budget"), h("th", null, "Applies to"), h("th", { class: "hide-sm" }, "Window"),
           h("th", { class: "num" }, "Spend"), h("th", { class: "num" }, "Limit"), h("th", null, "Used"), h("th", null, "Resets"))),
         h("tbody", null, list.map((budget) => {
           const used = budget.limit_usd > 0 ? budget.spend_usd / budget.limit_usd : 0;
           return h("tr", null,
             h("td", null, budget.name), h("td", null, h("span", { class: "muted" }, budget.scope === "user" ? "user " : "key "), budget.subject),
-            h("td", null, budget.window === "day" ? "daily" : budget.window === "month" ? "monthly" : budget.window),
+            h("td", { class: "hide-sm" }, budget.window === "day" ? "daily" : budget.window === "month" ? "monthly" : budget.window),
             h("td", { class: "num" }, usd(budget.spend_usd)), h("td", { class: "num" }, usd(budget.limit_usd)),
             h("td", { class: "wrap" }, h("div", { class: "meter" }, meter(used, used >= 1 ? "err" : used >= 0.8 ? "warn" : "")), h("span", { class: "faint" }, `${Math.round(used * 100)}%`)),
             h("td", { title: fullTime(budget.resets_at) }, until(budget.resets_at)));
@@ -652,11 +652,11 @@ export function render(main, route) {
       const rows = (usage.value.rows || []).slice().sort((a, b) => b.requests - a.requests);
       mount(keysBox, rows.length ? h("div", { class: "table-wrap" }, h("table", { class: "data", id: "keys-table" },
         h("thead", null, h("tr", null, h("th", null, "Gateway key"), h("th", { class: "num" }, "Requests"), h("th", { class: "num" }, "Errors"),
-          h("th", { class: "num" }, "Tokens"), h("th", { class: "num" }, "Cost"))),
+          h("th", { class: "num hide-sm" }, "Tokens"), h("th", { class: "num" }, "Cost"))),
         h("tbody", null, rows.map((row) => h("tr", null,
           h("td", null, row.group?.gateway_key ?? h("span", { class: "faint" }, "(no key)")),
           h("td", { class: "num" }, num(row.requests)), h("td", { class: "num" }, num(row.errors)),
-          h("td", { class: "num" }, compact((row.input_tokens || 0) + (row.output_tokens || 0))),
+          h("td", { class: "num hide-sm" }, compact((row.input_tokens || 0) + (row.output_tokens || 0))),
           h("td", { class: "num" }, usd(row.cost_usd))))))) : h("div", { class: "empty" }, "No requests in this range."));
     } else {
       const error = usage.reason;
@@ -1647,7 +1647,7 @@ export function render(main, route) {
     filterBox(h("div", { class: "filters" }, inputs), FILTERS.some((filter) => filters[filter.name])),
     h("div", { class: "card flush" },
       h("div", { class: "table-wrap" }, h("table", { class: "data", id: "runs-table" },
-        h("thead", null, h("tr", null, h("th", null, "Run"), h("th", null, "Status"), h("th", null, "Started"),
+        h("thead", null, h("tr", null, h("th", null, "Run"), h("th", null, "Status"), h("th", { class: "hide-sm" }, "Started"),
           h("th", { class: "num" }, "Duration"), h("th", { class: "num" }, "Steps"), h("th", { class: "num" }, "Calls"),
           h("th", { class: "num hide-sm" }, "Tokens"), h("th", { class: "num" }, "Cost"), h("th", { class: "hide-sm" }, "Application"))),
         tbody)),
@@ -1666,9 +1666,9 @@ export function render(main, route) {
       mount(tbody, page.data.length ? page.data.map((run) => {
         const link = "#/runs/" + encodeURIComponent(run.id);
         return h("tr", { class: "clickable", dataset: { id: run.id }, onclick: (event) => { if (!event.target.closest("a")) location.hash = link; } },
-          h("td", { class: "wrap" }, h("a", { href: link }, run.name || "(unnamed run)"), run.description ? h("div", { class: "muted" }, run.description) : null),
+          h("td", { class: "wrap run-name" }, h("a", { href: link }, run.name || "(unnamed run)"), run.description ? h("div", { class: "muted" }, run.description) : null),
           h("td", null, statusBadge(run.status)),
-          h("td", { title: fullTime(run.created_at) }, time(run.created_at)),
+          h("td", { class: "hide-sm", title: fullTime(run.created_at) }, time(run.created_at)),
           h("td", { class: "num" }, ms(duration(run))),
           h("td", { class: "num" }, num(run.step_count)),
           h("td", { class: "num" }, num(run.call_count)),
@@ -1775,7 +1775,7 @@ code, pre, .mono { font-family: var(--mono); font-size: 12.5px; }
 
 .card { background: var(--panel); border: 1px solid var(--border); border-radius: var(--radius); box-shadow: var(--shadow); padding: 16px; min-width: 0; }
 .card.flush { padding: 0; overflow: hidden; }
-.card-head { display: flex; align-items: center; justify-content: space-between; gap: 8px; padding: 12px 16px; border-bottom: 1px solid var(--border); }
+.card-head { display: flex; align-items: center; justify-content: space-between; flex-wrap: wrap; gap: 8px; padding: 12px 16px; border-bottom: 1px solid var(--border); }
 .card-head h2 { margin: 0; }
 .grid { display: grid; gap: 16px; }
 .grid.two { grid-template-columns: repeat(2, minmax(0, 1fr)); }
@@ -1801,7 +1801,7 @@ code, pre, .mono { font-family: var(--mono); font-size: 12.5px; }
 .btn.on { background: var(--ok-soft); border-color: var(--ok); color: var(--text); }
 .link { background: none; border: 0; color: var(--accent); cursor: pointer; padding: 0; }
 .segmented { display: inline-flex; border: 1px solid var(--border-strong); border-radius: 8px; overflow: hidden; background: var(--panel); }
-.segmented button { border: 0; background: none; padding: 6px 11px; cursor: pointer; color: var(--muted); font-weight: 540; }
+.segmented button { border: 0; background: none; padding: 6px 11px; cursor: pointer; color: var(--muted); font-weight: 540; white-space: nowrap; }
 .segmented button + button { border-left: 1px solid var(--border); }
 .segmented button.active { background: var(--accent-soft); color: var(--accent); }
 input[type=text], input[type=password], input[type=datetime-local], select {
@@ -1968,7 +1968,9 @@ details.reasoning .msg-body { padding: 6px 0 0; font-style: italic; }
   .brand { padding: 0 6px 0 0; }
   .brand span { display: none; }
   .nav-links { flex-direction: row; gap: 2px; }
-  .nav-links a { padding: 6px 8px; white-space: nowrap; font-size: 13px; }
+  .nav-links a { padding: 6px 7px; white-space: nowrap; font-size: 13px; }
+  .nav-foot .link { font-size: 13px; }
+  td.run-name { min-width: 150px; }
   .nav-foot { margin: 0 0 0 auto; padding: 0; }
   .main { padding: 16px 12px 40px; }
   .grid.two, .grid.three { grid-template-columns: minmax(0, 1fr); }

@@ -39,13 +39,13 @@ export function render(main, route) {
     if (budgets.status === "fulfilled") {
       const list = budgets.value.budgets || [];
       mount(budgetsBox, list.length ? h("div", { class: "table-wrap" }, h("table", { class: "data", id: "budgets-table" },
-        h("thead", null, h("tr", null, h("th", null, "Budget"), h("th", null, "Applies to"), h("th", null, "Window"),
+        h("thead", null, h("tr", null, h("th", null, "Budget"), h("th", null, "Applies to"), h("th", { class: "hide-sm" }, "Window"),
           h("th", { class: "num" }, "Spend"), h("th", { class: "num" }, "Limit"), h("th", null, "Used"), h("th", null, "Resets"))),
         h("tbody", null, list.map((budget) => {
           const used = budget.limit_usd > 0 ? budget.spend_usd / budget.limit_usd : 0;
           return h("tr", null,
             h("td", null, budget.name), h("td", null, h("span", { class: "muted" }, budget.scope === "user" ? "user " : "key "), budget.subject),
-            h("td", null, budget.window === "day" ? "daily" : budget.window === "month" ? "monthly" : budget.window),
+            h("td", { class: "hide-sm" }, budget.window === "day" ? "daily" : budget.window === "month" ? "monthly" : budget.window),
             h("td", { class: "num" }, usd(budget.spend_usd)), h("td", { class: "num" }, usd(budget.limit_usd)),
             h("td", { class: "wrap" }, h("div", { class: "meter" }, meter(used, used >= 1 ? "err" : used >= 0.8 ? "warn" : "")), h("span", { class: "faint" }, `${Math.round(used * 100)}%`)),
             h("td", { title: fullTime(budget.resets_at) }, until(budget.resets_at)));
@@ -59,11 +59,11 @@ export function render(main, route) {
       const rows = (usage.value.rows || []).slice().sort((a, b) => b.requests - a.requests);
       mount(keysBox, rows.length ? h("div", { class: "table-wrap" }, h("table", { class: "data", id: "keys-table" },
         h("thead", null, h("tr", null, h("th", null, "Gateway key"), h("th", { class: "num" }, "Requests"), h("th", { class: "num" }, "Errors"),
-          h("th", { class: "num" }, "Tokens"), h("th", { class: "num" }, "Cost"))),
+          h("th", { class: "num hide-sm" }, "Tokens"), h("th", { class: "num" }, "Cost"))),
         h("tbody", null, rows.map((row) => h("tr", null,
           h("td", null, row.group?.gateway_key ?? h("span", { class: "faint" }, "(no key)")),
           h("td", { class: "num" }, num(row.requests)), h("td", { class: "num" }, num(row.errors)),
-          h("td", { class: "num" }, compact((row.input_tokens || 0) + (row.output_tokens || 0))),
+          h("td", { class: "num hide-sm" }, compact((row.input_tokens || 0) + (row.output_tokens || 0))),
           h("td", { class: "num" }, usd(row.cost_usd))))))) : h("div", { class: "empty" }, "No requests in this range."));
     } else {
       const error = usage.reason;

@@ -61,7 +61,7 @@ export function render(main, route) {
     filterBox(h("div", { class: "filters" }, inputs), FILTERS.some((filter) => filters[filter.name])),
     h("div", { class: "card flush" },
       h("div", { class: "table-wrap" }, h("table", { class: "data", id: "runs-table" },
-        h("thead", null, h("tr", null, h("th", null, "Run"), h("th", null, "Status"), h("th", null, "Started"),
+        h("thead", null, h("tr", null, h("th", null, "Run"), h("th", null, "Status"), h("th", { class: "hide-sm" }, "Started"),
           h("th", { class: "num" }, "Duration"), h("th", { class: "num" }, "Steps"), h("th", { class: "num" }, "Calls"),
           h("th", { class: "num hide-sm" }, "Tokens"), h("th", { class: "num" }, "Cost"), h("th", { class: "hide-sm" }, "Application"))),
         tbody)),
@@ -80,9 +80,9 @@ export function render(main, route) {
       mount(tbody, page.data.length ? page.data.map((run) => {
         const link = "#/runs/" + encodeURIComponent(run.id);
         return h("tr", { class: "clickable", dataset: { id: run.id }, onclick: (event) => { if (!event.target.closest("a")) location.hash = link; } },
-          h("td", { class: "wrap" }, h("a", { href: link }, run.name || "(unnamed run)"), run.description ? h("div", { class: "muted" }, run.description) : null),
+          h("td", { class: "wrap run-name" }, h("a", { href: link }, run.name || "(unnamed run)"), run.description ? h("div", { class: "muted" }, run.description) : null),
           h("td", null, statusBadge(run.status)),
-          h("td", { title: fullTime(run.created_at) }, time(run.created_at)),
+          h("td", { class: "hide-sm", title: fullTime(run.created_at) }, time(run.created_at)),
           h("td", { class: "num" }, ms(duration(run))),
           h("td", { class: "num" }, num(run.step_count)),
           h("td", { class: "num" }, num(run.call_count)),

@@ -1988,6 +1988,7 @@ details.filter-box[open] > summary::before { content: "▾ "; }
 .count-chip { font-size: 11px; color: var(--muted); background: var(--panel-2); border: 1px solid var(--border); border-radius: 999px; padding: 0 6px; white-space: nowrap; }
 .login .btn { justify-content: center; }
 .login h1 { display: flex; align-items: center; gap: 10px; }
+.toolbar > span:empty { display: none; }
 
 """#,
     ]

@@ -191,8 +191,9 @@ def browser():
 class Page:
     """A signed-in page that records console errors, page errors and dialogs."""
 
-    def __init__(self, browser, gateway, width=1280, height=800, sign_in=True, refused_key=False):
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+    def __init__(self, browser, gateway, width=1280, height=800, sign_in=True, refused_key=False, scheme="light"):
+        self.context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
+        self.scheme = scheme
         self.page = self.context.new_page()
         self.gateway = gateway
         self.errors = []
@@ -227,8 +228,11 @@ class Page:
         self.page.goto(self.gateway.base + "/ui/#" + hash_path)
 
     def shot(self, name):
-        suffix = "mobile" if self.width < 600 else "desktop"
+        suffix = ("mobile" if self.width < 600 else "desktop") + ("-dark" if self.scheme == "dark" else "")
         self.page.wait_for_timeout(150)
+        # From the top, so that the sticky navigation sits where a person first sees it.
+        self.page.evaluate("window.scrollTo(0, 0)")
+        self.page.wait_for_timeout(350)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}-{suffix}.png"), full_page=True)
 
     def close(self):
@@ -647,3 +651,14 @@ def test_the_binary_copied_alone_serves_the_dashboard(tmp_path, monkeypatch):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_dark_theme(browser, gateway):
+    view = Page(browser, gateway, scheme="dark")
+    page = view.page
+    view.open(f"/runs/{RUN_ID}?step={SEARCH_STEP}")
+    page.wait_for_selector("#waterfall rect.bar")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background != "rgb(246, 247, 249)"  # the dark palette, not the light one
+    view.shot("run")
+    view.close()

@@ -1766,7 +1766,7 @@ code, pre, .mono { font-family: var(--mono); font-size: 12.5px; }
 .nav-links a.active { background: var(--accent-soft); color: var(--accent); }
 .nav-foot { margin-top: auto; padding: 8px; }
 .main { flex: 1; min-width: 0; padding: 24px 28px 48px; }
-.main > .card, .main > .grid, .main > .stack, .main > .notice, .main > pre, .main > details { margin-bottom: 16px; }
+.main > .card, .main > .grid, .main > .stack, .main > .notice, .main > pre, .main > details, .main > .run-grid, .main > .detail-grid { margin-bottom: 16px; }
 
 .page-head { display: flex; align-items: center; justify-content: space-between; gap: 12px; flex-wrap: wrap; margin-bottom: 18px; }
 .page-head .sub { color: var(--muted); margin-top: 4px; }

@@ -21,7 +21,7 @@ function textOf(content) {
 /** A picture in a message: a data URL is shown as a thumbnail; a remote one as its address (the page loads nothing from elsewhere). */
 function image(url, mediaType) {
   if (typeof url === "string" && /^data:image\/(png|jpe?g|gif|webp);base64,/i.test(url)) {
-    return h("a", { href: url, target: "_blank", rel: "noopener", title: "Open the image" }, h("img", { class: "thumb", src: url, alt: "image in the message" }));
+    return h("img", { class: "thumb", src: url, alt: "image in the message" });
   }
   return h("div", { class: "toolcall" }, h("span", { class: "muted" }, `image${mediaType ? ` (${mediaType})` : ""}: `), h("span", { class: "mono" }, String(url ?? "")));
 }

@@ -93,6 +93,9 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The dashboard's files are embedded as Swift source (scripts/embed-dashboard.py), not as resources:
+            // the binary copied alone must serve them.
+            exclude: ["Dashboard/assets"],
             swiftSettings: swiftSettings
         ),
         // Test doubles shipped as a product: mock upstreams that replay recorded provider traffic, and the

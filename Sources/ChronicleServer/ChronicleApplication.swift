@@ -18,6 +18,8 @@ public enum ChronicleApplication {
         public var tracer: any Tracer = NoOpTracer()
         /// Serves `/metrics` when set.
         public var metrics: ServerMetrics?
+        /// The live tail of stored calls (`GET /v1/calls/tail`); the log writer publishes to it.
+        public var liveCalls: LiveCallFeed
         /// Whether chat calls carrying a coding agent's session header (Claude Code, OpenCode, Qwen Code)
         /// and no explicit run id are grouped into a run per session (`agent_sessions`, on by default).
         public var agentSessions: Bool
@@ -27,8 +29,9 @@ public enum ChronicleApplication {
         public var cost: CostTracker?
 
         public init(reader: (any LogReader)? = nil, tracer: any Tracer = NoOpTracer(), metrics: ServerMetrics? = nil,
-                    agentSessions: Bool = true, cost: CostTracker? = nil) {
+                    agentSessions: Bool = true, cost: CostTracker? = nil, liveCalls: LiveCallFeed = LiveCallFeed()) {
             self.reader = reader
+            self.liveCalls = liveCalls
             self.tracer = tracer
             self.metrics = metrics
             self.agentSessions = agentSessions
@@ -75,7 +78,14 @@ public enum ChronicleApplication {
         ).register(on: router)
         ModelRoutes<ChronicleRequestContext>(gateway: gateway).register(on: router)
         EventRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)
-        if let reader = options.reader { ReadRoutes<ChronicleRequestContext>(reader: reader).register(on: router) }
+        if let reader = options.reader {
+            // Before the read routes, so that `/v1/calls/tail` is not taken for a call id.
+            LiveTailRoutes<ChronicleRequestContext>(feed: options.liveCalls).register(on: router)
+            ReadRoutes<ChronicleRequestContext>(reader: reader).register(on: router)
+        }
+        DashboardRoutes<ChronicleRequestContext>(
+            keyRequired: security.adminKeyDigest != nil || security.requiresAuthentication
+        ).register(on: router)
         UsageRoutes<ChronicleRequestContext>(reader: options.reader as? any UsageReader, budgets: options.cost?.budgets)
             .register(on: router)
         if let metrics = options.metrics { MetricsRoutes<ChronicleRequestContext>(metrics: metrics).register(on: router) }

@@ -22,8 +22,9 @@ public enum ChronicleServer {
 
         let metrics = settings.telemetry.metrics ? ServerMetrics() : nil
         let prices = settings.cost.priceTable
+        let liveCalls = LiveCallFeed()
         let storage = try await OpenedStorage.open(settings: settings, prices: prices, metricsFactory: metrics?.factory,
-                                                   logger: logger)
+                                                   onStored: liveCalls.publish, logger: logger)
         let budgets = Budgets(security: settings.security, settings: settings.cost)
         if let reader = storage.reader as? any UsageReader {
             // Before serving: the request path only ever reads the counters in memory.
@@ -52,7 +53,7 @@ public enum ChronicleServer {
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
             options: .init(reader: storage.reader, tracer: tracing?.tracer ?? NoOpTracer(), metrics: metrics,
-                           agentSessions: settings.agentSessions, cost: cost),
+                           agentSessions: settings.agentSessions, cost: cost, liveCalls: liveCalls),
             host: settings.host, port: settings.port, services: services, logger: logger)
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
@@ -114,7 +115,7 @@ struct OpenedStorage {
     }
 
     static func open(settings: ServerSettings, prices: PriceTable = .bundled, metricsFactory: (any MetricsFactory)?,
-                     logger: Logger) async throws
+                     onStored: (@Sendable ([StoredRecord]) -> Void)? = nil, logger: Logger) async throws
         -> OpenedStorage
     {
         guard settings.logToDatabase else {
@@ -159,6 +160,7 @@ struct OpenedStorage {
         configuration.maxBufferedBytes = settings.storage.maxBufferedBytes
         configuration.metricsFactory = metricsFactory
         configuration.prices = prices
+        configuration.onStored = onStored
         let directory = spillDirectory.isEmpty ? "." : spillDirectory
         let spillPath = (directory as NSString).appendingPathComponent("\(stem).spill")
         // Earlier versions spilled to `.spill.jsonl`; the spill file reads their JSON lines, so a file left

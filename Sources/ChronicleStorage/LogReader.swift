@@ -121,29 +121,14 @@ extension TextRowFetcher {
     /// `conditions` are conditions with one bound value each: the closure gets the value's placeholder.
     func page(table: String, columns: [(String, ColumnKind)], timeColumn: String, filters: [(String, SQLValue)],
               query: ListQuery, extraWhere: [String] = [],
-              conditions bound: [(SQLValue, (String) -> String)] = []) async throws -> Page {
-        var values: [SQLValue] = []
-        func bind(_ value: SQLValue) -> String {
-            values.append(value)
-            return sqlDialect.placeholder(values.count, for: value)
-        }
-        var conditions = extraWhere
-        for (column, value) in filters { conditions.append("\(column) = \(bind(value))") }
-        for (value, condition) in bound { conditions.append(condition(bind(value))) }
-        if let since = query.since { conditions.append("\(timeColumn) >= \(bind(.time(since)))") }
-        if let until = query.until { conditions.append("\(timeColumn) < \(bind(.time(until)))") }
-        if let text = query.cursor {
-            let cursor = try Cursor(text)
-            let time = bind(.time(Date(timeIntervalSince1970: Double(cursor.milliseconds) / 1000)))
-            let id = bind(.uuid(UUID(uuidString: cursor.id) ?? UUID()))
-            conditions.append("(\(timeColumn) < \(time) OR (\(timeColumn) = \(time) AND id < \(id)))")
-        }
-        let limit = max(1, min(query.limit, 500))
-        let sql = "SELECT \(selectList(columns)), \(sqlDialect.msText(timeColumn)) AS sort_ms FROM \(table)"
-            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
-            + " ORDER BY \(timeColumn) DESC, id DESC LIMIT \(limit + 1)"
+              conditions bound: [(SQLValue, (String) -> String)] = [],
+              computed: [ComputedColumn] = []) async throws -> Page {
+        let (sql, values) = try pageQuery(table: table, columns: columns, timeColumn: timeColumn, filters: filters,
+                                          query: query, extraWhere: extraWhere, conditions: bound, computed: computed)
         let rows = try await fetchText(sql, values)
-        var items = rows.prefix(limit).map { JSONValue.object(object($0, columns)) }
+        let limit = max(1, min(query.limit, 500))
+        let allColumns = columns + computed.map { ($0.name, $0.kind) }
+        var items = rows.prefix(limit).map { JSONValue.object(object($0, allColumns)) }
         var next: String?
         if rows.count > limit, let last = rows.prefix(limit).last, let ms = last["sort_ms"].flatMap({ Int64($0) }),
            let id = last["id"] {
@@ -152,9 +137,65 @@ extension TextRowFetcher {
         if items.isEmpty { items = [] }
         return Page(items: items, nextCursor: next)
     }
+
+    /// The SQL of ``page(table:columns:timeColumn:filters:query:extraWhere:conditions:computed:)`` and its values.
+    ///
+    /// Columns are named with their table wherever the select list has an alias of the same name: each
+    /// selected column is cast to text under its own name, and `ORDER BY created_at` would sort by that text
+    /// (SQLite and PostgreSQL both take an output name first there), reading and sorting the whole table
+    /// instead of walking the time index for the newest rows.
+    func pageQuery(table: String, columns: [(String, ColumnKind)], timeColumn: String, filters: [(String, SQLValue)],
+                   query: ListQuery, extraWhere: [String] = [],
+                   conditions bound: [(SQLValue, (String) -> String)] = [],
+                   computed: [ComputedColumn] = []) throws -> (sql: String, values: [SQLValue]) {
+        var values: [SQLValue] = []
+        func bind(_ value: SQLValue) -> String {
+            values.append(value)
+            return sqlDialect.placeholder(values.count, for: value)
+        }
+        let time = "\(table).\(timeColumn)"
+        let id = "\(table).id"
+        var conditions = extraWhere
+        for (column, value) in filters { conditions.append("\(table).\(column) = \(bind(value))") }
+        for (value, condition) in bound { conditions.append(condition(bind(value))) }
+        if let since = query.since { conditions.append("\(time) >= \(bind(.time(since)))") }
+        if let until = query.until { conditions.append("\(time) < \(bind(.time(until)))") }
+        if let text = query.cursor {
+            let cursor = try Cursor(text)
+            let after = bind(.time(Date(timeIntervalSince1970: Double(cursor.milliseconds) / 1000)))
+            let lastID = bind(.uuid(UUID(uuidString: cursor.id) ?? UUID()))
+            conditions.append("(\(time) < \(after) OR (\(time) = \(after) AND \(id) < \(lastID)))")
+        }
+        let limit = max(1, min(query.limit, 500))
+        let computedList = computed.map { ", CAST((\($0.expression)) AS text) AS \($0.name)" }.joined()
+        let sql = "SELECT \(selectList(columns))\(computedList), \(sqlDialect.msText(time)) AS sort_ms FROM \(table)"
+            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+            + " ORDER BY \(time) DESC, \(id) DESC LIMIT \(limit + 1)"
+        return (sql, values)
+    }
+}
+
+/// A listed value computed by a subquery per row, such as a run's number of steps.
+struct ComputedColumn {
+    var name: String
+    var kind: ColumnKind
+    /// SQL valid in the select list, referring to the listed table by its name.
+    var expression: String
 }
 
 enum ReadColumns {
+    /// What a run's list entry adds to its row: how many steps and LLM calls it has, their tokens and cost.
+    static let runTotals: [ComputedColumn] = [
+        ComputedColumn(name: "step_count", kind: .int,
+                       expression: "SELECT count(*) FROM chronicle_steps WHERE chronicle_steps.run_id = chronicle_runs.id"),
+        ComputedColumn(name: "call_count", kind: .int, expression: "SELECT count(*) FROM chronicle_events"
+            + " WHERE chronicle_events.run_id = chronicle_runs.id AND chronicle_events.event_type = 'chronicle_llm_request'"),
+        ComputedColumn(name: "total_tokens", kind: .int, expression: "SELECT sum(total_tokens) FROM chronicle_events"
+            + " WHERE chronicle_events.run_id = chronicle_runs.id AND chronicle_events.event_type = 'chronicle_llm_request'"),
+        ComputedColumn(name: "cost_usd", kind: .double, expression: "SELECT sum(cost_usd) FROM chronicle_events"
+            + " WHERE chronicle_events.run_id = chronicle_runs.id AND chronicle_events.event_type = 'chronicle_llm_request'"),
+    ]
+
     static let run: [(String, ColumnKind)] = [
         ("id", .uuid), ("name", .text), ("description", .text), ("application", .text), ("environment", .text),
         ("input", .json), ("output", .json), ("status", .text), ("trace_id", .text), ("span_id", .text),
@@ -188,10 +229,25 @@ extension TextRowFetcher {
         if let value = query.application { filters.append(("application", .text(value))) }
         if let value = query.environment { filters.append(("environment", .text(value))) }
         return try await page(table: "chronicle_runs", columns: ReadColumns.run, timeColumn: "created_at",
-                              filters: filters, query: query)
+                              filters: filters, query: query, computed: ReadColumns.runTotals)
     }
 
     func selectCalls(_ query: ListQuery) async throws -> Page {
+        let (filters, extra, bound) = try callFilters(query)
+        return try await page(table: "chronicle_events", columns: ReadColumns.callSummary, timeColumn: "created_at",
+                              filters: filters, query: query, extraWhere: extra, conditions: bound)
+    }
+
+    /// The SQL `GET /v1/calls` runs for `query`.
+    func callsQuery(_ query: ListQuery) throws -> (sql: String, values: [SQLValue]) {
+        let (filters, extra, bound) = try callFilters(query)
+        return try pageQuery(table: "chronicle_events", columns: ReadColumns.callSummary, timeColumn: "created_at",
+                             filters: filters, query: query, extraWhere: extra, conditions: bound)
+    }
+
+    private func callFilters(_ query: ListQuery) throws
+        -> ([(String, SQLValue)], [String], [(SQLValue, (String) -> String)])
+    {
         var filters: [(String, SQLValue)] = [("event_type", .text("chronicle_llm_request"))]
         if let value = query.application { filters.append(("application", .text(value))) }
         if let value = query.environment { filters.append(("environment", .text(value))) }
@@ -204,25 +260,30 @@ extension TextRowFetcher {
         if let name = query.name {
             // A call's name is its workflow's name or its run's name.
             bound.append((.text(name), { placeholder in
-                "(workflow_name = \(placeholder) OR run_id IN (SELECT id FROM chronicle_runs WHERE name = \(placeholder)))"
+                "(chronicle_events.workflow_name = \(placeholder) OR chronicle_events.run_id IN (SELECT id FROM chronicle_runs WHERE name = \(placeholder)))"
             }))
         }
         if let status = query.status {
             switch status {
-            case "error": extra.append("http_status >= 400")
-            case "success": extra.append("http_status < 400")
+            case "error": extra.append("chronicle_events.http_status >= 400")
+            case "success": extra.append("chronicle_events.http_status < 400")
             default: throw InvalidQuery("status for calls is \"success\" or \"error\", not \"\(status)\"")
             }
         }
-        return try await page(table: "chronicle_events", columns: ReadColumns.callSummary, timeColumn: "created_at",
-                              filters: filters, query: query, extraWhere: extra, conditions: bound)
+        return (filters, extra, bound)
     }
 
     func selectCall(id: UUID) async throws -> JSONValue? {
         let placeholder = sqlDialect.placeholder(1, for: .uuid(id))
         let rows = try await fetchText(
             "SELECT \(selectList(ReadColumns.callDetail)) FROM chronicle_events WHERE id = \(placeholder)", [.uuid(id)])
-        return rows.first.map { .object(object($0, ReadColumns.callDetail)) }
+        return rows.first.map { row in
+            var call = object(row, ReadColumns.callDetail)
+            // What was tried, in order: a failed call's attempts are in its error, a call that succeeded after
+            // a retry or a fallback has them in its response metadata, a first-try success has none.
+            call["attempts"] = call["error"]?["attempts"] ?? call["response_meta"]?["attempts"] ?? .array([])
+            return .object(call)
+        }
     }
 
     /// The run, its steps as a tree, and the calls and events linked to it.
@@ -233,11 +294,11 @@ extension TextRowFetcher {
         else { return nil }
         var run = object(runRow, ReadColumns.run)
         let steps = try await fetchText(
-            "SELECT \(selectList(ReadColumns.step)) FROM chronicle_steps WHERE run_id = \(placeholder) ORDER BY start_time, id",
+            "SELECT \(selectList(ReadColumns.step)) FROM chronicle_steps WHERE run_id = \(placeholder) ORDER BY chronicle_steps.start_time, chronicle_steps.id",
             [.uuid(id)]
         ).map { object($0, ReadColumns.step) }
         let linked = try await fetchText(
-            "SELECT \(selectList(ReadColumns.callSummary)) FROM chronicle_events WHERE run_id = \(placeholder) ORDER BY created_at, id",
+            "SELECT \(selectList(ReadColumns.callSummary)) FROM chronicle_events WHERE run_id = \(placeholder) ORDER BY chronicle_events.created_at, chronicle_events.id",
             [.uuid(id)]
         ).map { object($0, ReadColumns.callSummary) }
         run["steps"] = .array(Self.tree(steps))

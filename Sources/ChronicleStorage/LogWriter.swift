@@ -59,6 +59,9 @@ public final class LogWriter: LogSink, Service {
         public var journalSegmentBytes = 8 * 1024 * 1024
         /// Prices each call as it is stored (`cost_usd`): here, off the request path.
         public var prices: PriceTable = .bundled
+        /// Called with each batch of records once the database has committed it (on the writer's task), so that
+        /// whoever is told about a call (the dashboard's live tail) can already read it back. Keep it quick.
+        public var onStored: (@Sendable ([StoredRecord]) -> Void)?
 
         public init() {}
     }
@@ -540,6 +543,7 @@ private struct WriterLoop: Sendable {
             do {
                 try await write(batch)
                 writer.count { $0.written += batch.count }
+                configuration.onStored?(batch)
                 return true
             } catch {
                 writer.count { $0.failedBatches += 1 }
@@ -587,6 +591,7 @@ private struct WriterLoop: Sendable {
         do {
             try await write([record])
             writer.count { $0.written += 1 }
+            configuration.onStored?([record])
             return
         } catch {
             writer.log.error("database refused a log record; storing an error note in its place", metadata: [

@@ -100,6 +100,11 @@ enum Migrations {
             UsageRollup.hourly.backfill(SQLiteDialect()),
             UsageRollup.daily.backfill(SQLiteDialect()),
         ],
+        // 9: the dashboard's calls list filtered by application alone: newest first from this index, where the
+        // (application, environment, created_at) index would have every call of the application sorted.
+        [
+            "CREATE INDEX IF NOT EXISTS chronicle_events_app_created_at_idx ON chronicle_events (application, created_at DESC)",
+        ],
     ]
 
     /// Version 6 makes both backends enforce the same constraints, the stricter of the two each time:
@@ -249,6 +254,11 @@ enum Migrations {
             UsageRollup.daily.createTable(withoutRowID: false),
             UsageRollup.hourly.backfill(PostgresDialect()),
             UsageRollup.daily.backfill(PostgresDialect()),
+        ],
+        // 9: the dashboard's calls list filtered by application alone: newest first from this index, where the
+        // (application, environment, created_at) index would have every call of the application sorted.
+        [
+            "CREATE INDEX IF NOT EXISTS chronicle_events_app_created_at_idx ON chronicle_events (application, created_at DESC)",
         ],
     ]
 }

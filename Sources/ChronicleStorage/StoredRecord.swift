@@ -138,7 +138,7 @@ public struct EventRow: Sendable, Codable, Hashable {
         // that existing rows and queries stay as they were).
         if let api = call.request.clientAPI { extra[CallRequest.clientAPIMetaKey] = .string(api) }
         meta = extra.isEmpty ? Self.null : (Self.json(extra) ?? Self.null)
-        responseMeta = call.responseMeta.flatMap(Self.json)
+        responseMeta = Self.responseMeta(call).flatMap(Self.json)
         retries = Int64(call.numRetries)
         rateLimited = call.wasRateLimited
         requestLatencyMs = call.upstreamLatency?.milliseconds
@@ -167,6 +167,21 @@ public struct EventRow: Sendable, Codable, Hashable {
         runID = event.runID
         stepID = event.stepID
         createdAt = event.time ?? now
+    }
+
+    /// The provider's response metadata, plus the attempts of a call that succeeded after a retry or a
+    /// fallback (a failed call keeps them in its error), so that its detail can show what was tried.
+    static func responseMeta(_ call: CallLogRecord) -> JSONValue? {
+        guard call.error == nil, call.attempts.count > 1,
+              let attempts = try? JSONCoding.decode(JSONValue.self, from: JSONCoding.encodeBytes(call.attempts))
+        else { return call.responseMeta }
+        switch call.responseMeta {
+        case nil, .null?: return ["attempts": attempts]
+        case .object(var object)?:
+            object["attempts"] = attempts
+            return .object(object)
+        case let other?: return ["provider": other, "attempts": attempts]
+        }
     }
 
     static func json(_ value: some Encodable) -> String? {

@@ -32,7 +32,7 @@ struct RunningServer {
                       security: SecuritySettings = SecuritySettings(), tracer: (any Tracer)? = nil,
                       metrics: ServerMetrics? = nil, redactor: SecretRedactor? = nil, logger: Logger? = nil,
                       now: (@Sendable () -> ContinuousClock.Instant)? = nil, agentSessions: Bool = true,
-                      cost: CostTracker? = nil)
+                      cost: CostTracker? = nil, liveCalls: LiveCallFeed = LiveCallFeed())
         async throws -> RunningServer
     {
         let log = InMemoryLog()
@@ -53,7 +53,7 @@ struct RunningServer {
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
             options: .init(reader: reader, tracer: tracer ?? NoOpTracer(), metrics: metrics, agentSessions: agentSessions,
-                           cost: cost),
+                           cost: cost, liveCalls: liveCalls),
             host: "127.0.0.1", port: 0, services: services, logger: logger,
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)

@@ -477,3 +477,39 @@ struct LogWriterTests {
         await db.close()
     }
 }
+
+@Suite("Log writer: told about stored records")
+struct LogWriterStoredTests {
+    /// `onStored` hears of each record once the database has it, not before, while it is down, nor twice;
+    /// a poisoned record that became a note is not announced as stored.
+    @Test func announcesRecordsOnceStored() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        let store = FlakyStore(db.store)
+        store.isDown = true
+        let announced = NIOLockedValueBox([UUID]())
+        let running = RunningWriter.start(store) {
+            $0.batchSize = 5
+            $0.flushInterval = .milliseconds(10)
+            $0.onStored = { records in
+                // Stored by then: every announced row is already in the store's batches.
+                let stored = Set(store.storedIDs)
+                let rows = records.compactMap { record -> UUID? in
+                    if case .event(let row) = record { return row.id }
+                    return nil
+                }
+                #expect(rows.allSatisfy { stored.contains($0) })
+                announced.withLockedValue { $0.append(contentsOf: rows) }
+            }
+        }
+        let entries = (0..<12).map { event(index: $0) }
+        for entry in entries { running.writer.record(entry) }
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(announced.withLockedValue { $0 }.isEmpty)
+        store.isDown = false
+        running.writer.record(.workflow(.event(GenericEvent(type: "poison"))))
+        await running.writer.flush()
+        #expect(announced.withLockedValue { $0 } == ids(entries))
+        try await running.stop()
+        await db.close()
+    }
+}

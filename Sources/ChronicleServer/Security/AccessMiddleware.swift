@@ -33,7 +33,8 @@ struct AccessMiddleware<Context: GatewayKeyRequestContext>: RouterMiddleware {
     }
 
     static func area(of path: String) -> Area {
-        if path == "/" || path == "/healthz" { return .open }
+        // The dashboard's static files hold no data; the APIs its pages call need the admin key.
+        if path == "/" || path == "/healthz" || path == "/ui" || path.hasPrefix("/ui/") { return .open }
         if path == "/metrics" || path.hasPrefix("/v1/runs") || path.hasPrefix("/v1/calls") || path == "/v1/usage"
             || path == "/v1/budgets" { return .admin }
         return .api

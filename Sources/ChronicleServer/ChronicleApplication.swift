@@ -21,13 +21,23 @@ public enum ChronicleApplication {
         /// Whether chat calls carrying a coding agent's session header (Claude Code, OpenCode, Qwen Code)
         /// and no explicit run id are grouped into a run per session (`agent_sessions`, on by default).
         public var agentSessions: Bool
+        /// Serves the admin API (`/v1/admin/**`) when set.
+        public var reloader: ConfigReloader?
+        /// What `/readyz` answers; ready when nil.
+        public var readiness: ServerReadiness?
+        /// This replica's name, on server spans and in `/readyz`.
+        public var instanceID: String?
 
         public init(reader: (any LogReader)? = nil, tracer: any Tracer = NoOpTracer(), metrics: ServerMetrics? = nil,
-                    agentSessions: Bool = true) {
+                    agentSessions: Bool = true, reloader: ConfigReloader? = nil, readiness: ServerReadiness? = nil,
+                    instanceID: String? = nil) {
             self.reader = reader
             self.tracer = tracer
             self.metrics = metrics
             self.agentSessions = agentSessions
+            self.reloader = reloader
+            self.readiness = readiness
+            self.instanceID = instanceID
         }
     }
 
@@ -36,7 +46,8 @@ public enum ChronicleApplication {
         -> Router<ChronicleRequestContext>
     {
         let router = Router(context: ChronicleRequestContext.self)
-        router.add(middleware: ObservabilityMiddleware(tracer: options.tracer, metrics: options.metrics?.factory))
+        router.add(middleware: ObservabilityMiddleware(tracer: options.tracer, metrics: options.metrics?.factory,
+                                                       instanceID: options.instanceID))
         let security = access.settings
         if !security.corsOrigins.isEmpty {
             router.add(middleware: CORSMiddleware(origins: Set(security.corsOrigins)))
@@ -49,6 +60,16 @@ public enum ChronicleApplication {
         }
         router.get("/", use: ok)
         router.get("/healthz", use: ok)
+        let readiness = options.readiness
+        let instanceID = options.instanceID
+        router.get("/readyz") { _, _ -> Response in
+            let ready = readiness?.isReady ?? true
+            var body: [String: JSONValue] = ["status": .string(ready ? "ready" : "not_ready")]
+            if let instanceID { body["instance_id"] = .string(instanceID) }
+            if !ready, let readiness { body["waiting_for"] = .string(readiness.waitingFor) }
+            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONCoding.encodeBytes(JSONValue.object(body)))))
+        }
         let maxBodySize = security.limits.maxBodySize
         // One recorder for every chat route, so that a session's calls on any of them start its run once.
         let agentSessions = options.agentSessions ? AgentSessionRecorder(gateway: gateway) : nil
@@ -64,6 +85,9 @@ public enum ChronicleApplication {
         EventRoutes<ChronicleRequestContext>(gateway: gateway, maxBodySize: maxBodySize).register(on: router)
         if let reader = options.reader { ReadRoutes<ChronicleRequestContext>(reader: reader).register(on: router) }
         if let metrics = options.metrics { MetricsRoutes<ChronicleRequestContext>(metrics: metrics).register(on: router) }
+        if let reloader = options.reloader {
+            AdminRoutes<ChronicleRequestContext>(reloader: reloader, access: access).register(on: router)
+        }
         return router
     }
 

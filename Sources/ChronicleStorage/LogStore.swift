@@ -58,6 +58,7 @@ enum EventColumns {
         ("request_latency_ms", .int), ("total_latency_ms", .int), ("created_at", .time), ("input_tokens", .int),
         ("output_tokens", .int), ("total_tokens", .int), ("cached_tokens", .int), ("reasoning_tokens", .int),
         ("http_status", .int), ("streamed", .bool), ("overhead_ms", .double), ("gateway_key", .text),
+        ("instance_id", .text),
     ]
 
     static let names = columns.map(\.name)
@@ -74,6 +75,7 @@ enum EventColumns {
             .int(row.requestLatencyMs), .int(row.totalLatencyMs), .time(row.createdAt), .int(row.inputTokens),
             .int(row.outputTokens), .int(row.totalTokens), .int(row.cachedTokens), .int(row.reasoningTokens),
             .int(row.httpStatus), .bool(row.streamed), .double(row.overheadMs), .text(row.gatewayKey),
+            .text(row.instanceID),
         ]
     }
 }
@@ -252,11 +254,14 @@ extension SQLDialect {
     }
 
     /// The plan for a batch: each workflow event's statement in order, and the event rows inserted after them.
-    func plan(for records: [StoredRecord]) -> BatchPlan {
+    /// - Parameter instanceID: stamped on rows that carry none (this replica's, or replayed ones).
+    func plan(for records: [StoredRecord], instanceID: String? = nil) -> BatchPlan {
         var plan = BatchPlan()
         for record in records {
             switch record {
-            case .event(let row): plan.rows.append(row)
+            case .event(var row):
+                if row.instanceID == nil { row.instanceID = instanceID }
+                plan.rows.append(row)
             case .workflow(let event): plan.workflow.append(statement(for: event))
             }
         }

@@ -88,6 +88,9 @@ public struct EventRow: Sendable, Codable, Hashable {
     public var overheadMs: Double?
     /// The name of the gateway key the call was made with.
     public var gatewayKey: String?
+    /// The replica that stored the row (`instance_id`); stamped by the store that writes it, so it is not
+    /// part of the journal or spill formats.
+    public var instanceID: String?
 
     static let null = "null"
 

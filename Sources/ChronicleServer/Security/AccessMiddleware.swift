@@ -33,8 +33,11 @@ struct AccessMiddleware<Context: GatewayKeyRequestContext>: RouterMiddleware {
     }
 
     static func area(of path: String) -> Area {
-        if path == "/" || path == "/healthz" { return .open }
-        if path == "/metrics" || path.hasPrefix("/v1/runs") || path.hasPrefix("/v1/calls") { return .admin }
+        if path == "/" || path == "/healthz" || path == "/readyz" { return .open }
+        if path == "/metrics" || path.hasPrefix("/v1/runs") || path.hasPrefix("/v1/calls") || path.hasPrefix("/v1/admin/")
+            || path == "/v1/admin" {
+            return .admin
+        }
         return .api
     }
 

@@ -25,7 +25,8 @@ struct AdminServer {
         security.adminKeyDigest = KeyDigest(of: FleetReplica.adminKey)
         security.gatewayKeys = files.gatewayKeys
         let access = AccessControl(settings: security)
-        let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(files.gateway).build()
+        let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(files.gateway)
+            .withLogger(SessionDatabase.quiet).build()
         let reloader = ConfigReloader(gateway: gateway, access: access, files: files, store: store,
                                       secrets: secretKey.map(SecretBox.init(masterKey:)), logger: SessionDatabase.quiet)
         await reloader.reloadDatabase()

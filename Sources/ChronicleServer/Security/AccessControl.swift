@@ -30,6 +30,9 @@ public final class AccessControl: Sendable {
     private struct State {
         var keys: [GatewayKeyConfig]
         var keyStates: [String: KeyState]
+        /// Once any key has been in force, a key stays required even when the last one is revoked: revoking
+        /// keys must never open the gateway.
+        var requiresKeys: Bool
         var inFlight = 0
     }
 
@@ -48,14 +51,15 @@ public final class AccessControl: Sendable {
         let start = now()
         var keyStates: [String: KeyState] = [:]
         for key in settings.gatewayKeys { keyStates[key.name] = KeyState(key, now: start) }
-        state = NIOLockedValueBox(State(keys: settings.gatewayKeys, keyStates: keyStates))
+        state = NIOLockedValueBox(State(keys: settings.gatewayKeys, keyStates: keyStates,
+                                        requiresKeys: !settings.gatewayKeys.isEmpty))
     }
 
     /// The gateway keys in force.
     public var gatewayKeys: [GatewayKeyConfig] { state.withLockedValue { $0.keys } }
 
-    /// Whether requests must present a key: once any key exists.
-    public var requiresAuthentication: Bool { state.withLockedValue { !$0.keys.isEmpty } }
+    /// Whether requests must present a key: once any key has been in force.
+    public var requiresAuthentication: Bool { state.withLockedValue { $0.requiresKeys } }
 
     /// Puts `keys` in force at once. A request already admitted finishes under the key it was admitted with;
     /// a removed key is refused from the next request on. A kept key keeps its counters unless its limits
@@ -77,6 +81,7 @@ public final class AccessControl: Sendable {
             }
             state.keys = keys
             state.keyStates = keyStates
+            state.requiresKeys = state.requiresKeys || !keys.isEmpty
         }
     }
 
@@ -107,9 +112,9 @@ public final class AccessControl: Sendable {
     /// - Throws: ``APIError`` 401 (no or wrong key), 429 (a key limit, with `Retry-After`) or 503 (overall).
     public func admit(_ headers: HTTPFields) throws(APIError) -> Admission {
         // A copy of the keys (copy-on-write, no allocation), so that digests are compared outside the lock.
-        let keys = gatewayKeys
+        let (keys, requiresKeys) = state.withLockedValue { ($0.keys, $0.requiresKeys) }
         var admitted: GatewayKeyConfig?
-        if !keys.isEmpty {
+        if requiresKeys {
             let presented = Self.presentedKey(headers)
             guard let key = matchKey(presented, in: keys) else {
                 throw presented == nil || presented?.isEmpty == true
@@ -227,7 +232,7 @@ public final class AccessControl: Sendable {
             throw APIError(status: presented == nil ? 401 : 403, kind: "admin_key_required",
                            message: "This endpoint requires the admin key", headers: [.wwwAuthenticate: "Bearer"])
         }
-        guard !keys.isEmpty else { return "anonymous" }
+        guard requiresAuthentication else { return "anonymous" }
         guard let key = matchKey(presented, in: keys) else {
             throw APIError(status: 401, kind: presented == nil ? "missing_gateway_key" : "invalid_gateway_key",
                            message: "This endpoint requires a gateway key", headers: [.wwwAuthenticate: "Bearer"])

@@ -131,7 +131,10 @@ let package = Package(
             dependencies: [
                 "ChronicleServer",
                 "ChronicleStorage",
+                "ChronicleCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The admin subcommands call a server's admin API.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

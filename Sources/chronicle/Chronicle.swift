@@ -8,7 +8,7 @@ struct Chronicle: AsyncParsableCommand {
         commandName: "chronicle",
         abstract: "An OpenAI-compatible LLM gateway that records every call.",
         version: ChronicleServer.version,
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Keys.self, Providers.self, Aliases.self],
         defaultSubcommand: Serve.self
     )
 }

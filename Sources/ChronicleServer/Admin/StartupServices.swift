@@ -27,6 +27,8 @@ struct DatabaseStartupService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await prepare() }
+        // A service that returns ends the whole group: this one stays until shutdown.
+        try? await gracefulShutdown()
     }
 
     private func prepare() async {

@@ -248,28 +248,22 @@ struct ReloadTests {
     }
 
     /// `/readyz` answers 503, naming what it waits for, while the database cannot be prepared, and 200 once
-    /// it is; `/healthz` answers 200 throughout.
+    /// it is; `/healthz` answers 200 throughout, and the server keeps serving after start-up is done.
     @Test func readinessWaitsForTheDatabase() async throws {
         let readiness = ServerReadiness()
-        let failures = NIOLockedValueBox(3)
+        let databaseUp = NIOLockedValueBox(false)
         let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).build()
         let access = AccessControl(settings: SecuritySettings())
         let reloader = ConfigReloader(gateway: gateway, access: access,
                                       files: .init(gateway: GatewayConfiguration(), gatewayKeys: []), store: nil,
                                       secrets: nil, logger: SessionDatabase.quiet)
         let startup = DatabaseStartupService(
-            migrate: {
-                try failures.withLockedValue { remaining in
-                    if remaining > 0 {
-                        remaining -= 1
-                        throw StorageError("connection refused")
-                    }
-                }
-            }, reloader: reloader, readiness: readiness, logger: SessionDatabase.quiet)
+            migrate: { if !databaseUp.withLockedValue({ $0 }) { throw StorageError("connection refused") } },
+            reloader: reloader, readiness: readiness, logger: SessionDatabase.quiet)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = ChronicleApplication.make(
             gateway: gateway, access: access, options: .init(readiness: readiness, instanceID: "r1"),
-            host: "127.0.0.1", port: 0, services: [], logger: SessionDatabase.quiet,
+            host: "127.0.0.1", port: 0, services: [startup], logger: SessionDatabase.quiet,
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()
@@ -283,11 +277,14 @@ struct ReloadTests {
         let waiting = try await server.json("/readyz", method: .GET)
         #expect(waiting.status == 503)
         #expect(waiting.json["instance_id"] == .string("r1"))
+        #expect(waiting.json["waiting_for"]?.stringValue?.contains("connection refused") == true)
         #expect(try await server.send("/healthz", method: .GET).status == 200)
-        let startupTask = Task { try await startup.run() }
+        databaseUp.withLockedValue { $0 = true }
         let took = await eventually(within: .seconds(5)) { (try? await server.send("/readyz", method: .GET).status) == 200 }
         #expect(took != nil)
-        startupTask.cancel()
+        // Start-up is done, and its service must not have ended the server with it.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await server.send("/healthz", method: .GET).status == 200)
         await server.stop()
     }
 }

@@ -128,14 +128,14 @@ struct Providers: AsyncParsableCommand {
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create or replace a provider.")
         @Argument(help: "The provider's name.") var name: String
-        @Option(help: "Its chat endpoint URL.") var url: String
+        @Option(help: "Its chat endpoint URL (--url is the server to send the change to).") var endpoint: String
         @Option(help: "openai (default), anthropic, ollama, gemini or azure.") var format: String?
         @Option(help: "Model names starting with this route here.") var prefix: String?
         @Option(help: "An environment variable holding its key.") var apiKeyEnv: String?
         @Option(help: "Its key, stored encrypted (needs CHRONICLE_SECRET_KEY where the change is made).") var apiKey: String?
         @OptionGroup var target: AdminTarget
         func run() async throws {
-            var object: [String: JSONValue] = ["url": .string(url)]
+            var object: [String: JSONValue] = ["url": .string(endpoint)]
             if let format { object["format"] = .string(format) }
             if let prefix { object["prefix"] = .string(prefix) }
             if let apiKeyEnv {

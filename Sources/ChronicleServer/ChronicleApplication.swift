@@ -53,6 +53,7 @@ public enum ChronicleApplication {
             router.add(middleware: CORSMiddleware(origins: Set(security.corsOrigins)))
         }
         router.add(middleware: JSONErrorMiddleware())
+        if let readiness = options.readiness { router.add(middleware: ReadinessMiddleware(readiness: readiness)) }
         router.add(middleware: AccessMiddleware(access: access))
         let ok: @Sendable (Request, ChronicleRequestContext) async throws -> Response = { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],

@@ -54,7 +54,9 @@ public enum ChronicleServer {
             await reloader.reloadDatabase()
             readiness.markReady()
         }
-        try checkExposure(settings, keys: access.gatewayKeys, logger: logger)
+        // With PostgreSQL the gateway keys may all be in the database: the exposure check waits for them,
+        // and until then no API request is served (``ServerReadiness``).
+        if storage.migrated { try checkExposure(settings, keys: access.gatewayKeys, logger: logger) }
 
         // Shut down in reverse: the server drains first, then retention, the log writer, the trace exporter.
         var services: [any Service] = []
@@ -62,8 +64,10 @@ public enum ChronicleServer {
         if let writer = storage.writer { services.append(AfterReadyService(readiness: readiness, inner: writer)) }
         if let retention = storage.retention { services.append(AfterReadyService(readiness: readiness, inner: retention)) }
         if let postgres, let store = storage.store {
+            let logger = logger
             services.append(DatabaseStartupService(
-                migrate: { try await store.migrate() }, reloader: reloader, readiness: readiness, logger: logger))
+                migrate: { try await store.migrate() }, reloader: reloader, readiness: readiness, logger: logger,
+                checkLoaded: { try checkExposure(settings, keys: access.gatewayKeys, logger: logger) }))
             services.append(AfterReadyService(readiness: readiness, inner: ConfigChangeListener(
                 store: postgres, logger: logger, onChange: { await reloader.reloadDatabase() })))
             if let fleet {

@@ -279,6 +279,10 @@ struct ReloadTests {
         #expect(waiting.json["instance_id"] == .string("r1"))
         #expect(waiting.json["waiting_for"]?.stringValue?.contains("connection refused") == true)
         #expect(try await server.send("/healthz", method: .GET).status == 200)
+        // Before the database's keys are known, nothing goes through the gateway.
+        let early = try await server.json("/v1/chat/completions", body: #"{"model":"openai/m","messages":[]}"#)
+        #expect(early.status == 503)
+        #expect(early.json["error"]?["kind"] == .string("not_ready"))
         databaseUp.withLockedValue { $0 = true }
         let took = await eventually(within: .seconds(5)) { (try? await server.send("/readyz", method: .GET).status) == 200 }
         #expect(took != nil)

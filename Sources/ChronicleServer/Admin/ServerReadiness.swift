@@ -1,3 +1,4 @@
+import Hummingbird
 import NIOConcurrencyHelpers
 
 /// Whether the server is ready for traffic (`/readyz`): the database migrated and the configuration
@@ -32,5 +33,22 @@ public final class ServerReadiness: Sendable {
         while !isReady && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
         }
+    }
+}
+
+/// Until the server is ready, the gateway's API answers 503: before the database's configuration is loaded,
+/// the keys it holds are not known, so nothing may be let through. Health, readiness and the read and admin
+/// APIs are left to their own checks.
+struct ReadinessMiddleware<Context: RequestContext>: RouterMiddleware {
+    let readiness: ServerReadiness
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        if !readiness.isReady, case .api = AccessMiddleware<ChronicleRequestContext>.area(of: request.uri.path) {
+            throw APIError(status: 503, kind: "not_ready",
+                           message: "The gateway is starting: \(readiness.waitingFor)", headers: [.retryAfter: "1"])
+        }
+        return try await next(request, context)
     }
 }

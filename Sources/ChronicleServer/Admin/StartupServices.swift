@@ -24,6 +24,9 @@ struct DatabaseStartupService: Service {
     let reloader: ConfigReloader
     let readiness: ServerReadiness
     let logger: Logger
+    /// Checks the loaded configuration (that the server is not left open); when it throws the server stays
+    /// not ready, refusing API requests, and says why.
+    var checkLoaded: @Sendable () throws -> Void = {}
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await prepare() }
@@ -56,6 +59,13 @@ struct DatabaseStartupService: Service {
             try? await Task.sleep(for: pause)
         }
         guard !Task.isCancelled else { return }
+        do {
+            try checkLoaded()
+        } catch {
+            logger.critical("not serving", metadata: ["error": "\(error)"])
+            readiness.waiting(for: "\(error)")
+            return
+        }
         readiness.markReady()
         logger.info("ready")
     }

@@ -148,6 +148,37 @@ struct FleetTests {
         await database.drop()
     }
 
+    /// Every connection to the database is cut: replicas keep serving with their configuration, their
+    /// listeners reconnect, and a change made afterwards still reaches the other replica.
+    @Test func replicaThatLosesTheDatabaseKeepsServingAndCatchesUp() async throws {
+        let database = try await FleetDatabase()
+        let upstream = try await MockUpstream.start(chatReply)
+        let files = ConfigReloader.FileLayer(
+            gateway: GatewayConfiguration(providers: [CustomProviderConfig(name: "up", url: upstream.url(), prefix: "up/")]),
+            gatewayKeys: [])
+        let first = try await FleetReplica.start(on: database, instanceID: "a", files: files)
+        let second = try await FleetReplica.start(on: database, instanceID: "b", files: files)
+        #expect(try await first.admin("aliases", body: #"{"name":"kept","models":[{"model":"m","provider":"up"}]}"#).status == 201)
+        #expect(try await eventually { try await second.chat(model: "kept") == 200 } != nil)
+
+        try await SessionDatabase.admin("""
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND pid <> pg_backend_pid()
+            """)
+        #expect(try await second.chat(model: "kept") == 200, "the configuration in force stays")
+        // The first replica's pool reconnects for the change; the second's listener reconnects and reloads.
+        let change = try await eventually(within: .seconds(5)) {
+            try await first.admin("aliases", body: #"{"name":"later","models":[{"model":"m","provider":"up"}]}"#).status == 201
+        }
+        #expect(change != nil)
+        let took = try await eventually(within: .seconds(5)) { try await second.chat(model: "later") == 200 }
+        #expect(took != nil, "the second replica catches up once its listener is back")
+
+        await first.stop()
+        await second.stop()
+        await upstream.stop()
+        await database.drop()
+    }
+
     /// Two replicas serve a load; one stops part-way (draining, as on a rolling restart) and starts again.
     /// Every answered call is in the database exactly once, with the replica that served it.
     @Test func restartedReplicaLosesNoRecords() async throws {

@@ -169,6 +169,23 @@ struct AdminAPITests {
         await sealed.stop()
     }
 
+    /// A provider key added through the admin API is scrubbed from errors like a configured one, even when
+    /// the upstream echoes it back.
+    @Test func keysAddedAtRuntimeAreRedacted() async throws {
+        let upstream = try await MockUpstream.start(.json(#"{"error":{"message":"bad key sk-echoed-secret-123"}}"#, status: 401))
+        let admin = try await AdminServer.start()
+        #expect(try await admin.admin("providers", body: """
+            {"name":"echo","url":"\(upstream.url())","prefix":"echo/","api_key":"sk-echoed-secret-123"}
+            """).status == 201)
+        let answer = try await admin.server.send("/v1/chat/completions",
+                                                 body: #"{"model":"echo/m","messages":[{"role":"user","content":"hi"}]}"#)
+        #expect(answer.status == 401)
+        #expect(!answer.body.contains("sk-echoed-secret-123"), "\(answer.body)")
+        #expect(answer.body.contains("[REDACTED]"))
+        await admin.stop()
+        await upstream.stop()
+    }
+
     /// The admin API needs the admin key: a gateway key or none is refused.
     @Test func adminKeyRequired() async throws {
         let admin = try await AdminServer.start()

@@ -67,11 +67,7 @@ public final class Gateway: Sendable {
         metrics = builder.metricsFactory.map { GatewayMetrics(factory: $0) }
         tracePayloads = configuration.tracePayloads ?? false
         var redactor = builder.redactor ?? SecretRedactor.fromEnvironment()
-        redactor.add(configuration.apiKeys.compactMap { key in (try? key.key.resolve(providerName: key.name)) ?? nil })
-        for provider in configuration.providers {
-            if let key = try? provider.key.resolve(providerName: provider.name) { redactor.add([key]) }
-            redactor.add(provider.headers.values)
-        }
+        redactor.add(Self.secrets(of: configuration))
         // The log sink first: a record should be secured before anything else looks at it.
         var subscribers: [@Sendable (FinishedCall) -> Void] = []
         if let sink = builder.logSink { subscribers.append { sink.record(.call($0.record)) } }
@@ -165,7 +161,19 @@ public final class Gateway: Sendable {
     public func replaceRouting(_ configuration: GatewayConfiguration) throws {
         let registry = try Self.makeRegistry(configuration, explicit: explicitProviders,
                                              includeBuiltIns: includeBuiltIns, transport: transport)
+        // Keys that arrive with a reload are scrubbed from errors like those configured at start-up.
+        reporter.addSecrets(Self.secrets(of: configuration))
         self.registry.withLockedValue { $0 = registry }
+    }
+
+    /// The configured keys and provider header values, which must never reach an error message or a record.
+    static func secrets(of configuration: GatewayConfiguration) -> [String] {
+        var secrets = configuration.apiKeys.compactMap { key in (try? key.key.resolve(providerName: key.name)) ?? nil }
+        for provider in configuration.providers {
+            if let key = try? provider.key.resolve(providerName: provider.name) { secrets.append(key) }
+            secrets += provider.headers.values
+        }
+        return secrets
     }
 
     /// Throws what building `config` into a provider would throw, without putting it in force.

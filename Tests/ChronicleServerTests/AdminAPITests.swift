@@ -186,6 +186,49 @@ struct AdminAPITests {
         await upstream.stop()
     }
 
+    /// Rows the Rust Chronicle wrote in its configuration tables (format as JSON, headers as a JSON object,
+    /// an env-sourced named key) route calls after start-up, merged with the files.
+    @Test func rustConfigurationRowsRouteCalls() async throws {
+        let upstream = try await MockUpstream.start(chatReply)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chronicle-rust-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("chronicle.db").path
+        let seed = try await SQLiteLogStore.open(path: path)
+        try await seed.migrate()
+        for statement in [
+            """
+            INSERT INTO chronicle_custom_providers (name, label, url, api_key, api_key_source, format, headers, prefix)
+            VALUES ('vllm', 'vLLM', '\(upstream.url())', 'RUST_TEST_VLLM_KEY', 'env',
+              '{"type":"open_ai","transforms":{"supports_message_name":false,"system_in_messages":true}}',
+              '{"x-team":"research"}', 'vllm/')
+            """,
+            "INSERT INTO chronicle_aliases (id, name, random_order) VALUES (7, 'fast', false)",
+            "INSERT INTO chronicle_alias_providers (alias_id, sort, model, provider, api_key_name) VALUES (7, 0, 'llama', 'vllm', 'team_key')",
+            "INSERT INTO chronicle_api_keys (name, source, value) VALUES ('team_key', 'env', 'RUST_TEST_TEAM_KEY')",
+        ] { _ = try await seed.query(statement) }
+        try await seed.close()
+        setenv("RUST_TEST_TEAM_KEY", "sk-team-from-env", 1)
+        let store = try await SQLiteLogStore.open(path: path)
+        let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).withLogger(SessionDatabase.quiet).build()
+        let access = AccessControl(settings: SecuritySettings())
+        let reloader = ConfigReloader(gateway: gateway, access: access,
+                                      files: .init(gateway: GatewayConfiguration(), gatewayKeys: []), store: store,
+                                      secrets: nil, logger: SessionDatabase.quiet)
+        #expect(await reloader.reloadDatabase())
+        #expect(gateway.aliases.map(\.name) == ["fast"])
+        #expect(gateway.hasProvider(named: "vllm"))
+        let stream = try await gateway.send(ChatRequest(model: "fast", messages: [ChatMessage(role: "user", content: .text("hi"))]))
+        _ = try await stream.collect()
+        let sent = try #require(upstream.requests.last)
+        #expect(sent.json?["model"] == .string("llama"))
+        #expect(sent.headers["authorization"] == "Bearer sk-team-from-env")
+        #expect(sent.headers["x-team"] == "research")
+        try await gateway.shutdown()
+        try await store.close()
+        await upstream.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
     /// The admin API needs the admin key: a gateway key or none is refused.
     @Test func adminKeyRequired() async throws {
         let admin = try await AdminServer.start()

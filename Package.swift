@@ -92,6 +92,8 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // SIGHUP reloads the configuration files.
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             // The dashboard's files are embedded as Swift source (scripts/embed-dashboard.py), not as resources:
             // the binary copied alone must serve them.
@@ -132,7 +134,10 @@ let package = Package(
             dependencies: [
                 "ChronicleServer",
                 "ChronicleStorage",
+                "ChronicleCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The admin subcommands call a server's admin API.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -27,15 +27,25 @@ public enum ChronicleApplication {
         /// `/v1/budgets` is served. The gateway should be built with ``Gateway/Builder/trackingCost(_:)``
         /// for the same tracker, so that finished calls are charged.
         public var cost: CostTracker?
+        /// Serves the admin API (`/v1/admin/**`) when set.
+        public var reloader: ConfigReloader?
+        /// What `/readyz` answers; ready when nil.
+        public var readiness: ServerReadiness?
+        /// This replica's name, on server spans and in `/readyz`.
+        public var instanceID: String?
 
         public init(reader: (any LogReader)? = nil, tracer: any Tracer = NoOpTracer(), metrics: ServerMetrics? = nil,
-                    agentSessions: Bool = true, cost: CostTracker? = nil, liveCalls: LiveCallFeed = LiveCallFeed()) {
+                    agentSessions: Bool = true, cost: CostTracker? = nil, liveCalls: LiveCallFeed = LiveCallFeed(),
+                    reloader: ConfigReloader? = nil, readiness: ServerReadiness? = nil, instanceID: String? = nil) {
             self.reader = reader
             self.liveCalls = liveCalls
             self.tracer = tracer
             self.metrics = metrics
             self.agentSessions = agentSessions
             self.cost = cost
+            self.reloader = reloader
+            self.readiness = readiness
+            self.instanceID = instanceID
         }
     }
 
@@ -44,12 +54,14 @@ public enum ChronicleApplication {
         -> Router<ChronicleRequestContext>
     {
         let router = Router(context: ChronicleRequestContext.self)
-        router.add(middleware: ObservabilityMiddleware(tracer: options.tracer, metrics: options.metrics?.factory))
+        router.add(middleware: ObservabilityMiddleware(tracer: options.tracer, metrics: options.metrics?.factory,
+                                                       instanceID: options.instanceID))
         let security = access.settings
         if !security.corsOrigins.isEmpty {
             router.add(middleware: CORSMiddleware(origins: Set(security.corsOrigins)))
         }
         router.add(middleware: JSONErrorMiddleware())
+        if let readiness = options.readiness { router.add(middleware: ReadinessMiddleware(readiness: readiness)) }
         router.add(middleware: AccessMiddleware(access: access))
         let ok: @Sendable (Request, ChronicleRequestContext) async throws -> Response = { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],
@@ -57,6 +69,16 @@ public enum ChronicleApplication {
         }
         router.get("/", use: ok)
         router.get("/healthz", use: ok)
+        let readiness = options.readiness
+        let instanceID = options.instanceID
+        router.get("/readyz") { _, _ -> Response in
+            let ready = readiness?.isReady ?? true
+            var body: [String: JSONValue] = ["status": .string(ready ? "ready" : "not_ready")]
+            if let instanceID { body["instance_id"] = .string(instanceID) }
+            if !ready, let readiness { body["waiting_for"] = .string(readiness.waitingFor) }
+            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONCoding.encodeBytes(JSONValue.object(body)))))
+        }
         let maxBodySize = security.limits.maxBodySize
         // One recorder for every chat route, so that a session's calls on any of them start its run once.
         let agentSessions = options.agentSessions ? AgentSessionRecorder(gateway: gateway) : nil
@@ -89,6 +111,9 @@ public enum ChronicleApplication {
         UsageRoutes<ChronicleRequestContext>(reader: options.reader as? any UsageReader, budgets: options.cost?.budgets)
             .register(on: router)
         if let metrics = options.metrics { MetricsRoutes<ChronicleRequestContext>(metrics: metrics).register(on: router) }
+        if let reloader = options.reloader {
+            AdminRoutes<ChronicleRequestContext>(reloader: reloader, access: access).register(on: router)
+        }
         return router
     }
 

@@ -16,9 +16,9 @@ public enum ChronicleServer {
     public static func run(overrides: ServerSettings.Overrides) async throws {
         let settings = try ServerSettings.load(overrides: overrides)
         let environment = ProcessInfo.processInfo.environment
-        let logger = ServerLogging.makeLogger(label: "chronicle", environment: environment, configLevel: settings.logLevel)
+        var logger = ServerLogging.makeLogger(label: "chronicle", environment: environment, configLevel: settings.logLevel)
+        logger[metadataKey: "instance_id"] = "\(settings.instanceID)"
         for file in settings.configFiles { logger.info("loaded configuration", metadata: ["file": "\(file)"]) }
-        try checkExposure(settings, logger: logger)
 
         let metrics = settings.telemetry.metrics ? ServerMetrics() : nil
         let prices = settings.cost.priceTable
@@ -36,7 +36,10 @@ public enum ChronicleServer {
         let tracing = try Telemetry.makeTracing(settings.telemetry, environment: environment, logger: logger)
         if let tracing { logger.info("exporting traces over OTLP/HTTP", metadata: ["endpoint": "\(tracing.endpoint)"]) }
 
-        let access = AccessControl(settings: settings.security)
+        // Replicas on one PostgreSQL database hold per-key limits together.
+        let postgres = storage.store as? PostgresLogStore
+        let fleet = postgres.map { _ in FleetCounters(instanceID: settings.instanceID) }
+        let access = AccessControl(settings: settings.security, fleet: fleet)
         var builder = Gateway.Builder().withConfiguration(settings.gateway).withLogger(logger)
             .chargingTokens(to: access)
             .trackingCost(cost)
@@ -45,15 +48,49 @@ public enum ChronicleServer {
         if let tracing { builder = builder.withTracer(tracing.tracer) }
         if let metrics { builder = builder.withMetricsFactory(metrics.factory) }
         let gateway = try builder.build()
+
+        let reloader = ConfigReloader(
+            gateway: gateway, access: access,
+            files: .init(gateway: settings.gateway, gatewayKeys: settings.security.gatewayKeys),
+            store: storage.store as? any ConfigStore, secrets: SecretBox.fromEnvironment(), logger: logger,
+            readFiles: {
+                let fresh = try ServerSettings.load(overrides: overrides)
+                return .init(gateway: fresh.gateway, gatewayKeys: fresh.security.gatewayKeys)
+            })
+        let readiness = ServerReadiness()
+        // SQLite is local: it is migrated already, and its configuration is read before serving. PostgreSQL
+        // may be unreachable at start-up: the server answers (with /readyz 503) while it waits for it.
+        if storage.migrated {
+            await reloader.reloadDatabase()
+            readiness.markReady()
+        }
+        // With PostgreSQL the gateway keys may all be in the database: the exposure check waits for them,
+        // and until then no API request is served (``ServerReadiness``).
+        if storage.migrated { try checkExposure(settings, keys: access.gatewayKeys, logger: logger) }
+
         // Shut down in reverse: the server drains first, then retention, the log writer, the trace exporter.
         var services: [any Service] = []
         if let tracing { services.append(tracing.service) }
-        if let writer = storage.writer { services.append(writer) }
-        if let retention = storage.retention { services.append(retention) }
+        if let writer = storage.writer { services.append(AfterReadyService(readiness: readiness, inner: writer)) }
+        if let retention = storage.retention { services.append(AfterReadyService(readiness: readiness, inner: retention)) }
+        if let postgres, let store = storage.store {
+            let logger = logger
+            services.append(DatabaseStartupService(
+                migrate: { try await store.migrate() }, reloader: reloader, readiness: readiness, logger: logger,
+                checkLoaded: { try checkExposure(settings, keys: access.gatewayKeys, logger: logger) }))
+            services.append(AfterReadyService(readiness: readiness, inner: ConfigChangeListener(
+                store: postgres, logger: logger, onChange: { await reloader.reloadDatabase() })))
+            if let fleet {
+                services.append(AfterReadyService(readiness: readiness, inner: FleetCounterExchange(
+                    counters: fleet, store: postgres, interval: settings.fleetSyncInterval, logger: logger)))
+            }
+        }
+        services.append(ReloadOnHangupService(reloader: reloader))
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
             options: .init(reader: storage.reader, tracer: tracing?.tracer ?? NoOpTracer(), metrics: metrics,
-                           agentSessions: settings.agentSessions, cost: cost, liveCalls: liveCalls),
+                           agentSessions: settings.agentSessions, cost: cost, liveCalls: liveCalls,
+                           reloader: reloader, readiness: readiness, instanceID: settings.instanceID),
             host: settings.host, port: settings.port, services: services, logger: logger)
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
@@ -67,10 +104,12 @@ public enum ChronicleServer {
     }
 
     /// Without gateway keys the server only listens on loopback, unless told otherwise.
-    static func checkExposure(_ settings: ServerSettings, logger: Logger) throws {
+    /// - Parameter keys: the gateway keys in force: the files' and the database's.
+    static func checkExposure(_ settings: ServerSettings, keys: [GatewayKeyConfig]? = nil, logger: Logger) throws {
         let security = settings.security
-        if security.requiresAuthentication {
-            logger.info("gateway keys required", metadata: ["keys": "\(security.gatewayKeys.count)"])
+        let keys = keys ?? security.gatewayKeys
+        if !keys.isEmpty {
+            logger.info("gateway keys required", metadata: ["keys": "\(keys.count)"])
             return
         }
         if isLoopback(settings.host) {
@@ -107,6 +146,8 @@ struct OpenedStorage {
     var retention: RetentionService?
     /// The PostgreSQL pool's task; it must outlive the writer, so it is not one of the application's services.
     var backgroundTask: Task<Void, Never>?
+    /// Whether the schema is ready; PostgreSQL is migrated by ``DatabaseStartupService`` once it answers.
+    var migrated = true
 
     func close() async {
         try? await store?.close()
@@ -131,13 +172,14 @@ struct OpenedStorage {
         let stem: String
         switch location {
         case .sqlite(let path):
-            store = try await SQLiteLogStore.open(path: path, logger: logger)
+            store = try await SQLiteLogStore.open(path: path, instanceID: settings.instanceID, logger: logger)
             reader = try await SQLiteLogStore.open(path: path, logger: logger)
             retentionStore = try await SQLiteLogStore.open(path: path, logger: logger)
             spillDirectory = settings.storage.spillDirectory ?? (path as NSString).deletingLastPathComponent
             stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         case .postgres(let url):
-            let postgres = try PostgresLogStore(url: url, maxConnections: settings.storage.maxConnections, logger: logger)
+            let postgres = try PostgresLogStore(url: url, maxConnections: settings.storage.maxConnections,
+                                                instanceID: settings.instanceID, logger: logger)
             task = Task { _ = try? await postgres.run() }
             store = postgres
             reader = postgres
@@ -145,11 +187,16 @@ struct OpenedStorage {
             spillDirectory = settings.storage.spillDirectory ?? FileManager.default.currentDirectoryPath
             stem = "chronicle"
         }
-        do {
-            try await store.migrate()
-        } catch {
-            task?.cancel()
-            throw StorageError("Cannot prepare the database \(location.description): \(error)")
+        var migrated = true
+        if case .postgres = location {
+            migrated = false
+        } else {
+            do {
+                try await store.migrate()
+            } catch {
+                task?.cancel()
+                throw StorageError("Cannot prepare the database \(location.description): \(error)")
+            }
         }
         logger.info("recording calls", metadata: ["database": "\(location.description)"])
 
@@ -184,6 +231,7 @@ struct OpenedStorage {
         } else if let sqlite = retentionStore as? SQLiteLogStore {
             try? await sqlite.close()
         }
-        return OpenedStorage(store: store, writer: writer, reader: reader, retention: retention, backgroundTask: task)
+        return OpenedStorage(store: store, writer: writer, reader: reader, retention: retention, backgroundTask: task,
+                             migrated: migrated)
     }
 }

@@ -59,6 +59,7 @@ enum EventColumns {
         ("output_tokens", .int), ("total_tokens", .int), ("cached_tokens", .int), ("reasoning_tokens", .int),
         ("http_status", .int), ("streamed", .bool), ("overhead_ms", .double), ("gateway_key", .text),
         ("cost_usd", .double),
+        ("instance_id", .text),
     ]
 
     static let names = columns.map(\.name)
@@ -76,6 +77,7 @@ enum EventColumns {
             .int(row.outputTokens), .int(row.totalTokens), .int(row.cachedTokens), .int(row.reasoningTokens),
             .int(row.httpStatus), .bool(row.streamed), .double(row.overheadMs), .text(row.gatewayKey),
             .double(row.costUSD),
+            .text(row.instanceID),
         ]
     }
 }
@@ -257,11 +259,14 @@ extension SQLDialect {
     }
 
     /// The plan for a batch: each workflow event's statement in order, and the event rows inserted after them.
-    func plan(for records: [StoredRecord]) -> BatchPlan {
+    /// - Parameter instanceID: stamped on rows that carry none (this replica's, or replayed ones).
+    func plan(for records: [StoredRecord], instanceID: String? = nil) -> BatchPlan {
         var plan = BatchPlan()
         for record in records {
             switch record {
-            case .event(let row): plan.rows.append(row)
+            case .event(var row):
+                if row.instanceID == nil { row.instanceID = instanceID }
+                plan.rows.append(row)
             case .workflow(let event): plan.workflow.append(statement(for: event))
             }
         }

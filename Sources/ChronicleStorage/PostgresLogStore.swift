@@ -9,6 +9,8 @@ import ServiceLifecycle
 /// Rust Chronicle does) and `chronicle_runs` (payload: the run id) for every run the batch touched.
 public final class PostgresLogStore: LogStore, LogReader, UsageReader, TextRowFetcher, Service {
     public let client: PostgresClient
+    /// Recorded as `instance_id` on every call row this store writes.
+    public let instanceID: String?
     private let logger: Logger
     private let dialect = PostgresDialect()
     var sqlDialect: any SQLDialect { dialect }
@@ -16,7 +18,10 @@ public final class PostgresLogStore: LogStore, LogReader, UsageReader, TextRowFe
     /// - Parameters:
     ///   - url: `postgres://user:password@host:port/database?sslmode=disable|require`.
     ///   - maxConnections: the pool's size.
-    public init(url: String, maxConnections: Int = 10, logger: Logger = Logger(label: "chronicle.postgres")) throws {
+    ///   - instanceID: recorded as `instance_id` on the call rows this store writes.
+    public init(url: String, maxConnections: Int = 10, instanceID: String? = nil,
+                logger: Logger = Logger(label: "chronicle.postgres")) throws {
+        self.instanceID = instanceID
         var configuration = try Self.configuration(from: url)
         configuration.options.maximumConnections = max(1, maxConnections)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -75,7 +80,7 @@ public final class PostgresLogStore: LogStore, LogReader, UsageReader, TextRowFe
     }
 
     public func write(_ records: [StoredRecord]) async throws {
-        let plan = dialect.plan(for: records)
+        let plan = dialect.plan(for: records, instanceID: instanceID)
         let statements = try plan.workflow.map(Self.query)
         let insert = plan.rows.isEmpty ? nil : PostgresEventInsert.query(for: plan.rows)
         let hasCalls = plan.rows.contains { $0.eventType == UsageRollup.callEventType }
@@ -130,6 +135,14 @@ public final class PostgresLogStore: LogStore, LogReader, UsageReader, TextRowFe
             for try await _ in rows { deleted += 1 }
         }
         return deleted
+    }
+
+    /// Runs statements in one transaction (a configuration change and its audit row).
+    func execute(inTransaction statements: [WorkflowStatement]) async throws {
+        let queries = try statements.map(Self.query)
+        try await client.withTransaction(logger: logger) { connection in
+            for query in queries { _ = try await connection.query(query, logger: self.logger) }
+        }
     }
 
     public func ping() async throws {

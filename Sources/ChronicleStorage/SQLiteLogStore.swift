@@ -7,19 +7,24 @@ import SQLiteNIO
 public final class SQLiteLogStore: LogStore, LogReader, UsageReader, TextRowFetcher {
     public let path: String
     let connection: SQLiteConnection
+    /// Recorded as `instance_id` on every call row this store writes.
+    public let instanceID: String?
     private let dialect = SQLiteDialect()
     /// One connection runs one transaction at a time: two callers' statements interleaved would run inside
     /// each other's transaction (a write the log writer stopped waiting for may still be running).
     private let serial = SerialLock()
     var sqlDialect: any SQLDialect { dialect }
 
-    private init(path: String, connection: SQLiteConnection) {
+    private init(path: String, connection: SQLiteConnection, instanceID: String?) {
         self.path = path
         self.connection = connection
+        self.instanceID = instanceID
     }
 
     /// Opens (creating if needed) the database at `path`.
-    public static func open(path: String, logger: Logger = Logger(label: "chronicle.sqlite")) async throws -> SQLiteLogStore {
+    /// - Parameter instanceID: recorded as `instance_id` on the call rows this store writes.
+    public static func open(path: String, instanceID: String? = nil,
+                            logger: Logger = Logger(label: "chronicle.sqlite")) async throws -> SQLiteLogStore {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -29,7 +34,7 @@ public final class SQLiteLogStore: LogStore, LogReader, UsageReader, TextRowFetc
                        "PRAGMA foreign_keys = ON"] {
             _ = try await connection.query(pragma, [])
         }
-        return SQLiteLogStore(path: path, connection: connection)
+        return SQLiteLogStore(path: path, connection: connection, instanceID: instanceID)
     }
 
     public func migrate() async throws {
@@ -56,7 +61,7 @@ public final class SQLiteLogStore: LogStore, LogReader, UsageReader, TextRowFetc
     }
 
     public func write(_ records: [StoredRecord]) async throws {
-        let plan = dialect.plan(for: records)
+        let plan = dialect.plan(for: records, instanceID: instanceID)
         // Binds are built here, before the transaction starts, so that the connection's lock is held only
         // while SQLite works.
         let inserts = SQLiteEventInsert.statements(for: plan.rows)
@@ -135,6 +140,16 @@ public final class SQLiteLogStore: LogStore, LogReader, UsageReader, TextRowFetc
 
     public func close() async throws {
         try await connection.close()
+    }
+
+    /// Runs statements in one transaction (a configuration change and its audit row).
+    func execute(inTransaction statements: [WorkflowStatement]) async throws {
+        let connection = connection
+        try await transaction {
+            for statement in statements {
+                _ = try await connection.query(statement.sql, statement.values.map(Self.bind))
+            }
+        }
     }
 
     /// Runs `body` in a transaction, in a task of its own: a cancelled caller (a write the log writer
@@ -234,7 +249,7 @@ enum SQLiteEventInsert {
             int(row.requestLatencyMs), int(row.totalLatencyMs), .integer(SQLiteInt64(SQLValue.milliseconds(row.createdAt))),
             int(row.inputTokens), int(row.outputTokens), int(row.totalTokens), int(row.cachedTokens),
             int(row.reasoningTokens), int(row.httpStatus), bool(row.streamed), row.overheadMs.map(SQLiteData.float) ?? .null,
-            text(row.gatewayKey), row.costUSD.map(SQLiteData.float) ?? .null,
+            text(row.gatewayKey), row.costUSD.map(SQLiteData.float) ?? .null, text(row.instanceID),
         ])
     }
 }

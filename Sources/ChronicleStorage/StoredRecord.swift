@@ -91,6 +91,9 @@ public struct EventRow: Sendable, Codable, Hashable {
     public var gatewayKey: String?
     /// What the call cost in US dollars; nil when its model has no price or it reported no usage.
     public var costUSD: Double?
+    /// The replica that stored the row (`instance_id`); stamped by the store that writes it, so it is not
+    /// part of the journal or spill formats.
+    public var instanceID: String?
 
     static let null = "null"
 

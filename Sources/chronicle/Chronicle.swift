@@ -10,7 +10,7 @@ struct Chronicle: AsyncParsableCommand {
         commandName: "chronicle",
         abstract: "An OpenAI-compatible LLM gateway that records every call.",
         version: ChronicleServer.version,
-        subcommands: [Serve.self, Prices.self, Usage.self],
+        subcommands: [Serve.self, Prices.self, Usage.self, Keys.self, Providers.self, Aliases.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -34,6 +34,9 @@ public final class Gateway: Sendable {
     private let tracePayloads: Bool
     /// Where finished calls go; built once, not per call.
     private let reporter: CallReporter
+    /// What a new routing configuration is laid over: providers given as objects, and whether built-ins count.
+    private let explicitProviders: [any ChatModelProvider]
+    private let includeBuiltIns: Bool
 
     /// How many calls were finished as their last reference went instead of explicitly: an embedder that
     /// dropped a ``ChatStream`` part-way. The server finishes every call itself, so for it this stays 0.
@@ -65,11 +68,7 @@ public final class Gateway: Sendable {
         tracePayloads = configuration.tracePayloads ?? false
         let logsEmbeddingVectors = configuration.logEmbeddingVectors ?? false
         var redactor = builder.redactor ?? SecretRedactor.fromEnvironment()
-        redactor.add(configuration.apiKeys.compactMap { key in (try? key.key.resolve(providerName: key.name)) ?? nil })
-        for provider in configuration.providers {
-            if let key = try? provider.key.resolve(providerName: provider.name) { redactor.add([key]) }
-            redactor.add(provider.headers.values)
-        }
+        redactor.add(Self.secrets(of: configuration))
         // The log sink first: a record should be secured before anything else looks at it.
         var subscribers: [@Sendable (FinishedCall) -> Void] = []
         if let sink = builder.logSink { subscribers.append { sink.record(.call($0.record)) } }
@@ -78,20 +77,28 @@ public final class Gateway: Sendable {
         reporter = CallReporter(subscribers: subscribers, logger: builder.logger, redactor: redactor,
                                 tracePayloads: tracePayloads, logsEmbeddingVectors: logsEmbeddingVectors)
 
+        explicitProviders = builder.providers
+        includeBuiltIns = builder.includeBuiltIns
+        self.registry = NIOLockedValueBox(try Self.makeRegistry(
+            configuration, explicit: builder.providers, includeBuiltIns: builder.includeBuiltIns, transport: transport))
+    }
+
+    /// Explicit providers, then configured ones, then built-ins; a later one never replaces an earlier one of
+    /// the same name, so configuration can point any built-in elsewhere.
+    private static func makeRegistry(_ configuration: GatewayConfiguration, explicit: [any ChatModelProvider],
+                                     includeBuiltIns: Bool, transport: UpstreamHTTPClient) throws -> Registry {
         var registry = Registry()
-        // Explicit providers, then configured ones, then built-ins; a later one never replaces an earlier
-        // one of the same name, so configuration can point any built-in elsewhere.
-        for provider in builder.providers { registry.add(provider, replacing: false) }
+        for provider in explicit { registry.add(provider, replacing: false) }
         for config in configuration.providers {
-            registry.add(try Self.makeProvider(config, transport: transport), replacing: false,
+            registry.add(try makeProvider(config, transport: transport), replacing: false,
                          configuredModels: config.advertisedModels)
         }
-        if builder.includeBuiltIns {
+        if includeBuiltIns {
             for provider in BuiltInProviders.all(transport: transport) { registry.add(provider, replacing: false) }
         }
         for alias in configuration.aliases { registry.aliases[alias.name] = alias }
         for key in configuration.apiKeys { registry.apiKeys[key.name] = key.key }
-        self.registry = NIOLockedValueBox(registry)
+        return registry
     }
 
     /// Pool settings for upstream calls: many keep-alive connections per host, since a gateway
@@ -148,6 +155,45 @@ public final class Gateway: Sendable {
     }
 
     // MARK: Runtime configuration
+
+    /// Replaces every configured provider, alias and named key at once with those of `configuration` (a
+    /// reload). Calls already routed keep the providers they resolved; the next call sees the new set. When a
+    /// provider cannot be built, this throws and the configuration in force stays.
+    public func replaceRouting(_ configuration: GatewayConfiguration) throws {
+        let registry = try Self.makeRegistry(configuration, explicit: explicitProviders,
+                                             includeBuiltIns: includeBuiltIns, transport: transport)
+        // Keys that arrive with a reload are scrubbed from errors like those configured at start-up.
+        reporter.addSecrets(Self.secrets(of: configuration))
+        self.registry.withLockedValue { $0 = registry }
+    }
+
+    /// The configured keys and provider header values, which must never reach an error message or a record.
+    static func secrets(of configuration: GatewayConfiguration) -> [String] {
+        var secrets = configuration.apiKeys.compactMap { key in (try? key.key.resolve(providerName: key.name)) ?? nil }
+        for provider in configuration.providers {
+            if let key = try? provider.key.resolve(providerName: provider.name) { secrets.append(key) }
+            secrets += provider.headers.values
+        }
+        return secrets
+    }
+
+    /// Throws what building `config` into a provider would throw, without putting it in force.
+    public func checkProvider(_ config: CustomProviderConfig) throws {
+        _ = try Self.makeProvider(config, transport: transport)
+    }
+
+    /// Whether routing can choose a provider of this name, built-in ones included.
+    public func hasProvider(named name: String) -> Bool {
+        registry.withLockedValue { $0.providers[name] != nil }
+    }
+
+    /// The names of the built-in providers and of those given as objects: what any configuration may name
+    /// besides its own providers.
+    public var fixedProviderNames: Set<String> {
+        var names = Set(explicitProviders.map(\.name))
+        if includeBuiltIns { names.formUnion(BuiltInProviders.all(transport: transport).map(\.name)) }
+        return names
+    }
 
     /// Adds a provider, replacing any of the same name.
     public func setProvider(_ provider: any ChatModelProvider) {

@@ -84,11 +84,14 @@ public struct CustomProviderConfig: Sendable, Hashable, Codable {
         self.prefix = prefix
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, label, url, format, headers, prefix, models
         case apiKey = "api_key"
         case apiKeySource = "api_key_source"
     }
+
+    /// The fields a provider's JSON or TOML form may have.
+    public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -263,10 +266,13 @@ public struct AliasConfig: Sendable, Hashable, Codable {
         self.models = models
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, models
         case randomOrder = "random_order"
     }
+
+    /// The fields an alias's JSON or TOML form may have.
+    public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -288,10 +294,13 @@ public struct AliasModel: Sendable, Hashable, Codable {
         self.apiKeyName = apiKeyName
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case model, provider
         case apiKeyName = "api_key_name"
     }
+
+    /// The fields an alias choice's JSON or TOML form may have.
+    public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 }
 
 /// A named API key: a literal value, or with `source = "env"` the name of an environment variable.
@@ -309,6 +318,13 @@ public struct APIKeyConfig: Sendable, Hashable, Codable {
     public var key: ProviderKey {
         source == "env" ? .environment(value) : .literal(value)
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, source, value
+    }
+
+    /// The fields a named key's JSON or TOML form may have.
+    public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 }
 
 /// A duration in configuration: integer milliseconds, a string such as `"30s"`, `"1500ms"` or `"2m"`,

@@ -16,6 +16,10 @@ public struct ConfigFile: Sendable, Decodable {
     public var logLevel: String?
     /// The largest request body accepted, in bytes (default 20 MB).
     public var maxBodySize: Int?
+    /// This replica's name on call rows, spans and logs (`instance_id`; default host name and pid).
+    public var instanceID: String?
+    /// How often replicas sharing PostgreSQL exchange their limit counters (`fleet_sync_interval`).
+    public var fleetSyncInterval: Duration?
     public var storage: StorageSettings.FileValues
     public var gateway: GatewayConfiguration
     var gatewayKeys: [GatewayKeyConfig.FileValues]
@@ -34,6 +38,8 @@ public struct ConfigFile: Sendable, Decodable {
         case agentSessions = "agent_sessions"
         case logLevel = "log_level"
         case maxBodySize = "max_body_size"
+        case instanceID = "instance_id"
+        case fleetSyncInterval = "fleet_sync_interval"
         case apiKeys = "api_keys"
         case defaultTimeout = "default_timeout"
         case streamIdleTimeout = "stream_idle_timeout"
@@ -62,6 +68,8 @@ public struct ConfigFile: Sendable, Decodable {
         agentSessions = try c.decodeIfPresent(Bool.self, forKey: .agentSessions)
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel)
         maxBodySize = try c.decodeIfPresent(Int.self, forKey: .maxBodySize)
+        instanceID = try c.decodeIfPresent(String.self, forKey: .instanceID)
+        fleetSyncInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .fleetSyncInterval)?.duration
         storage = StorageSettings.FileValues(
             retentionDays: try c.decodeIfPresent(Int.self, forKey: .retentionDays),
             batchSize: try c.decodeIfPresent(Int.self, forKey: .logBatchSize),
@@ -149,6 +157,10 @@ public struct ServerSettings: Sendable {
         get { security.limits.maxBodySize }
         set { security.limits.maxBodySize = newValue }
     }
+    /// This replica's name on call rows, spans and logs; by default the host name and the process id.
+    public var instanceID = ServerSettings.defaultInstanceID
+    /// How often replicas sharing PostgreSQL exchange their limit counters.
+    public var fleetSyncInterval: Duration = .milliseconds(200)
     public var storage = StorageSettings()
     public var gateway = GatewayConfiguration()
     public var security = SecuritySettings()
@@ -218,6 +230,8 @@ public struct ServerSettings: Sendable {
             if let log = file.logToDatabase { settings.logToDatabase = log }
             if let sessions = file.agentSessions { settings.agentSessions = sessions }
             if let size = file.maxBodySize { settings.maxBodySize = size }
+            if let id = file.instanceID, !id.isEmpty { settings.instanceID = id }
+            if let interval = file.fleetSyncInterval, interval > .zero { settings.fleetSyncInterval = interval }
             settings.storage.apply(file.storage, relativeTo: directory)
             settings.gateway.merge(file.gateway)
             if let limits = file.limits {
@@ -260,6 +274,7 @@ public struct ServerSettings: Sendable {
             settings.port = number
         }
         if let database = env("DATABASE_URL"), !database.isEmpty { settings.database = database }
+        if let id = env("CHRONICLE_INSTANCE_ID"), !id.isEmpty { settings.instanceID = id }
         if let host = overrides.host { settings.host = host }
         if let port = overrides.port { settings.port = port }
         if let database = overrides.database { settings.database = database }
@@ -288,6 +303,11 @@ public struct ServerSettings: Sendable {
         if let admin = env("CHRONICLE_ADMIN_KEY") { settings.security.adminKeyDigest = KeyDigest(of: admin) }
         if overrides.allowUnauthenticated { settings.security.allowUnauthenticated = true }
         return settings
+    }
+
+    /// The host name and the process id: unique among replicas on one host, and across hosts.
+    public static var defaultInstanceID: String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
     }
 
     /// Scrubs credential-like environment variables and configured keys from errors.

@@ -11,6 +11,8 @@ import Tracing
 struct ObservabilityMiddleware<Context: RequestContext>: RouterMiddleware {
     let tracer: any Tracer
     let metrics: (any MetricsFactory)?
+    /// This replica's name, so a trace tells which replica served a request.
+    var instanceID: String? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -25,6 +27,7 @@ struct ObservabilityMiddleware<Context: RequestContext>: RouterMiddleware {
                 attributes["url.path"] = request.uri.path
                 attributes["user_agent.original"] = request.headers[.userAgent]
                 attributes["request_id"] = request.headers[.requestID]
+                attributes["chronicle.instance_id"] = instanceID
             }
         }
         do {

@@ -34,9 +34,11 @@ struct AccessMiddleware<Context: GatewayKeyRequestContext>: RouterMiddleware {
 
     static func area(of path: String) -> Area {
         // The dashboard's static files hold no data; the APIs its pages call need the admin key.
-        if path == "/" || path == "/healthz" || path == "/ui" || path.hasPrefix("/ui/") { return .open }
+        if path == "/" || path == "/healthz" || path == "/readyz" || path == "/ui" || path.hasPrefix("/ui/") { return .open }
         if path == "/metrics" || path.hasPrefix("/v1/runs") || path.hasPrefix("/v1/calls") || path == "/v1/usage"
-            || path == "/v1/budgets" { return .admin }
+            || path == "/v1/budgets" || path.hasPrefix("/v1/admin/") || path == "/v1/admin" {
+            return .admin
+        }
         return .api
     }
 

@@ -286,6 +286,18 @@ public struct KeyDigest: Sendable, Hashable {
         }
     }
 
+    /// The digest as 64 lowercase hexadecimal digits (what `key_sha256` and `chronicle_gateway_keys` hold).
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     /// Equality that takes the same time wherever the digests differ.
     public func constantTimeEquals(_ other: KeyDigest) -> Bool {
         guard bytes.count == other.bytes.count else { return false }

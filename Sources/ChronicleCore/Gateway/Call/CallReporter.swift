@@ -9,7 +9,7 @@ import Tracing
 final class CallReporter: Sendable {
     let subscribers: [@Sendable (FinishedCall) -> Void]
     let logger: Logger
-    let redactor: SecretRedactor
+    private let redactorBox: NIOLockedValueBox<SecretRedactor>
     let tracePayloads: Bool
     /// Whether an embeddings call's record keeps its vectors (`log_embedding_vectors`), not only their
     /// count and dimension.
@@ -23,9 +23,16 @@ final class CallReporter: Sendable {
         self.logsEmbeddingVectors = logsEmbeddingVectors
         self.subscribers = subscribers
         self.logger = logger
-        self.redactor = redactor
+        self.redactorBox = NIOLockedValueBox(redactor)
         self.tracePayloads = tracePayloads
         self.needsResponse = !subscribers.isEmpty || tracePayloads
+    }
+
+    /// What errors are scrubbed of; it grows when a reload brings new keys.
+    var redactor: SecretRedactor { redactorBox.withLockedValue { $0 } }
+
+    func addSecrets(_ secrets: some Sequence<String>) {
+        redactorBox.withLockedValue { $0.add(secrets) }
     }
 
     /// How many calls were finished as their last reference went rather than explicitly.

@@ -1,0 +1,87 @@
+import Foundation
+
+extension ChronicleClient {
+    /// Runs `body` as a run: records `run:start`, then `run:update` with the returned value as the run's
+    /// output (status `finished`), or with the error (status `error`) before rethrowing it.
+    ///
+    /// Every chat call inside `body`, and inside the child tasks it starts, carries the run's id.
+    /// - Parameters:
+    ///   - name: the run's name.
+    ///   - id: the run's id; a new time-ordered UUID by default.
+    ///   - input: recorded as the run's input.
+    ///   - info: recorded in the run's `info` (the configuration's metadata adds its fields too).
+    public func run<Output: Encodable>(
+        _ name: String, id: UUID? = nil, input: (any Encodable)? = nil, description: String? = nil,
+        tags: [String] = [], info: [String: JSONValue] = [:], isolation: isolated (any Actor)? = #isolation,
+        _ body: (Run) async throws -> Output
+    ) async throws -> Output {
+        try await performRun(name, id: id, input: input, description: description, tags: tags, info: info,
+                             isolation: isolation, body, output: { Self.encodeOutput($0) })
+    }
+
+    /// ``run(_:id:input:description:tags:info:isolation:_:)`` for a body whose value is not `Encodable`:
+    /// the run records no output.
+    @_disfavoredOverload
+    public func run<Output>(
+        _ name: String, id: UUID? = nil, input: (any Encodable)? = nil, description: String? = nil,
+        tags: [String] = [], info: [String: JSONValue] = [:], isolation: isolated (any Actor)? = #isolation,
+        _ body: (Run) async throws -> Output
+    ) async throws -> Output {
+        try await performRun(name, id: id, input: input, description: description, tags: tags, info: info,
+                             isolation: isolation, body, output: { _ in nil })
+    }
+
+    /// The run that the current task works in, if any.
+    public static var currentRunID: UUID? { RunScope.current?.runID }
+
+    /// The step that the current task works in, if any.
+    public static var currentStepID: UUID? { RunScope.current?.stepID }
+
+    func performRun<Output>(
+        _ name: String, id: UUID?, input: (any Encodable)?, description: String?, tags: [String],
+        info: [String: JSONValue], isolation: isolated (any Actor)?, _ body: (Run) async throws -> Output,
+        output: (Output) -> JSONValue?
+    ) async throws -> Output {
+        let runID = id ?? UUID.v7()
+        let metadata = configuration.metadata
+        record(WorkflowEventJSON.runStart(
+            id: runID, name: name, description: description, application: metadata.application,
+            environment: metadata.environment, input: jsonValue(input), tags: tags, info: info, time: Date()))
+        let run = Run(id: runID, name: name, client: self)
+        do {
+            let value = try await RunScope.$current.withValue(RunScope(runID: runID, stepID: nil)) {
+                try await body(run)
+            }
+            record(WorkflowEventJSON.runUpdate(id: runID, status: "finished", output: output(value), info: nil,
+                                               time: Date()))
+            return value
+        } catch {
+            record(WorkflowEventJSON.runUpdate(id: runID, status: "error", output: WorkflowEventJSON.describe(error),
+                                               info: nil, time: Date()))
+            throw error
+        }
+    }
+
+    func performStep<Output>(
+        _ name: String, type: String, input: (any Encodable)?, tags: [String], info: [String: JSONValue]?,
+        runID: UUID, parent: UUID?, isolation: isolated (any Actor)?, _ body: (Step) async throws -> Output,
+        output: (Output) -> JSONValue?
+    ) async throws -> Output {
+        let stepID = UUID.v7()
+        record(WorkflowEventJSON.stepStart(runID: runID, stepID: stepID, parent: parent, type: type, name: name,
+                                           input: jsonValue(input), tags: tags, info: info, time: Date()))
+        let step = Step(id: stepID, runID: runID, parentID: parent, name: name, client: self)
+        do {
+            let value = try await RunScope.$current.withValue(RunScope(runID: runID, stepID: stepID)) {
+                try await body(step)
+            }
+            record(WorkflowEventJSON.stepEnd(runID: runID, stepID: stepID, output: output(value) ?? .null,
+                                             info: nil, time: Date()))
+            return value
+        } catch {
+            record(WorkflowEventJSON.stepError(runID: runID, stepID: stepID, error: WorkflowEventJSON.describe(error),
+                                               time: Date()))
+            throw error
+        }
+    }
+}

@@ -92,7 +92,8 @@ struct RunScopeTests {
             }
         }
         #expect(await client.flush(timeout: .seconds(10)))
-        let stored = try #require(try decodeJSON(await gateway.storedRun(try #require(runID))))
+        let failedRun = try #require(runID)
+        let stored = try #require(try decodeJSON(await gateway.storedRun(failedRun)))
         #expect(stored["status"] == "error")
         #expect(stored["output"]?["message"] == "the tool broke")
         let step = try #require(stored["steps"]?.arrayValue.first)
@@ -165,7 +166,9 @@ struct RunScopeTests {
     /// The embedded mode records the same rows as the HTTP mode for the same work.
     @Test func embeddedRecordsTheSameRowsAsHTTP() async throws {
         func work(_ client: ChronicleClient) async throws -> UUID {
-            let id = try await client.run("agent", input: "task", tags: ["a"], info: ["version": 2]) { run in
+            var id: UUID?
+            try await client.run("agent", input: "task", tags: ["a"], info: ["version": 2]) { run in
+                id = run.id
                 let answer = try await run.step("think", type: "llm") { _ in
                     try await client.chat(Self.question()).text ?? ""
                 }
@@ -174,10 +177,10 @@ struct RunScopeTests {
                     _ = try? await step.step("retry", type: "tool") { _ in throw TestFailure() }
                     return ["ok": true] as JSONValue
                 }
-                return run.id
+                return "done"
             }
             #expect(await client.flush(timeout: .seconds(10)))
-            return id
+            return try #require(id)
         }
         let overHTTP = try await TestGateway.text()
         try await overHTTP.start()

@@ -21,8 +21,8 @@ public struct HTTPTransport: ChronicleTransport {
     /// - Parameters:
     ///   - baseURL: the gateway's base URL; a trailing `/` or `/v1` is accepted.
     ///   - apiKey: the gateway key, when the gateway requires one.
-    ///   - httpClient: the client to use; `HTTPClient.shared` by default.
-    public init(baseURL: String, apiKey: String? = nil, httpClient: HTTPClient = .shared,
+    ///   - httpClient: the client to use; ``sharedHTTPClient`` by default.
+    public init(baseURL: String, apiKey: String? = nil, httpClient: HTTPClient = HTTPTransport.sharedHTTPClient,
                 chatTimeout: Duration = .seconds(600), eventTimeout: Duration = .seconds(10)) {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
@@ -33,6 +33,17 @@ public struct HTTPTransport: ChronicleTransport {
         self.chatTimeout = .milliseconds(chatTimeout.wholeMilliseconds)
         self.eventTimeout = .milliseconds(eventTimeout.wholeMilliseconds)
     }
+
+    /// The HTTP client transports share unless given one. A connection the gateway refuses fails at once
+    /// rather than being retried until the connect timeout (`HTTPClient.shared` keeps trying for 90 s): a
+    /// call to a gateway that is down fails fast, and event delivery retries on its own backoff. It lives as
+    /// long as the process, like `HTTPClient.shared`.
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     func makeRequest(path: String, body: [UInt8], headers: [(name: String, value: String)], streaming: Bool)
         -> HTTPClientRequest

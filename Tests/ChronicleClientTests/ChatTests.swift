@@ -38,6 +38,16 @@ struct ChatTests {
         #expect(response.callID != nil)
         #expect(response.callID == response.meta?.id)
         #expect(response.usage?.totalTokens != nil)
+        let sent = try #require(try decodeJSON(gateway.upstreamBodies.first))
+        #expect(sent["tools"]?.arrayValue.first?["function"]?["name"] == "get_characteristics")
+        #expect(sent["tool_choice"] == "auto")
+        #expect(sent["response_format"] == ["type": "json_object"])
+        #expect(sent["max_tokens"] == 100)
+        let parts = sent["messages"]?.arrayValue.last?["content"]?.arrayValue ?? []
+        #expect(parts.last == ["type": "image_url", "image_url": ["url": "https://example.com/daniel.png", "detail": "low"]])
+        // Chronicle's options are the gateway's, not the provider's.
+        #expect(sent["metadata"] == nil)
+        #expect(sent["models"] == nil)
 
         // The conversation goes on with the tool's answer.
         let followUp = try await client.chat(ChatRequest(

@@ -96,8 +96,8 @@ final class TestGateway: Sendable {
         log.records.map { ($0.options.metadata.runID, $0.options.metadata.stepID) }
     }
 
-    /// How many calls the upstream received.
-    var upstreamRequestCount: Int { upstream.requests.count }
+    /// The bodies the upstream received, oldest first.
+    var upstreamBodies: [Data] { upstream.requests.map { Data($0.body) } }
 
     /// The stored run as `GET /v1/runs/{id}` shows it (steps as a tree, calls, events), as JSON; `nil` if no
     /// such run was recorded.

@@ -9,7 +9,11 @@ extension ChronicleClient {
     ///   - name: the run's name.
     ///   - id: the run's id; a new time-ordered UUID by default.
     ///   - input: recorded as the run's input.
-    ///   - info: recorded in the run's `info` (the configuration's metadata adds its fields too).
+    ///   - description: recorded as the run's description.
+    ///   - tags: recorded as the run's tags.
+    ///   - info: recorded in the run's `info`.
+    ///   - isolation: the caller's actor, which `body` runs on; filled in by the compiler.
+    ///   - body: the run's work; its value becomes the run's output.
     public func run<Output: Encodable>(
         _ name: String, id: UUID? = nil, input: (any Encodable)? = nil, description: String? = nil,
         tags: [String] = [], info: [String: JSONValue] = [:], isolation: isolated (any Actor)? = #isolation,
@@ -19,7 +23,7 @@ extension ChronicleClient {
                              isolation: isolation, body, output: { Self.encodeOutput($0) })
     }
 
-    /// ``run(_:id:input:description:tags:info:isolation:_:)`` for a body whose value is not `Encodable`:
+    /// The `run` method for a body whose value is not `Encodable`:
     /// the run records no output.
     @_disfavoredOverload
     public func run<Output>(

@@ -72,6 +72,8 @@ public final class ChronicleClient: Sendable {
     ///   - baseURL: the gateway, such as `http://127.0.0.1:9782`; by default `CHRONICLE_URL`, else
     ///     `CHRONICLE_PROXY_URL` (the reference client's variable), else `http://localhost:9782`.
     ///   - apiKey: the gateway key, when the gateway requires one (sent as `Authorization: Bearer`).
+    ///   - httpClient: the HTTP client; ``HTTPTransport/sharedHTTPClient`` by default.
+    ///   - configuration: metadata, event buffering and retry, the delivery clock, the logger.
     public convenience init(baseURL: String? = nil, apiKey: String? = nil,
                             httpClient: HTTPClient = HTTPTransport.sharedHTTPClient,
                             configuration: Configuration = Configuration()) {

@@ -162,7 +162,7 @@ public struct RetryPolicy: Sendable, Hashable, Codable {
 }
 
 /// What is stored with a call's record. The run and step ids are filled from the enclosing
-/// ``ChronicleClient/run(_:id:input:description:tags:info:isolation:_:)`` scope unless set here.
+/// `ChronicleClient.run(_:input:_:)` scope unless set here.
 public struct CallMetadata: Sendable, Hashable, Codable {
     public var application: String?
     public var environment: String?

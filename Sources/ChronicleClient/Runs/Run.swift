@@ -1,6 +1,6 @@
 import Foundation
 
-/// A run in progress, handed to the body of ``ChronicleClient/run(_:id:input:description:tags:info:isolation:_:)``.
+/// A run in progress, handed to the body of `ChronicleClient.run(_:input:_:)`.
 ///
 /// ```swift
 /// try await client.run("summarize", input: url) { run in
@@ -27,7 +27,7 @@ public struct Run: Sendable {
                                      parent: currentStep, isolation: isolation, body, output: { ChronicleClient.encodeOutput($0) })
     }
 
-    /// ``step(_:type:input:tags:info:isolation:_:)`` for a body whose value is not `Encodable`: the step's
+    /// The `step` method for a body whose value is not `Encodable`: the step's
     /// output is recorded as `null`.
     @_disfavoredOverload
     public func step<Output>(
@@ -52,7 +52,7 @@ public struct Run: Sendable {
     }
 }
 
-/// A step in progress, handed to the body of ``Run/step(_:type:input:tags:info:isolation:_:)``.
+/// A step in progress, handed to the body of `Run.step(_:type:_:)`.
 public struct Step: Sendable {
     public let id: UUID
     public let runID: UUID

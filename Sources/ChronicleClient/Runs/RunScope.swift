@@ -1,7 +1,7 @@
 import Foundation
 
-/// The run and step that the current task works in, set by ``ChronicleClient/run(_:id:input:description:tags:info:isolation:_:)``
-/// and ``Run/step(_:type:input:tags:info:isolation:_:)``. A task-local: child tasks (`async let`, task
+/// The run and step that the current task works in, set by `ChronicleClient.run(_:input:_:)`
+/// and `Run.step(_:type:_:)`. A task-local: child tasks (`async let`, task
 /// groups, `Task {}`) inherit it; detached tasks do not.
 struct RunScope: Sendable, Hashable {
     var runID: UUID

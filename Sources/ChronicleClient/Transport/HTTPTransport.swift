@@ -22,6 +22,8 @@ public struct HTTPTransport: ChronicleTransport {
     ///   - baseURL: the gateway's base URL; a trailing `/` or `/v1` is accepted.
     ///   - apiKey: the gateway key, when the gateway requires one.
     ///   - httpClient: the client to use; ``sharedHTTPClient`` by default.
+    ///   - chatTimeout: how long a chat call may take in all, streaming included.
+    ///   - eventTimeout: how long one delivery of events may take before it counts as failed and is retried.
     public init(baseURL: String, apiKey: String? = nil, httpClient: HTTPClient = HTTPTransport.sharedHTTPClient,
                 chatTimeout: Duration = .seconds(600), eventTimeout: Duration = .seconds(10)) {
         var base = baseURL

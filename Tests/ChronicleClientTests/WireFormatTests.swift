@@ -1,5 +1,6 @@
 @testable import ChronicleClient
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 
 @Suite("Client wire format")
@@ -74,5 +75,43 @@ struct WireFormatTests {
         #expect(event["time"] == "1970-01-01T00:00:00.000Z")
         let batch = WorkflowEventJSON.batch([Array(#"{"a":1}"#.utf8), Array(#"{"b":2}"#.utf8)])
         #expect(String(decoding: batch, as: UTF8.self) == #"{"events":[{"a":1},{"b":2}]}"#)
+    }
+}
+
+/// Answers every call with an empty completion and keeps the headers it was sent.
+final class CapturingTransport: ChronicleTransport {
+    private let captured = NIOLockedValueBox<[[(name: String, value: String)]]>([])
+    var headers: [[(name: String, value: String)]] { captured.withLockedValue { $0 } }
+
+    func chat(_ request: TransportRequest) async throws -> TransportReply {
+        captured.withLockedValue { $0.append(request.headers) }
+        return TransportReply(body: Array(#"{"choices":[]}"#.utf8), callID: nil)
+    }
+
+    func streamChat(_ request: TransportRequest) async throws -> TransportStream {
+        captured.withLockedValue { $0.append(request.headers) }
+        return TransportStream(callID: nil, events: AsyncThrowingStream { $0.finish() })
+    }
+
+    func sendEvents(_ body: [UInt8]) async -> EventDeliveryOutcome { .delivered }
+}
+
+@Suite("Scopes on an actor")
+struct ActorScopeTests {
+    /// Scopes opened on the main actor (an app's or a command-line tool's top level) tag their calls too.
+    @MainActor @Test func callsOnTheMainActorAreTagged() async throws {
+        let transport = CapturingTransport()
+        let client = ChronicleClient(transport: transport, configuration: .testing())
+        var ids: (run: UUID?, step: UUID?) = (nil, nil)
+        try await client.run("main") { run in
+            ids.run = run.id
+            try await run.step("plan", type: "llm") { step in
+                ids.step = step.id
+                _ = try await client.chat(ChatRequest(model: "m", messages: [.user("hi")]))
+            }
+        }
+        let sent = try #require(transport.headers.first)
+        #expect(sent.first { $0.name == "x-chronicle-run-id" }?.value == ids.run?.uuidString.lowercased())
+        #expect(sent.first { $0.name == "x-chronicle-step-id" }?.value == ids.step?.uuidString.lowercased())
     }
 }

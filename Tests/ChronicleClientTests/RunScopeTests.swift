@@ -158,6 +158,11 @@ struct RunScopeTests {
         #expect(client.droppedEventCount == 4)
         #expect(statistics.delivered == 0)
         #expect(statistics.failedAttempts >= 1)
+        // A flush gives up at its deadline (on the injected clock) and says so.
+        let flushing = Task { await client.flush(timeout: .seconds(5)) }
+        await clock.waitForPendingSleeps(2)
+        clock.advance(by: .seconds(5))
+        #expect(await flushing.value == false)
         #expect(await client.shutdown(timeout: .zero) == 8)
         try await client.run("after shutdown") { _ in }
         #expect(client.droppedEventCount == 6)

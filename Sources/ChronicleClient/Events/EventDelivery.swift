@@ -8,8 +8,8 @@ final class EventDelivery: Sendable {
         var machine: EventQueueStateMachine<[UInt8]>
         var drainWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiterID = 0
+        /// The backoff wait in progress, cancelled by shutdown.
         var retryTask: Task<Void, Never>?
-        var sendTask: Task<Void, Never>?
     }
 
     private let state: NIOLockedValueBox<State>
@@ -47,7 +47,9 @@ final class EventDelivery: Sendable {
             resumeDrainWaitersIfDrained()
         case .send(let batch):
             let body = WorkflowEventJSON.batch(batch)
-            let task = Task {
+            // An unstructured task: delivery outlives the scope that recorded the event, and a send in
+            // flight at shutdown finishes on its own (its outcome then starts nothing more).
+            Task {
                 let outcome = await self.transport.sendEvents(body)
                 if case .rejected(let reason) = outcome {
                     self.logger.error("Chronicle refused a batch of events", metadata: [
@@ -56,7 +58,6 @@ final class EventDelivery: Sendable {
                 let next = self.state.withLockedValue { $0.machine.sendFinished(outcome) }
                 self.perform(next)
             }
-            state.withLockedValue { $0.sendTask = task }
         case .retry(let wait):
             logger.debug("Chronicle events not delivered; retrying", metadata: ["after": "\(wait)"])
             let task = Task {

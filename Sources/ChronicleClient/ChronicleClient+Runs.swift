@@ -89,3 +89,43 @@ extension ChronicleClient {
         }
     }
 }
+
+extension ChronicleClient {
+    /// Runs `body` as a step of the current run, for code that has the client but not the ``Run``: inside
+    /// a step's body the new step gets it as its parent. Outside any run, the step gets a run of its own,
+    /// named after it, as the reference client's `runStep` does.
+    public func step<Output: Encodable>(
+        _ name: String, type: String = "task", input: (any Encodable)? = nil, tags: [String] = [],
+        info: [String: JSONValue]? = nil, isolation: isolated (any Actor)? = #isolation,
+        _ body: (Step) async throws -> Output
+    ) async throws -> Output {
+        try await performScopedStep(name, type: type, input: input, tags: tags, info: info, isolation: isolation,
+                                    body, output: { Self.encodeOutput($0) })
+    }
+
+    /// The `step` method for a body whose value is not `Encodable` (recorded output `null`).
+    @_disfavoredOverload
+    public func step<Output>(
+        _ name: String, type: String = "task", input: (any Encodable)? = nil, tags: [String] = [],
+        info: [String: JSONValue]? = nil, isolation: isolated (any Actor)? = #isolation,
+        _ body: (Step) async throws -> Output
+    ) async throws -> Output {
+        try await performScopedStep(name, type: type, input: input, tags: tags, info: info, isolation: isolation,
+                                    body, output: { _ in .null })
+    }
+
+    private func performScopedStep<Output>(
+        _ name: String, type: String, input: (any Encodable)?, tags: [String], info: [String: JSONValue]?,
+        isolation: isolated (any Actor)?, _ body: (Step) async throws -> Output, output: (Output) -> JSONValue?
+    ) async throws -> Output {
+        if let scope = RunScope.current {
+            return try await performStep(name, type: type, input: input, tags: tags, info: info, runID: scope.runID,
+                                         parent: scope.stepID, isolation: isolation, body, output: output)
+        }
+        return try await performRun(name, id: nil, input: input, description: nil, tags: [], info: [:],
+                                    isolation: isolation, { run in
+            try await self.performStep(name, type: type, input: input, tags: tags, info: info, runID: run.id,
+                                       parent: nil, isolation: isolation, body, output: output)
+        }, output: output)
+    }
+}

@@ -115,3 +115,29 @@ struct ActorScopeTests {
         #expect(sent.first { $0.name == "x-chronicle-step-id" }?.value == ids.step?.uuidString.lowercased())
     }
 }
+
+@Suite("Steps from the client")
+struct ClientStepTests {
+    /// `client.step` joins the current run under the current step; outside a run it gets a run of its own.
+    @Test func stepJoinsTheScopeOrStartsARun() async throws {
+        let transport = CapturingTransport()
+        let client = ChronicleClient(transport: transport, configuration: .testing())
+        var outer: UUID?
+        var parent: UUID?
+        try await client.run("main") { run in
+            try await run.step("outer") { step in
+                outer = step.id
+                try await client.step("helper") { helper in parent = helper.parentID }
+            }
+        }
+        #expect(parent == outer)
+        var ownRun: UUID?
+        let value = try await client.step("alone") { step in
+            ownRun = step.runID
+            #expect(ChronicleClient.currentRunID == step.runID)
+            return 7
+        }
+        #expect(value == 7)
+        #expect(ownRun != nil)
+    }
+}

@@ -3,11 +3,17 @@ import Foundation
 /// One chunk of a streamed answer. The first carries Chronicle's ``meta``; the last one carries the
 /// ``usage`` (the client always asks for it).
 public struct ChatChunk: Sendable, Hashable, Decodable {
+    /// The provider's id for the completion (the same on every chunk).
     public var id: String?
+    /// When the provider made it (Unix seconds).
     public var created: Int64?
+    /// The model as the provider reported it.
     public var model: String?
+    /// The choices' deltas (empty on the final usage chunk).
     public var choices: [ChunkChoice]
+    /// Token counts, on the final chunk.
     public var usage: Usage?
+    /// Chronicle's `meta`, on the first chunk.
     public var meta: CallMeta?
 
     /// The text this chunk adds to the first choice.
@@ -30,8 +36,11 @@ public struct ChatChunk: Sendable, Hashable, Decodable {
 
 /// One choice's part of a chunk.
 public struct ChunkChoice: Sendable, Hashable, Decodable {
+    /// Which choice (or, on a tool call piece, which call) this is.
     public var index: Int
+    /// What this chunk adds.
     public var delta: ChatDelta
+    /// Why the choice ended, on its last chunk.
     public var finishReason: String?
 
     enum CodingKeys: String, CodingKey {
@@ -49,8 +58,11 @@ public struct ChunkChoice: Sendable, Hashable, Decodable {
 
 /// What a chunk adds to a message.
 public struct ChatDelta: Sendable, Hashable, Decodable {
+    /// The role, on the first chunk.
     public var role: Role?
+    /// Text to append.
     public var content: String?
+    /// Pieces of tool calls.
     public var toolCalls: [ToolCallDelta]?
 
     public init(role: Role? = nil, content: String? = nil, toolCalls: [ToolCallDelta]? = nil) {
@@ -67,9 +79,13 @@ public struct ChatDelta: Sendable, Hashable, Decodable {
 
 /// A piece of a tool call: the first piece of a call has its id and name, later ones add to the arguments.
 public struct ToolCallDelta: Sendable, Hashable, Decodable {
+    /// Which choice (or, on a tool call piece, which call) this is.
     public var index: Int
+    /// The call's id, on its first piece.
     public var id: String?
+    /// The function's name, on its first piece.
     public var name: String?
+    /// Text to append to the arguments.
     public var arguments: String?
 
     enum CodingKeys: String, CodingKey { case index, id, function }

@@ -9,8 +9,11 @@ import Foundation
 /// ]
 /// ```
 public struct ChatMessage: Sendable, Hashable, Codable {
+    /// Who speaks.
     public var role: Role
+    /// Text, or text and images; `nil` on an assistant message that only calls tools.
     public var content: MessageContent?
+    /// The speaker's name, for providers that take one.
     public var name: String?
     /// The tools an assistant message asks to call.
     public var toolCalls: [ToolCall]?
@@ -125,6 +128,7 @@ public enum MessageContent: Sendable, Hashable, Codable {
 
 /// An image given to a model: a URL it can fetch, or the bytes themselves (sent as a `data:` URL).
 public struct ImageInput: Sendable, Hashable {
+    /// An `https:` or `data:` URL.
     public var url: String
     /// `low`, `high` or `auto`; providers that have no such setting ignore it.
     public var detail: String?

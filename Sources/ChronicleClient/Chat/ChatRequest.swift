@@ -12,15 +12,25 @@ import Foundation
 public struct ChatRequest: Sendable, Hashable, Encodable {
     /// The model, `provider/model` or an alias configured in the gateway.
     public var model: String?
+    /// The conversation so far, oldest first.
     public var messages: [ChatMessage]
+    /// The most tokens the answer may have.
     public var maxTokens: Int?
+    /// Sampling temperature (0 to 2).
     public var temperature: Double?
+    /// Nucleus sampling: the probability mass to sample from.
     public var topP: Double?
+    /// Sequences that end the answer.
     public var stop: [String]?
+    /// A seed for providers that sample deterministically.
     public var seed: Int64?
+    /// Functions the model may call.
     public var tools: [Tool]?
+    /// Whether, and which, tool the model must call.
     public var toolChoice: ToolChoice?
+    /// Free text, a JSON object, or JSON matching a schema.
     public var responseFormat: ResponseFormat?
+    /// The end user's id, passed to the provider.
     public var user: String?
     /// Any other OpenAI fields (`parallel_tool_calls`, `reasoning_effort`, …), sent as given.
     public var extraFields: [String: JSONValue]

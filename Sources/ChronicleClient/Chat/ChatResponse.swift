@@ -2,12 +2,17 @@ import Foundation
 
 /// The answer to ``ChronicleClient/chat(_:)``: the provider's completion, Chronicle's ``meta`` and the call's id.
 public struct ChatResponse: Sendable, Hashable, Decodable {
+    /// The provider's id for the completion.
     public var id: String?
+    /// When the provider made it (Unix seconds).
     public var created: Int64?
     /// The model as the provider reported it.
     public var model: String?
+    /// The provider's backend configuration, when it reports one.
     public var systemFingerprint: String?
+    /// The completions (one unless the request asked for more).
     public var choices: [ChatChoice]
+    /// Token counts.
     public var usage: Usage?
     /// Which provider and model Chronicle used, and how many retries it took.
     public var meta: CallMeta?
@@ -41,7 +46,9 @@ public struct ChatResponse: Sendable, Hashable, Decodable {
 
 /// One completion choice.
 public struct ChatChoice: Sendable, Hashable, Decodable {
+    /// The choice's position.
     public var index: Int
+    /// The assistant's message: text, tool calls, or both.
     public var message: ChatMessage
     /// `stop`, `length`, `tool_calls`, …
     public var finishReason: String?
@@ -61,8 +68,11 @@ public struct ChatChoice: Sendable, Hashable, Decodable {
 
 /// Token counts.
 public struct Usage: Sendable, Hashable, Decodable {
+    /// Tokens read.
     public var promptTokens: Int?
+    /// Tokens written.
     public var completionTokens: Int?
+    /// Both together.
     public var totalTokens: Int?
 
     public init(promptTokens: Int? = nil, completionTokens: Int? = nil, totalTokens: Int? = nil) {
@@ -80,10 +90,13 @@ public struct Usage: Sendable, Hashable, Decodable {
 public struct CallMeta: Sendable, Hashable, Decodable {
     /// The call's id, the same as its record's.
     public var id: UUID?
+    /// The provider that answered.
     public var provider: String?
     /// The winning choice's model string as requested (before a provider prefix is stripped).
     public var model: String?
+    /// Attempts beyond the first.
     public var numRetries: Int?
+    /// Whether a provider answered 429 on the way.
     public var wasRateLimited: Bool?
 
     enum CodingKeys: String, CodingKey {

@@ -8,6 +8,7 @@ import Foundation
 ///     parameters: ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"]])
 /// ```
 public struct Tool: Sendable, Hashable, Codable {
+    /// Always `function`.
     public var type: String
     public var function: FunctionDefinition
 
@@ -27,7 +28,9 @@ public struct Tool: Sendable, Hashable, Codable {
 public struct FunctionDefinition: Sendable, Hashable, Codable {
     public var name: String
     public var description: String?
+    /// A JSON Schema for the function's arguments.
     public var parameters: JSONValue?
+    /// Whether the arguments must match the schema exactly (OpenAI).
     public var strict: Bool?
 
     public init(name: String, description: String? = nil, parameters: JSONValue? = nil, strict: Bool? = nil) {
@@ -40,7 +43,9 @@ public struct FunctionDefinition: Sendable, Hashable, Codable {
 
 /// A call the model asks for: which function, with which arguments (a JSON string).
 public struct ToolCall: Sendable, Hashable, Codable {
+    /// The call's id, which the tool's answer names.
     public var id: String
+    /// Always `function`.
     public var type: String
     public var function: FunctionCall
 
@@ -66,6 +71,7 @@ public struct ToolCall: Sendable, Hashable, Codable {
 /// The function a tool call names and its arguments as the model wrote them (JSON text).
 public struct FunctionCall: Sendable, Hashable, Codable {
     public var name: String
+    /// The arguments, as JSON text.
     public var arguments: String
 
     public init(name: String, arguments: String) {

@@ -170,7 +170,10 @@ struct RunScopeTests {
 
     /// The embedded mode records the same rows as the HTTP mode for the same work.
     @Test func embeddedRecordsTheSameRowsAsHTTP() async throws {
-        func work(_ client: ChronicleClient) async throws -> UUID {
+        func work(_ client: ChronicleClient) async throws -> (main: UUID, plain: UUID) {
+            // A run with no info, tags or input: the HTTP route stores its info as `{}`.
+            var plain: UUID?
+            try await client.run("plain") { run in plain = run.id }
             var id: UUID?
             try await client.run("agent", input: "task", tags: ["a"], info: ["version": 2]) { run in
                 id = run.id
@@ -185,7 +188,7 @@ struct RunScopeTests {
                 return "done"
             }
             #expect(await client.flush(timeout: .seconds(10)))
-            return try #require(id)
+            return (try #require(id), try #require(plain))
         }
         let overHTTP = try await TestGateway.text()
         try await overHTTP.start()
@@ -193,8 +196,12 @@ struct RunScopeTests {
         let inProcess = try await TestGateway.text()
         let embeddedRun = try await work(ChronicleClient(gateway: inProcess.gateway, configuration: .testing()))
 
-        let httpRows = try #require(try decodeJSON(await overHTTP.storedRun(httpRun)))
-        let embeddedRows = try #require(try decodeJSON(await inProcess.storedRun(embeddedRun)))
+        let httpRows = try #require(try decodeJSON(await overHTTP.storedRun(httpRun.main)))
+        let embeddedRows = try #require(try decodeJSON(await inProcess.storedRun(embeddedRun.main)))
+        let httpPlain = try #require(try decodeJSON(await overHTTP.storedRun(httpRun.plain)))
+        let embeddedPlain = try #require(try decodeJSON(await inProcess.storedRun(embeddedRun.plain)))
+        #expect(httpPlain["info"] == [:])
+        #expect(withoutVaryingMembers(embeddedPlain) == withoutVaryingMembers(httpPlain))
         #expect(httpRows["steps"]?.arrayValue.count == 2)
         #expect(httpRows["calls"]?.arrayValue.count == 1)
         #expect(withoutVaryingMembers(embeddedRows) == withoutVaryingMembers(httpRows))

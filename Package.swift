@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "ChronicleServer", targets: ["ChronicleServer"]),
         .library(name: "ChronicleTesting", targets: ["ChronicleTesting"]),
         .library(name: "ChronicleFuzzing", targets: ["ChronicleFuzzing"]),
+        .library(name: "ChronicleClient", targets: ["ChronicleClient"]),
+        .library(name: "ChronicleEmbedded", targets: ["ChronicleEmbedded"]),
         .executable(name: "chronicle", targets: ["chronicle"]),
         .executable(name: "chronicle-fuzz", targets: ["ChronicleFuzz"]),
     ],
@@ -38,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
         // OTLP/HTTP only: the gRPC exporter would add grpc-swift and minutes of build time.
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // `swift package generate-documentation --target ChronicleClient` (and ChronicleCore); CI runs it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Gateway core: chat format, providers, routing, retries, streaming, logging pipeline. No server.
@@ -128,6 +132,38 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Swift client library: typed chat calls and runs/steps recorded by scope. A client needs only an
+        // HTTP client and logging: no server, storage, Hummingbird or providers. Its wire types are its own
+        // Codable structs (the JSON is the contract), so that it builds without the gateway.
+        .target(
+            name: "ChronicleClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The client's embedded mode: a transport that hands calls and events to an in-process `Gateway`,
+        // apart from ChronicleClient so that the client alone never links the gateway.
+        .target(
+            name: "ChronicleEmbedded",
+            dependencies: [
+                "ChronicleClient",
+                "ChronicleCore",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A small command-line agent: a three-step run with tool calls through a local Chronicle.
+        .executableTarget(
+            name: "Agent",
+            dependencies: ["ChronicleClient"],
+            path: "Examples/Agent",
+            swiftSettings: swiftSettings
+        ),
         // The thin `chronicle` executable.
         .executableTarget(
             name: "chronicle",
@@ -167,6 +203,18 @@ let package = Package(
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChronicleClientTests",
+            dependencies: [
+                "ChronicleClient", "ChronicleEmbedded", "ChronicleCore", "ChronicleServer", "ChronicleStorage",
+                "ChronicleTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -43,7 +43,7 @@ public struct EmbeddedTransport: ChronicleTransport {
                     switch event {
                     case .chunk(let streamed): chunk = streamed
                     case .single(let response): chunk = ChronicleCore.ChatChunk(response: try response.decoded())
-                    case .requestInfo, .responseInfo, .relayedMessages: continue
+                    case .requestInfo, .responseInfo, .relayedMessages, .relayedResponses, .embeddings: continue
                     }
                     continuation.yield(try Self.encode(try chunk.decoded(), meta: meta))
                     meta = nil

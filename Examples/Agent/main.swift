@@ -101,5 +101,5 @@ if left > 0 { print("\(left) events could not be delivered to \(options.url)") }
 if let runID {
     let id = runID.uuidString.lowercased()
     print("\nThe run:       \(options.url)/v1/runs/\(id)")
-    print("In the dashboard (where it is available): \(options.url)/ui/runs/\(id)")
+    print("In the dashboard: \(options.url)/ui/#/runs/\(id)")
 }

@@ -79,7 +79,7 @@ format = "openai"
             assert result.returncode == 0, result.stderr
             assert "A coat in Oslo" in result.stdout
             run_id = re.search(r"/v1/runs/([0-9a-f-]{36})", result.stdout).group(1)
-            assert f"/ui/runs/{run_id}" in result.stdout
+            assert f"/ui/#/runs/{run_id}" in result.stdout
             run = recorded_run(base, run_id)
             assert run["name"] == "weather-agent"
             assert run["status"] == "finished"

@@ -26,10 +26,6 @@ public enum ChronicleServer {
         let storage = try await OpenedStorage.open(settings: settings, prices: prices, metricsFactory: metrics?.factory,
                                                    onStored: liveCalls.publish, logger: logger)
         let budgets = Budgets(security: settings.security, settings: settings.cost)
-        if let reader = storage.reader as? any UsageReader {
-            // Before serving: the request path only ever reads the counters in memory.
-            try await budgets.load(from: reader)
-        }
         let cost = CostTracker(prices: prices, budgets: budgets, metricsFactory: metrics?.factory)
         defer { storage.backgroundTask?.cancel() }
         if let metrics, let writer = storage.writer { metrics.attach(writer) }
@@ -53,7 +49,7 @@ public enum ChronicleServer {
             gateway: gateway, access: access,
             files: .init(gateway: settings.gateway, gatewayKeys: settings.security.gatewayKeys),
             store: storage.store as? any ConfigStore, secrets: SecretBox.fromEnvironment(), logger: logger,
-            readFiles: {
+            budgets: budgets, readFiles: {
                 let fresh = try ServerSettings.load(overrides: overrides)
                 return .init(gateway: fresh.gateway, gatewayKeys: fresh.security.gatewayKeys)
             })
@@ -63,6 +59,12 @@ public enum ChronicleServer {
         if storage.migrated {
             await reloader.reloadDatabase()
             readiness.markReady()
+        }
+        // Budgets survive a restart: the spend of the current windows is read before serving (the request
+        // path only ever reads the counters in memory), once the keys in the database are known. On
+        // PostgreSQL, ``BudgetSync`` reads it once ready and keeps reading what the other replicas spend.
+        if storage.migrated, postgres == nil, let reader = storage.reader as? any UsageReader {
+            try await budgets.load(from: reader)
         }
         // With PostgreSQL the gateway keys may all be in the database: the exposure check waits for them,
         // and until then no API request is served (``ServerReadiness``).
@@ -84,6 +86,8 @@ public enum ChronicleServer {
                 services.append(AfterReadyService(readiness: readiness, inner: FleetCounterExchange(
                     counters: fleet, store: postgres, interval: settings.fleetSyncInterval, logger: logger)))
             }
+            services.append(AfterReadyService(readiness: readiness, inner: BudgetSync(
+                budgets: budgets, reader: postgres, interval: settings.budgetSyncInterval, logger: logger)))
         }
         services.append(ReloadOnHangupService(reloader: reloader))
         let app = ChronicleApplication.make(

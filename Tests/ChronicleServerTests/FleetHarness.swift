@@ -77,7 +77,8 @@ struct FleetReplica {
     ///   - wallClock: picks the limit window; a fixed time keeps a test inside one window.
     static func start(on database: FleetDatabase, instanceID: String, files: ConfigReloader.FileLayer = .init(
         gateway: GatewayConfiguration(), gatewayKeys: []), exchangeInterval: Duration? = nil,
-        wallClock: @escaping @Sendable () -> Date = { Date() }, secretKey: String? = FleetReplica.secretKey)
+        wallClock: @escaping @Sendable () -> Date = { Date() }, secretKey: String? = FleetReplica.secretKey,
+        cost: CostTracker? = nil, budgetSyncInterval: Duration = .milliseconds(50))
         async throws -> FleetReplica
     {
         let logger = SessionDatabase.quiet
@@ -88,16 +89,19 @@ struct FleetReplica {
         writerConfiguration.flushInterval = .milliseconds(20)
         writerConfiguration.spillPath = database.directory.appendingPathComponent("\(instanceID).spill").path
         writerConfiguration.journalPath = database.directory.appendingPathComponent("\(instanceID).journal").path
+        if let cost { writerConfiguration.prices = cost.prices }
         let writer = LogWriter(store: store, configuration: writerConfiguration, logger: logger)
         let counters = FleetCounters(instanceID: instanceID, wallClock: wallClock)
         var security = SecuritySettings()
         security.adminKeyDigest = KeyDigest(of: adminKey)
         let access = AccessControl(settings: security, fleet: counters)
-        let gateway = try Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(files.gateway)
-            .withLogSink(writer).chargingTokens(to: access).withLogger(logger).build()
+        var builder = Gateway.Builder().withHTTPClient(upstreamClient).withConfiguration(files.gateway)
+            .withLogSink(writer).chargingTokens(to: access).withLogger(logger)
+        if let cost { builder = builder.trackingCost(cost) }
+        let gateway = try builder.build()
         let reloader = ConfigReloader(
             gateway: gateway, access: access, files: files, store: store,
-            secrets: secretKey.map(SecretBox.init(masterKey:)), logger: logger)
+            secrets: secretKey.map(SecretBox.init(masterKey:)), logger: logger, budgets: cost?.budgets)
         await reloader.reloadDatabase()
         let exchange = FleetCounterExchange(counters: counters, store: store,
                                             interval: exchangeInterval ?? .seconds(3600), logger: logger)
@@ -105,10 +109,13 @@ struct FleetReplica {
             await reloader.reloadDatabase()
         }]
         if exchangeInterval != nil { services.append(exchange) }
+        if let budgets = cost?.budgets {
+            services.append(BudgetSync(budgets: budgets, reader: store, interval: budgetSyncInterval, logger: logger))
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = ChronicleApplication.make(
             gateway: gateway, access: access,
-            options: .init(reader: store, reloader: reloader, readiness: ServerReadiness(ready: true), instanceID: instanceID),
+            options: .init(reader: store, cost: cost, reloader: reloader, readiness: ServerReadiness(ready: true), instanceID: instanceID),
             host: "127.0.0.1", port: 0, services: services, logger: logger,
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)

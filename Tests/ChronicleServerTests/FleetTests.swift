@@ -106,6 +106,49 @@ struct FleetTests {
         await database.drop()
     }
 
+    /// A gateway key created through the admin API with a daily budget is held to it on the replica that
+    /// spends it, and, within a second, on every other replica: they read the key's spend from the shared
+    /// database.
+    @Test func keyBudgetHoldsAcrossReplicas() async throws {
+        let database = try await FleetDatabase()
+        let upstream = try await MockUpstream.start(chatReply)
+        let files = ConfigReloader.FileLayer(
+            gateway: GatewayConfiguration(providers: [CustomProviderConfig(name: "up", url: upstream.url(), prefix: "up/")]),
+            gatewayKeys: [])
+        // A dollar a token: one call (3 prompt and 2 completion tokens) spends $5.
+        let prices = PriceTable.bundled.overriding([
+            ModelPrice(provider: "up", model: "m", inputPerMillion: 1_000_000, outputPerMillion: 1_000_000),
+        ])
+        var replicas: [FleetReplica] = []
+        var trackers: [CostTracker] = []
+        for index in 0..<2 {
+            let cost = CostTracker(prices: prices, budgets: Budgets(keyLimits: [:]))
+            trackers.append(cost)
+            replicas.append(try await FleetReplica.start(on: database, instanceID: "b\(index)", files: files, cost: cost))
+        }
+        let created = try await replicas[0].admin("gateway-keys", body: #"{"name":"team-a","max_cost_usd_per_day":4}"#)
+        #expect(created.status == 201)
+        let key = try #require(created.json["key"]?.stringValue)
+        let known = try await eventually { replicas[1].server.access.gatewayKeys.contains { $0.name == "team-a" } }
+        #expect(known != nil, "the other replica knows the new key")
+
+        // The first replica serves one call ($5 of $4) and then refuses the key: the budget set through the
+        // admin API is in force.
+        #expect(try await replicas[0].chat(model: "up/m", key: key) == 200)
+        #expect(try await replicas[0].chat(model: "up/m", key: key) == 429)
+        // The other replica, which served nothing, reads the spend from the database and refuses it too.
+        let read = try await eventually {
+            trackers[1].budgets.statuses().first { $0.name == "gateway_key:team-a:day" }?.spendUSD == 5
+        }
+        #expect(read != nil, "the other replica reads the key's spend within 1 s")
+        #expect(try await replicas[1].chat(model: "up/m", key: key) == 429)
+        let spent = try await database.rows("SELECT sum(cost_usd)::text AS spent FROM chronicle_events")
+        #expect(spent.first?["spent"] == "5")
+        for replica in replicas { await replica.stop() }
+        await upstream.stop()
+        await database.drop()
+    }
+
     /// A key of 30 requests a minute, asked by three replicas in rounds of one request each, with the counters
     /// exchanged after every round: the fleet admits at least 30 and at most 30 + 2, the requests the other
     /// replicas admitted since the last exchange (the bound in the README with S one round).

@@ -36,6 +36,8 @@ public actor ConfigReloader {
     public let access: AccessControl
     public nonisolated let store: (any ConfigStore)?
     public nonisolated let secrets: SecretBox?
+    /// The budgets whose gateway keys' limits follow the keys in force; nil without cost tracking.
+    public nonisolated let budgets: Budgets?
     private let readFiles: (@Sendable () throws -> FileLayer)?
     private let logger: Logger
     private var files: FileLayer
@@ -47,8 +49,10 @@ public actor ConfigReloader {
     public private(set) var generation = 0
 
     public init(gateway: Gateway, access: AccessControl, files: FileLayer, store: (any ConfigStore)?,
-                secrets: SecretBox?, logger: Logger, readFiles: (@Sendable () throws -> FileLayer)? = nil) {
+                secrets: SecretBox?, logger: Logger, budgets: Budgets? = nil,
+                readFiles: (@Sendable () throws -> FileLayer)? = nil) {
         self.gateway = gateway
+        self.budgets = budgets
         self.access = access
         self.files = files
         self.store = store
@@ -113,6 +117,7 @@ public actor ConfigReloader {
         let routing = try Self.merge(files: files, stored: stored, secrets: secrets, logger: logger)
         try gateway.replaceRouting(routing.gateway)
         access.replaceGatewayKeys(routing.gatewayKeys)
+        budgets?.replaceKeyLimits(with: routing.gatewayKeys)
         generation += 1
         loaded = true
         let known = gateway.fixedProviderNames.union(routing.gateway.providers.map(\.name))
@@ -174,7 +179,8 @@ public actor ConfigReloader {
             }
             gatewayKeys.append(GatewayKeyConfig(
                 name: key.name, digest: digest, requestsPerMinute: key.requestsPerMinute,
-                tokensPerMinute: key.tokensPerMinute, maxConcurrentRequests: key.maxConcurrentRequests, admin: key.admin))
+                tokensPerMinute: key.tokensPerMinute, maxConcurrentRequests: key.maxConcurrentRequests, admin: key.admin,
+                maxCostUSDPerDay: key.maxCostUSDPerDay, maxCostUSDPerMonth: key.maxCostUSDPerMonth))
         }
         return RoutingConfiguration(
             gateway: gateway,

@@ -20,6 +20,8 @@ public struct ConfigFile: Sendable, Decodable {
     public var instanceID: String?
     /// How often replicas sharing PostgreSQL exchange their limit counters (`fleet_sync_interval`).
     public var fleetSyncInterval: Duration?
+    /// How often replicas sharing PostgreSQL read the gateway keys' budget spend (`budget_sync_interval`).
+    public var budgetSyncInterval: Duration?
     public var storage: StorageSettings.FileValues
     public var gateway: GatewayConfiguration
     var gatewayKeys: [GatewayKeyConfig.FileValues]
@@ -40,6 +42,7 @@ public struct ConfigFile: Sendable, Decodable {
         case maxBodySize = "max_body_size"
         case instanceID = "instance_id"
         case fleetSyncInterval = "fleet_sync_interval"
+        case budgetSyncInterval = "budget_sync_interval"
         case apiKeys = "api_keys"
         case defaultTimeout = "default_timeout"
         case streamIdleTimeout = "stream_idle_timeout"
@@ -70,6 +73,7 @@ public struct ConfigFile: Sendable, Decodable {
         maxBodySize = try c.decodeIfPresent(Int.self, forKey: .maxBodySize)
         instanceID = try c.decodeIfPresent(String.self, forKey: .instanceID)
         fleetSyncInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .fleetSyncInterval)?.duration
+        budgetSyncInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .budgetSyncInterval)?.duration
         storage = StorageSettings.FileValues(
             retentionDays: try c.decodeIfPresent(Int.self, forKey: .retentionDays),
             batchSize: try c.decodeIfPresent(Int.self, forKey: .logBatchSize),
@@ -161,6 +165,8 @@ public struct ServerSettings: Sendable {
     public var instanceID = ServerSettings.defaultInstanceID
     /// How often replicas sharing PostgreSQL exchange their limit counters.
     public var fleetSyncInterval: Duration = .milliseconds(200)
+    /// How often replicas sharing PostgreSQL read the gateway keys' budget spend from it.
+    public var budgetSyncInterval: Duration = .seconds(1)
     public var storage = StorageSettings()
     public var gateway = GatewayConfiguration()
     public var security = SecuritySettings()
@@ -232,6 +238,7 @@ public struct ServerSettings: Sendable {
             if let size = file.maxBodySize { settings.maxBodySize = size }
             if let id = file.instanceID, !id.isEmpty { settings.instanceID = id }
             if let interval = file.fleetSyncInterval, interval > .zero { settings.fleetSyncInterval = interval }
+            if let interval = file.budgetSyncInterval, interval > .zero { settings.budgetSyncInterval = interval }
             settings.storage.apply(file.storage, relativeTo: directory)
             settings.gateway.merge(file.gateway)
             if let limits = file.limits {

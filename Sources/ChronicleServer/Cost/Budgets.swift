@@ -2,6 +2,7 @@ import ChronicleCore
 import ChronicleStorage
 import Foundation
 import HTTPTypes
+import NIOConcurrencyHelpers
 
 /// The budgets of gateway keys and end users, checked before a call goes upstream against the spend
 /// counted in memory (``SpendLedger``), and charged as calls finish.
@@ -21,7 +22,9 @@ public final class Budgets: Sendable {
         public var resetsAt: Date
     }
 
-    public let keyLimits: [String: BudgetLimits]
+    /// The gateway keys' budgets: replaced when the keys are (a reload, an admin change).
+    public var keyLimits: [String: BudgetLimits] { keyLimitsBox.withLockedValue { $0 } }
+    private let keyLimitsBox: NIOLockedValueBox<[String: BudgetLimits]>
     public let userLimits: [String: BudgetLimits]
     /// For users without a budget of their own.
     public let defaultUserLimits: BudgetLimits?
@@ -33,7 +36,7 @@ public final class Budgets: Sendable {
     public init(keyLimits: [String: BudgetLimits] = [:], userLimits: [String: BudgetLimits] = [:],
                 defaultUserLimits: BudgetLimits? = nil, ledger: SpendLedger = SpendLedger(),
                 now: @escaping @Sendable () -> Date = { Date() }) {
-        self.keyLimits = keyLimits.filter { !$0.value.isEmpty }
+        self.keyLimitsBox = NIOLockedValueBox(keyLimits.filter { !$0.value.isEmpty })
         self.userLimits = userLimits.filter { !$0.value.isEmpty }
         self.defaultUserLimits = defaultUserLimits.flatMap { $0.isEmpty ? nil : $0 }
         self.ledger = ledger
@@ -43,12 +46,23 @@ public final class Budgets: Sendable {
     /// The budgets of the gateway keys in `security` and the `[[budgets]]` of `settings`.
     public convenience init(security: SecuritySettings, settings: CostSettings, ledger: SpendLedger = SpendLedger(),
                             now: @escaping @Sendable () -> Date = { Date() }) {
-        var keys: [String: BudgetLimits] = [:]
-        for key in security.gatewayKeys {
-            keys[key.name] = BudgetLimits(perDay: key.maxCostUSDPerDay, perMonth: key.maxCostUSDPerMonth)
-        }
-        self.init(keyLimits: keys, userLimits: settings.userBudgets, defaultUserLimits: settings.defaultUserBudget,
+        self.init(keyLimits: Self.limits(of: security.gatewayKeys), userLimits: settings.userBudgets, defaultUserLimits: settings.defaultUserBudget,
                   ledger: ledger, now: now)
+    }
+
+    private static func limits(of keys: [GatewayKeyConfig]) -> [String: BudgetLimits] {
+        var limits: [String: BudgetLimits] = [:]
+        for key in keys {
+            limits[key.name] = BudgetLimits(perDay: key.maxCostUSDPerDay, perMonth: key.maxCostUSDPerMonth)
+        }
+        return limits
+    }
+
+    /// Puts the budgets of `keys` in force in place of the keys' budgets before: the gateway keys in force
+    /// changed (a reload of the files or the database, an admin change). Spend counted so far is kept.
+    public func replaceKeyLimits(with keys: [GatewayKeyConfig]) {
+        let limits = Self.limits(of: keys).filter { !$0.value.isEmpty }
+        keyLimitsBox.withLockedValue { $0 = limits }
     }
 
     /// Whether any budget is configured.
@@ -117,24 +131,39 @@ public final class Budgets: Sendable {
     /// Adds the spend the database holds for the current windows, so that budgets survive a restart. Run
     /// once at start-up, before serving.
     public func load(from reader: any UsageReader) async throws {
-        guard !isEmpty else { return }
+        for (key, dollars) in try await databaseSpend(from: reader, users: true) { ledger.add(dollars, to: key) }
+    }
+
+    /// Raises the gateway keys' counters to the spend the database holds, when it holds more: what the other
+    /// replicas on the same database spent (and this one's calls stored since the last look). Read from the
+    /// usage rollups, so it stays cheap at any volume; users' budgets (read from the calls) are left to
+    /// each replica's own count.
+    public func refreshKeySpend(from reader: any UsageReader) async throws {
+        for (key, dollars) in try await databaseSpend(from: reader, users: false) { ledger.raise(key, to: dollars) }
+    }
+
+    /// The spend the database holds in the current windows, per budget that is configured.
+    private func databaseSpend(from reader: any UsageReader, users: Bool) async throws -> [(SpendLedger.Key, Double)] {
+        guard !isEmpty else { return [] }
         let instant = now()
+        var spend: [(SpendLedger.Key, Double)] = []
         for window in BudgetWindow.allCases {
             let start = window.start(containing: instant)
             var scopes: [(SpendLedger.Scope, UsageQuery.Dimension)] = []
             if !keyLimits.isEmpty { scopes.append((.gatewayKey, .gatewayKey)) }
             // Users are read from the calls themselves (the rollups do not keep them): only when a user has a budget.
-            if !userLimits.isEmpty || defaultUserLimits != nil { scopes.append((.user, .userID)) }
+            if users, !userLimits.isEmpty || defaultUserLimits != nil { scopes.append((.user, .userID)) }
             for (scope, dimension) in scopes {
                 var query = UsageQuery(since: start, until: max(instant, start.addingTimeInterval(0.001)))
                 query.groupBy = [dimension]
                 for row in try await reader.usage(query).rows {
                     guard let subject = row.group[dimension] ?? nil, let cost = row.costUSD,
                           limits(scope, subject)?.limit(window) != nil else { continue }
-                    ledger.add(cost, to: .init(scope: scope, subject: subject, window: window, windowStart: start))
+                    spend.append((.init(scope: scope, subject: subject, window: window, windowStart: start), cost))
                 }
             }
         }
+        return spend
     }
 
     /// Every configured budget with its spend, and the default user budget of each user who spent in the

@@ -54,6 +54,13 @@ public final class SpendLedger: Sendable {
         }
     }
 
+    /// Raises a counter to `dollars` when it holds less (by adding the difference): how spend counted
+    /// elsewhere, which already includes some of this counter's, is taken in without counting it twice.
+    public func raise(_ key: Key, to dollars: Double) {
+        let difference = dollars - spend(key)
+        if difference > 0 { add(difference, to: key) }
+    }
+
     /// What a counter holds; 0 for one never charged.
     public func spend(_ key: Key) -> Double {
         state.withLockedValue { $0.spend[key] ?? 0 }

@@ -124,7 +124,7 @@ public struct AnthropicProvider: ChatModelProvider {
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
         if contentType.hasPrefix("text/event-stream") {
             return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
-                                            decoder: RelayedMessagesDecoder())
+                                            decoder: RelayedEventStreamDecoder<AnthropicWireSummary> { .relayedMessages($0) })
         }
         let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
         let summary = AnthropicWireSummary.message(bytes.readableBytesView)
@@ -144,48 +144,3 @@ public struct AnthropicProvider: ChatModelProvider {
     }
 }
 
-/// Relays an Anthropic event stream as the bytes that came off the network, each part as one
-/// ``ChatStreamEvent/relayedMessages(_:)``, while reading on the side what the record needs from the
-/// events it completes (`message_start`, `message_delta`, `error`). The bytes are never re-framed, so
-/// the client gets every event the upstream sent, in order, exactly as sent. Each part ends between
-/// events (``ServerSentEventBoundary``), so an error added after a failure starts an event of its own.
-struct RelayedMessagesDecoder: ResponseStreamDecoder {
-    var parser = ServerSentEventParser()
-    var boundary = ServerSentEventBoundary()
-    var model: String?
-
-    mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
-        let parsed: [ServerSentEvent]
-        do {
-            parsed = try parser.parse(bytes)
-        } catch {
-            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
-        }
-        var summary: AnthropicWireSummary?
-        var endsAnswer = false
-        for event in parsed {
-            if event.event == "message_stop" || event.event == "error" { endsAnswer = true }
-            guard let read = AnthropicWireSummary.event(named: event.event, data: event.data) else { continue }
-            if read.error != nil { endsAnswer = true }
-            if summary == nil { summary = read } else { summary?.merge(read) }
-        }
-        if model == nil { model = summary?.model }
-        let complete: ByteBuffer?
-        do {
-            complete = try boundary.complete(bytes)
-        } catch {
-            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
-        }
-        guard let complete else { return }
-        events.append(.relayedMessages(RelayedMessagesPart(
-            bytes: complete, isEventStream: true, summary: summary, endsAnswer: endsAnswer)))
-    }
-
-    mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
-        if let rest = boundary.remainder() {
-            events.append(.relayedMessages(RelayedMessagesPart(
-                bytes: rest, isEventStream: true, summary: nil, endsAnswer: false)))
-        }
-        events.append(.responseInfo(ResponseInfo(model: model ?? "")))
-    }
-}

@@ -310,7 +310,7 @@ public struct OpenAICompatibleProvider: ChatModelProvider {
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
         if contentType.hasPrefix("text/event-stream") {
             return ChatEventStream.decoding(response, idleTimeout: request.streamIdleTimeout,
-                                            decoder: RelayedResponsesDecoder())
+                                            decoder: RelayedEventStreamDecoder<ResponsesWireSummary> { .relayedResponses($0) })
         }
         let bytes = try await transport.readBody(response, idleTimeout: request.streamIdleTimeout)
         let summary = ResponsesWireSummary.response(bytes.readableBytesView)
@@ -438,48 +438,3 @@ public func describeDecodingError(_ error: any Error) -> String {
     }
 }
 
-/// Relays a Responses API event stream as the bytes that came off the network, each part as one
-/// ``ChatStreamEvent/relayedResponses(_:)``, while reading on the side what the record needs from the
-/// events it completes (`response.created`, the final `response.completed` and the like, `error`). The
-/// bytes are never re-framed, so the client gets every event the upstream sent, in order, exactly as sent.
-struct RelayedResponsesDecoder: ResponseStreamDecoder {
-    var parser = ServerSentEventParser()
-    /// Each part ends between events, so an error added after a failure is an event of its own.
-    var boundary = ServerSentEventBoundary()
-    var model: String?
-
-    mutating func decode(_ bytes: ByteBufferView, into events: inout [ChatStreamEvent]) throws(ProviderError) {
-        let parsed: [ServerSentEvent]
-        do {
-            parsed = try parser.parse(bytes)
-        } catch {
-            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
-        }
-        var summary: ResponsesWireSummary?
-        var endsAnswer = false
-        for event in parsed {
-            if ResponsesWireSummary.endsAnswer(event.event) { endsAnswer = true }
-            guard let read = ResponsesWireSummary.event(named: event.event, data: event.data) else { continue }
-            if read.error != nil { endsAnswer = true }
-            if summary == nil { summary = read } else { summary?.merge(read) }
-        }
-        if model == nil { model = summary?.model }
-        let complete: ByteBuffer?
-        do {
-            complete = try boundary.complete(bytes)
-        } catch {
-            throw ProviderError(kind: .parsingResponse, message: "A streamed event is too large")
-        }
-        guard let complete else { return }
-        events.append(.relayedResponses(RelayedResponsesPart(
-            bytes: complete, isEventStream: true, summary: summary, endsAnswer: endsAnswer)))
-    }
-
-    mutating func finish(into events: inout [ChatStreamEvent]) throws(ProviderError) {
-        if let rest = boundary.remainder() {
-            events.append(.relayedResponses(RelayedResponsesPart(
-                bytes: rest, isEventStream: true, summary: nil, endsAnswer: false)))
-        }
-        events.append(.responseInfo(ResponseInfo(model: model ?? "")))
-    }
-}

@@ -6,7 +6,7 @@ import NIOCore
 /// Reads a Messages call's answer for the route: relays an Anthropic-format upstream's bytes, or
 /// translates another provider's chunks with ``AnthropicStreamTranslator``. Pulls the stream and says
 /// what to write; the writing is ``Relay``'s.
-struct MessagesAnswer {
+struct MessagesAnswer: SteppedAnswer {
     let stream: ChatStream
     let requestedModel: String
     var translator: AnthropicStreamTranslator
@@ -27,16 +27,8 @@ struct MessagesAnswer {
         self.translator = AnthropicStreamTranslator(requestedModel: requestedModel)
     }
 
-    /// What to write for one step of the stream.
-    enum Step: Sendable {
-        /// Bytes to write now.
-        case write(ByteBuffer)
-        /// The upstream's bytes that end the answer: written after the call is finished.
-        case last(ByteBuffer)
-        /// The stream ended, with `failure` if it failed; `closing` (possibly empty) is written after the
-        /// call is finished.
-        case end(closing: ByteBuffer, failure: ProviderError?)
-    }
+    typealias Step = AnswerStep
+    typealias Relay = AnswerRelay<Self>
 
     /// The next step, counting `waited` (writing the previous step) as the client's time.
     mutating func next(afterWaiting waited: Duration) async throws -> Step {
@@ -109,73 +101,5 @@ struct MessagesAnswer {
             buffer.writeBytes(bytes)
         }
         return buffer
-    }
-
-    /// The answer, handed from the route to the task that reads it and then to the response body's writer.
-    ///
-    /// `@unchecked Sendable`: the stream's iterator inside is not `Sendable`, but it is only ever used by
-    /// one task at a time, in sequence. The route's task awaits the child task that reads the first step
-    /// (or the whole body) and touches nothing meanwhile; once it returns the response it never touches
-    /// this again, and only the body writer's single task reads it from then on.
-    final class Relay: @unchecked Sendable {
-        private var answer: MessagesAnswer
-
-        init(_ answer: MessagesAnswer) {
-            self.answer = answer
-        }
-
-        /// The first step, read before the response head: a failure now throws, to be answered with a status.
-        func firstStep() async throws -> Step {
-            let step = try await answer.next(afterWaiting: .zero)
-            if case .end(_, let failure?) = step { throw failure }
-            return step
-        }
-
-        func wholeBody() async throws -> ByteBuffer {
-            try await answer.wholeBody()
-        }
-
-        /// Writes the answer from `first` on as server-sent events. The call is finished before the last
-        /// write, so that its record reaches the sink before the client has the whole answer.
-        func relay(from first: Step, to writer: inout any ResponseBodyWriter, logger: Logger) async throws {
-            let call = answer.stream.call
-            var step = first
-            var held: ByteBuffer?
-            while true {
-                switch step {
-                case .write(let bytes):
-                    if let earlier = held {
-                        // Something followed what looked like the end: it was not the last after all.
-                        held = nil
-                        _ = try await ServerSentEvents.write(earlier, to: &writer, call: call)
-                    }
-                    let waited = try await ServerSentEvents.write(bytes, to: &writer, call: call)
-                    step = try await next(afterWaiting: waited, call: call)
-                case .last(let bytes):
-                    if let earlier = held { _ = try await ServerSentEvents.write(earlier, to: &writer, call: call) }
-                    held = bytes
-                    step = try await next(afterWaiting: .zero, call: call)
-                case .end(let closing, let failure):
-                    if let failure {
-                        logger.warning("stream failed", metadata: ["error.kind": "\(failure.kind.rawValue)"])
-                    }
-                    if let relayed = answer.relayedFailure { call.finish(.failed(relayed)) } else { call.finish() }
-                    var last = held ?? ByteBuffer()
-                    last.writeImmutableBuffer(closing)
-                    if last.readableBytes > 0 { _ = try await ServerSentEvents.write(last, to: &writer, call: call) }
-                    return
-                }
-            }
-        }
-
-        private func next(afterWaiting waited: Duration, call: GatewayCall) async throws -> Step {
-            do {
-                return try await answer.next(afterWaiting: waited)
-            } catch {
-                // The client went away and the upstream was aborted: the call ends as cancelled.
-                call.finish(.ending(error))
-                throw error
-            }
-        }
     }
 }

@@ -227,7 +227,7 @@ import Testing
     @Test(arguments: ["openai_responses_text_response_streaming.txt", "openai_responses_tools_response_streaming.txt"])
     func relayedStreams(fixture: String) throws {
         let bytes = Array(try Fixtures.text(fixture).utf8)
-        var decoder = RelayedResponsesDecoder()
+        var decoder = RelayedEventStreamDecoder<ResponsesWireSummary> { .relayedResponses($0) }
         var events: [ChatStreamEvent] = []
         // Fed in small pieces, as the network delivers them.
         var offset = 0

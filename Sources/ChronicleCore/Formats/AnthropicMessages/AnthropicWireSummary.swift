@@ -4,7 +4,7 @@ import NIOCore
 /// passthrough call): the message id, the model, the usage, and an error the upstream reported. One scan
 /// over the bytes with no decoding into types, so that relaying stays as cheap as the bytes are long; the
 /// content is read later, off the request path, when the call is stored.
-public struct AnthropicWireSummary: Sendable, Hashable {
+public struct AnthropicWireSummary: RelayedWireSummary {
     /// The message id (`msg_…`).
     public var id: String?
     /// The model the upstream says answered.
@@ -35,6 +35,11 @@ public struct AnthropicWireSummary: Sendable, Hashable {
             usage = merged
         }
         if let error = later.error { self.error = error }
+    }
+
+    /// Whether an event of this `event:` name ends the answer.
+    public static func endsAnswer(_ name: String?) -> Bool {
+        name == "message_stop" || name == "error"
     }
 
     /// The summary of a whole (non-streamed) answer body: a message, or `{"type":"error",…}`. `nil` when

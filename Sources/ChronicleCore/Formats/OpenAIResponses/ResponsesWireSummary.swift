@@ -4,7 +4,7 @@ import NIOCore
 /// call): the response id, the model, the usage, and an error the upstream reported. One scan over the
 /// bytes with no decoding into types, so that relaying stays as cheap as the bytes are long; the output is
 /// read later, off the request path, when the call is stored.
-public struct ResponsesWireSummary: Sendable, Hashable {
+public struct ResponsesWireSummary: RelayedWireSummary {
     /// The response id (`resp_…`).
     public var id: String?
     /// The model the upstream says answered.

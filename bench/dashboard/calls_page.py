@@ -12,6 +12,7 @@ requests each, warm cache).
 """
 import argparse
 import json
+import math
 import os
 import pathlib
 import random
@@ -75,8 +76,8 @@ def seed(database, rows):
     batch = []
     insert = """INSERT INTO chronicle_events (id, event_type, chat_request, chat_response, error, provider, model,
         application, environment, request_user_id, meta, retries, rate_limited, request_latency_ms, total_latency_ms,
-        created_at, input_tokens, output_tokens, total_tokens, http_status, streamed, overhead_ms, gateway_key)
-        VALUES (?, 'chronicle_llm_request', ?, ?, ?, ?, ?, ?, 'production', ?, 'null', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+        created_at, input_tokens, output_tokens, total_tokens, http_status, streamed, overhead_ms, gateway_key, cost_usd)
+        VALUES (?, 'chronicle_llm_request', ?, ?, ?, ?, ?, ?, 'production', ?, 'null', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
     for i in range(have, rows):
         ms = now - span + (span * i) // rows
         provider, model = random.choice(MODELS)
@@ -87,7 +88,8 @@ def seed(database, rows):
                       json.dumps({"kind": "rate_limit", "message": "slow down", "status": 429}) if failed else "null",
                       provider, model, random.choice(APPS), f"user-{random.randint(1, 200)}", 1 if failed else 0,
                       latency - 2, latency, ms, inp, None if failed else out, None if failed else inp + out,
-                      429 if failed else 200, random.random() < 0.5, round(random.uniform(0.2, 1.5), 3), random.choice(KEYS)))
+                      429 if failed else 200, random.random() < 0.5, round(random.uniform(0.2, 1.5), 3), random.choice(KEYS),
+                      None if failed else (inp * 0.15 + out * 0.6) / 1_000_000))
         if len(batch) == 20000:
             connection.executemany(insert, batch)
             connection.commit()
@@ -95,10 +97,43 @@ def seed(database, rows):
     if batch:
         connection.executemany(insert, batch)
         connection.commit()
+    rebuild_rollups(connection)
     connection.execute("ANALYZE")
     connection.commit()
     connection.close()
     print(f"seeded {rows - have} rows in {time.time() - started:.0f} s", file=sys.stderr)
+
+
+def latency_bounds():
+    """The gateway's latency histogram buckets (LatencyHistogram.lowerBounds): four a doubling from 1 ms."""
+    bounds = [0]
+    for step in range(85):
+        bound = math.ceil(2 ** (step / 4))
+        if bound > bounds[-1]:
+            bounds.append(bound)
+    return bounds
+
+
+def rebuild_rollups(connection):
+    """Refills the usage rollups from the calls, as the migration that adds them does: the rows seeded here
+    went in behind the log writer's back, which keeps them otherwise."""
+    bounds = latency_bounds()
+    dimensions = ["provider", "model", "application", "environment", "gateway_key"]
+    sums = ["requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
+            "priced"]
+    latency = ", ".join(
+        f"SUM(CASE WHEN total_latency_ms >= {low}{f' AND total_latency_ms < {bounds[i + 1]}' if i + 1 < len(bounds) else ''} THEN 1 ELSE 0 END)"
+        for i, low in enumerate(bounds))
+    columns = ", ".join(f"lat_{i}" for i in range(len(bounds)))
+    for table, width in (("chronicle_usage_hourly", 3_600_000), ("chronicle_usage_daily", 86_400_000)):
+        connection.execute(f"DELETE FROM {table}")
+        connection.execute(f"""INSERT INTO {table} (period_start, {', '.join(dimensions)}, {', '.join(sums)}, {columns})
+            SELECT ((created_at / {width}) * {width}), {', '.join(f"COALESCE({d}, '')" for d in dimensions)}, COUNT(*),
+              SUM(CASE WHEN http_status >= 400 THEN 1 ELSE 0 END), COALESCE(SUM(input_tokens), 0),
+              COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(reasoning_tokens), 0),
+              COALESCE(SUM(cost_usd), 0), COUNT(cost_usd), {latency}
+            FROM chronicle_events WHERE event_type = 'chronicle_llm_request' GROUP BY 1, 2, 3, 4, 5, 6""")
+    connection.commit()
 
 
 def timed(url, runs):

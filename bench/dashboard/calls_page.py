@@ -63,6 +63,9 @@ def seed(database, rows):
     have = connection.execute("SELECT count(*) FROM chronicle_events").fetchone()[0]
     if have >= rows:
         print(f"{database}: already {have} rows", file=sys.stderr)
+        if connection.execute("SELECT count(*) FROM chronicle_usage_hourly").fetchone()[0] == 0:
+            rebuild_rollups(connection)
+        connection.close()
         return
     random.seed(42)
     now = int(time.time() * 1000)

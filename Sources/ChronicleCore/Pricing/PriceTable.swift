@@ -60,13 +60,16 @@ public struct PriceTable: Sendable {
     public func price(provider: String?, model: String?, at date: Date) -> ModelPrice? {
         guard let model, !model.isEmpty else { return nil }
         let provider = provider ?? ""
+        // The model as recorded is the usual hit: looked up before any other spelling is made.
+        if let list = byProvider[provider]?[model], let price = Self.inForce(list, at: date) { return price }
         if let models = byProvider[provider] {
-            for candidate in Self.candidates(model, provider: provider) {
+            for candidate in Self.candidates(model, provider: provider).dropFirst() {
                 if let list = models[candidate], let price = Self.inForce(list, at: date) { return price }
             }
         }
         guard !bundledProviders.contains(provider), provider != "ollama" else { return nil }
-        for candidate in Self.candidates(model, provider: provider) {
+        if let price = byModel[model] { return price }
+        for candidate in Self.candidates(model, provider: provider).dropFirst() {
             if let price = byModel[candidate] { return price }
         }
         return nil

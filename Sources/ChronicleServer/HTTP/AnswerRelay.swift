@@ -1,4 +1,5 @@
 import ChronicleCore
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -38,6 +39,33 @@ final class AnswerRelay<Answer: SteppedAnswer>: @unchecked Sendable {
 
     init(_ answer: Answer) {
         self.answer = answer
+    }
+
+    /// The route's response: the event stream, or the whole body once the call is finished, with the call's
+    /// headers (and, for a whole body, its cost).
+    func response(streaming: Bool, channel: (any Channel)?, cost: CostTracker?, logger: Logger) async throws
+        -> Response
+    {
+        let call = answer.stream.call
+        if streaming {
+            // The first events are read before the response head goes out, so that a failure before the
+            // answer starts is still an HTTP error status rather than an error event.
+            let first = try await ClientDisconnect.cancelling(on: channel) { try await self.firstStep() }
+            var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+            headers.addCallHeaders(call, overhead: call.overhead)
+            return ServerSentEvents.response(
+                for: answer.stream, headers: headers, watch: channel.flatMap(ClientDisconnect.watch(for:))
+            ) { writer in
+                try await self.relay(from: first, to: &writer, logger: logger)
+            }
+        }
+        let body = try await ClientDisconnect.cancelling(on: channel) { try await self.wholeBody() }
+        // The record goes to the sink before the body is written, as on the chat route.
+        let overhead = call.finish()
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers.addCallHeaders(call, overhead: overhead)
+        headers.addCost(call, prices: cost)
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
     /// The first step, read before the response head: a failure now throws, to be answered with a status.

@@ -70,27 +70,8 @@ struct MessagesRoutes<Context: GatewayKeyRequestContext>: Sendable {
         let stream = try await ClientDisconnect.cancelling(on: channel) { [options] in
             try await gateway.send(call: callRequest, options: options, call: call)
         }
-        let relay = MessagesAnswer.Relay(MessagesAnswer(stream: stream, requestedModel: callRequest.model ?? ""))
-        if callRequest.isStreaming {
-            // The first events are read before the response head goes out, so that a failure before the
-            // answer starts is still an HTTP error status rather than an error event.
-            let first = try await ClientDisconnect.cancelling(on: channel) { try await relay.firstStep() }
-            var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
-            headers.addCallHeaders(call, overhead: call.overhead)
-            let logger = context.logger
-            return ServerSentEvents.response(
-                for: stream, headers: headers, watch: channel.flatMap(ClientDisconnect.watch(for:))
-            ) { writer in
-                try await relay.relay(from: first, to: &writer, logger: logger)
-            }
-        }
-        let body = try await ClientDisconnect.cancelling(on: channel) { try await relay.wholeBody() }
-        // The record goes to the sink before the body is written, as on the chat route.
-        let overhead = call.finish()
-        var headers: HTTPFields = [.contentType: "application/json"]
-        headers.addCallHeaders(call, overhead: overhead)
-        headers.addCost(call, prices: cost)
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
+        return try await MessagesAnswer.Relay(MessagesAnswer(stream: stream, requestedModel: callRequest.model ?? ""))
+            .response(streaming: callRequest.isStreaming, channel: channel, cost: cost, logger: context.logger)
     }
 
     // MARK: count_tokens

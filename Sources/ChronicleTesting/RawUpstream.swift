@@ -22,6 +22,9 @@ public final class RawUpstream: Sendable {
         /// Answer with a `content-length` body of `size` bytes, written as fast as the socket takes it
         /// (``bodyBytesWritten`` tells how far it got: a client that stops reading stops it).
         case largeBody(size: Int)
+        /// Answer with an event stream of `count` copies of `event`, written as fast as the socket takes
+        /// them (a client that stops reading stops it; ``closedRequests`` tells when it hangs up).
+        case eventStream(event: [UInt8], count: Int)
     }
 
     /// What a ``Behavior/keepAlive(_:)`` upstream does with one request.
@@ -131,6 +134,11 @@ private final class MisbehavingHandler: ChannelInboundHandler {
             let head = "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: \(size)\r\n\r\n"
             context.writeAndFlush(NIOAny(ByteBuffer(string: head)), promise: nil)
             writeBody(context: NIOLoopBound(context, eventLoop: context.eventLoop), remaining: size)
+        case .eventStream(let event, let count):
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: \(event.count * count)\r\n\r\n"
+            context.writeAndFlush(NIOAny(ByteBuffer(string: head)), promise: nil)
+            writeEvents(context: NIOLoopBound(context, eventLoop: context.eventLoop), event: ByteBuffer(bytes: event),
+                        remaining: count)
         case .closeImmediately:
             context.close(promise: nil)
         case .reset:
@@ -158,6 +166,17 @@ private final class MisbehavingHandler: ChannelInboundHandler {
         context.value.writeAndFlush(NIOAny(ByteBuffer(repeating: UInt8(ascii: "x"), count: size))).whenSuccess {
             counts.withLockedValue { $0.bodyBytesWritten += size }
             handler.value.writeBody(context: context, remaining: remaining - size)
+        }
+    }
+
+    /// Writes `remaining` copies of `event`, each once the previous one reached the socket.
+    private func writeEvents(context: NIOLoopBound<ChannelHandlerContext>, event: ByteBuffer, remaining: Int) {
+        guard remaining > 0 else { return }
+        let counts = counts
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.value.writeAndFlush(NIOAny(event)).whenSuccess {
+            counts.withLockedValue { $0.bodyBytesWritten += event.readableBytes }
+            handler.value.writeEvents(context: context, event: event, remaining: remaining - 1)
         }
     }
 

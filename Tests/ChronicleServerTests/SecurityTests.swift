@@ -307,22 +307,27 @@ struct SecurityTests {
     /// stream and records the call as cancelled.
     @Test func stalledReaderIsCut() async throws {
         let chunk = "data: {\"id\":\"c\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(String(repeating: "x", count: 16_000))\"}}]}\n\n"
-        let parts = Array(repeating: Array(chunk.utf8), count: 4000)
-        let upstream = try await MockUpstream.start(MockUpstream.Reply(
-            headers: [("content-type", "text/event-stream")], body: .parts(parts, delay: .zero)))
+        let count = 4000
+        // An upstream that writes its stream as fast as the gateway reads it, and tells when its
+        // connection is closed: the abort is seen on the socket, however loaded the machine is.
+        let upstream = try await RawUpstream.start(.eventStream(event: Array(chunk.utf8), count: count))
         var security = SecuritySettings()
         security.limits.clientWriteTimeout = .milliseconds(300)
-        let server = try await RunningServer.start(configuration: configuration(upstream), security: security)
+        let server = try await RunningServer.start(
+            configuration: GatewayConfiguration(
+                providers: [CustomProviderConfig(name: "up", url: upstream.url(), apiKey: "sk-upstream", prefix: "up/")],
+                retry: RetryOptions(maxTries: 1)),
+            security: security)
         let client = try await RawClient.connect(port: server.port, receiveBuffer: 4096)
         let body = #"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
         try await client.send("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
         // Never read: the server's socket buffer fills, writes stall, the guard closes the connection.
         let record = try #require(try await server.records(1, within: .seconds(30)).first)
         #expect(record.error?.kind == "cancelled")
-        // Deadlines, not waits: each loop ends as soon as what it waits for is seen. They are long because
-        // on a loaded machine the mock upstream notices the abort only when its next write fails.
-        for _ in 0..<1000 where upstream.streamOutcomes.cancelled == 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(upstream.streamOutcomes.cancelled == 1)
+        // Deadlines, not waits: each loop ends as soon as what it waits for is seen.
+        for _ in 0..<1000 where upstream.closedRequests == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(upstream.closedRequests == 1, "the upstream connection is closed")
+        #expect(upstream.bodyBytesWritten < chunk.utf8.count * count, "the upstream stream was cut short")
         // The upstream is aborted as soon as the client goes; the stalled write fails a moment later.
         for _ in 0..<1000 where server.access.inFlight != 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(server.access.inFlight == 0)

@@ -163,20 +163,8 @@ struct UsageAccumulator {
         var bucket: Int64?
     }
 
-    struct Figures {
-        var requests: Int64 = 0
-        var errors: Int64 = 0
-        var inputTokens: Int64 = 0
-        var outputTokens: Int64 = 0
-        var cachedTokens: Int64 = 0
-        var reasoningTokens: Int64 = 0
-        var cost: Double = 0
-        var priced: Int64 = 0
-        var latency = [Int64](repeating: 0, count: LatencyHistogram.bucketCount)
-    }
-
     let query: UsageQuery
-    var figures: [Key: Figures] = [:]
+    var figures: [Key: UsageFigures] = [:]
 
     init(query: UsageQuery) {
         self.query = query
@@ -195,7 +183,7 @@ struct UsageAccumulator {
     /// Adds the sums that follow the group columns (and, for calls, the latency bucket).
     private mutating func addSums(_ row: [String: String], first: Int, to key: Key) -> Int64 {
         func int(_ offset: Int) -> Int64 { row["c\(first + offset)"].flatMap { Int64($0) ?? Double($0).map { Int64($0) } } ?? 0 }
-        var entry = figures[key, default: Figures()]
+        var entry = figures[key, default: UsageFigures()]
         entry.requests += int(0)
         entry.errors += int(1)
         entry.inputTokens += int(2)

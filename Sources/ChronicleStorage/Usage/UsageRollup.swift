@@ -58,33 +58,6 @@ struct UsageRollup: Sendable {
             """
     }
 
-    /// One rollup row's worth of calls.
-    struct Delta {
-        var requests: Int64 = 0
-        var errors: Int64 = 0
-        var inputTokens: Int64 = 0
-        var outputTokens: Int64 = 0
-        var cachedTokens: Int64 = 0
-        var reasoningTokens: Int64 = 0
-        var cost: Double = 0
-        var priced: Int64 = 0
-        var latency = [Int64](repeating: 0, count: LatencyHistogram.bucketCount)
-
-        mutating func add(_ row: EventRow) {
-            requests += 1
-            if (row.httpStatus ?? 200) >= 400 { errors += 1 }
-            inputTokens += row.inputTokens ?? 0
-            outputTokens += row.outputTokens ?? 0
-            cachedTokens += row.cachedTokens ?? 0
-            reasoningTokens += row.reasoningTokens ?? 0
-            if let cost = row.costUSD {
-                self.cost += cost
-                priced += 1
-            }
-            if let ms = row.totalLatencyMs { latency[LatencyHistogram.bucket(ms)] += 1 }
-        }
-    }
-
     struct Key: Hashable {
         var start: Int64
         var dimensions: [String]
@@ -97,13 +70,13 @@ struct UsageRollup: Sendable {
     }
 
     /// The calls among `rows` added up per rollup row.
-    func deltas(_ rows: some Sequence<EventRow>) -> [Key: Delta] {
-        var deltas: [Key: Delta] = [:]
+    func deltas(_ rows: some Sequence<EventRow>) -> [Key: UsageFigures] {
+        var deltas: [Key: UsageFigures] = [:]
         for row in rows where row.eventType == Self.callEventType {
             let start = SQLValue.milliseconds(row.createdAt).floorDiv(width) * width
             let key = Key(start: start, dimensions: [row.provider ?? "", row.model ?? "", row.application ?? "",
                                                      row.environment ?? "", row.gatewayKey ?? ""])
-            deltas[key, default: Delta()].add(row)
+            deltas[key, default: UsageFigures()].add(row)
         }
         return deltas
     }
@@ -118,7 +91,7 @@ struct UsageRollup: Sendable {
 
     /// The upsert adding `deltas` to the rollup: the dimensions are bound, the figures (the gateway's own
     /// numbers) are written into the statement.
-    func upsert(_ deltas: [Key: Delta], dialect: any SQLDialect) -> WorkflowStatement? {
+    func upsert(_ deltas: [Key: UsageFigures], dialect: any SQLDialect) -> WorkflowStatement? {
         guard !deltas.isEmpty else { return nil }
         var values: [SQLValue] = []
         var tuples: [String] = []
@@ -142,5 +115,32 @@ struct UsageRollup: Sendable {
             + tuples.joined(separator: ", ")
             + " ON CONFLICT (period_start, \(Self.dimensions.joined(separator: ", "))) DO UPDATE SET \(updates)"
         return WorkflowStatement(sql: sql, values: values)
+    }
+}
+
+/// What a set of calls adds up to: one rollup row's worth, or one row of a usage answer.
+struct UsageFigures {
+    var requests: Int64 = 0
+    var errors: Int64 = 0
+    var inputTokens: Int64 = 0
+    var outputTokens: Int64 = 0
+    var cachedTokens: Int64 = 0
+    var reasoningTokens: Int64 = 0
+    var cost: Double = 0
+    var priced: Int64 = 0
+    var latency = [Int64](repeating: 0, count: LatencyHistogram.bucketCount)
+
+    mutating func add(_ row: EventRow) {
+        requests += 1
+        if (row.httpStatus ?? 200) >= 400 { errors += 1 }
+        inputTokens += row.inputTokens ?? 0
+        outputTokens += row.outputTokens ?? 0
+        cachedTokens += row.cachedTokens ?? 0
+        reasoningTokens += row.reasoningTokens ?? 0
+        if let cost = row.costUSD {
+            self.cost += cost
+            priced += 1
+        }
+        if let ms = row.totalLatencyMs { latency[LatencyHistogram.bucket(ms)] += 1 }
     }
 }

@@ -10,7 +10,10 @@ public protocol RelayedWireSummary: Sendable, Hashable {
     static func endsAnswer(_ name: String?) -> Bool
     /// Merges a later reading into this one.
     mutating func merge(_ later: Self)
+    var id: String? { get }
     var model: String? { get }
+    /// The usage in the gateway's terms, as far as it is known.
+    var chatUsage: Usage? { get }
     /// The upstream's reported error as the gateway's, if it reported one.
     var providerError: ProviderError? { get }
 }
@@ -36,6 +39,32 @@ public struct RelayedPart<Summary: RelayedWireSummary>: Sendable, Hashable {
         self.isEventStream = isEventStream
         self.summary = summary
         self.endsAnswer = endsAnswer
+    }
+}
+
+/// A relayed answer as the call keeps it for its record: the bytes of its parts, and what was read from them.
+struct RelayedAnswerBytes<Summary: RelayedWireSummary>: Sendable {
+    private(set) var bytes: [UInt8] = []
+    private(set) var parts = 0
+    private(set) var isEventStream = false
+    private var summary: Summary?
+
+    init() {}
+
+    mutating func add(_ part: RelayedPart<Summary>) {
+        bytes.append(contentsOf: part.bytes.readableBytesView)
+        parts += 1
+        isEventStream = part.isEventStream
+        if let read = part.summary {
+            if summary == nil { summary = read } else { summary?.merge(read) }
+        }
+    }
+
+    /// What the record reads of the answer before it is decoded: id, model and usage.
+    var chatSummary: ChatResponse {
+        var response = ChatResponse(id: summary?.id, model: summary?.model)
+        response.usage = summary?.chatUsage
+        return response
     }
 }
 

@@ -32,16 +32,16 @@ public final class CostTracker: Sendable {
         let record = call.record
         guard let usage = record.usage else { return }
         let model = record.responseModel ?? record.model ?? record.request.model
-        let dimensions = [("provider", record.provider ?? ""), ("model", model ?? "")]
+        func dimensions() -> [(String, String)] { [("provider", record.provider ?? ""), ("model", model ?? "")] }
         guard let price = prices.price(provider: record.provider, model: model, at: record.timestamp) else {
             if let metricsFactory {
-                Counter(label: Metric.unpriced, dimensions: dimensions, factory: metricsFactory).increment()
+                Counter(label: Metric.unpriced, dimensions: dimensions(), factory: metricsFactory).increment()
             }
             return
         }
         let dollars = price.cost(of: usage)
         if let metricsFactory, dollars > 0 {
-            FloatingPointCounter(label: Metric.cost, dimensions: dimensions, factory: metricsFactory).increment(by: dollars)
+            FloatingPointCounter(label: Metric.cost, dimensions: dimensions(), factory: metricsFactory).increment(by: dollars)
         }
         budgets.charge(dollars, gatewayKey: call.context.gatewayKeyName ?? record.options.internalMetadata.gatewayKey,
                        userID: record.options.metadata.userID)

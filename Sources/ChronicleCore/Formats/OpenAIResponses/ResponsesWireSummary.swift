@@ -29,6 +29,9 @@ public struct ResponsesWireSummary: RelayedWireSummary {
         if let error = later.error { self.error = error }
     }
 
+    /// The usage in the gateway's terms (already read as such).
+    public var chatUsage: Usage? { usage }
+
     /// The upstream's error as the gateway's.
     public var providerError: ProviderError? {
         guard let error else { return nil }

@@ -15,19 +15,13 @@ extension GatewayCall {
         private var foldsEveryChunk = false
         private(set) var responseMeta: JSONValue?
         /// An Anthropic answer relayed as the upstream sent it: its bytes, and what was read from them.
-        private var relayedMessages: [UInt8] = []
-        private var relayedMessagesSummary: AnthropicWireSummary?
-        private var relayedMessagesParts = 0
-        private var relayedMessagesIsStream = false
+        private var relayedMessages: RelayedAnswerBytes<AnthropicWireSummary>?
         /// An embeddings answer: what is recorded of it, and its body when vectors are kept.
         private var embeddings: (summary: EmbeddingsSummary, body: [UInt8]?)?
         /// Whether an embeddings answer's vectors are kept for the record (`log_embedding_vectors`).
         var keepsEmbeddingVectors = false
         /// A Responses API answer relayed as the upstream sent it: its bytes, and what was read from them.
-        private var relayedResponses: [UInt8] = []
-        private var relayedResponsesSummary: ResponsesWireSummary?
-        private var relayedResponsesParts = 0
-        private var relayedResponsesIsStream = false
+        private var relayedResponses: RelayedAnswerBytes<ResponsesWireSummary>?
 
         /// Adds one event of the answer.
         mutating func add(_ event: ChatStreamEvent) {
@@ -45,21 +39,13 @@ extension GatewayCall {
             case .responseInfo(let info):
                 responseMeta = info.meta
             case .relayedMessages(let part):
-                relayedMessages.append(contentsOf: part.bytes.readableBytesView)
-                relayedMessagesParts += 1
-                relayedMessagesIsStream = part.isEventStream
-                if let summary = part.summary {
-                    if relayedMessagesSummary == nil { relayedMessagesSummary = summary } else { relayedMessagesSummary?.merge(summary) }
-                }
+                relayedMessages = relayedMessages ?? RelayedAnswerBytes()
+                relayedMessages?.add(part)
             case .embeddings(let answer):
                 embeddings = (answer.summary, keepsEmbeddingVectors ? Array(answer.body.readableBytesView) : nil)
             case .relayedResponses(let part):
-                relayedResponses.append(contentsOf: part.bytes.readableBytesView)
-                relayedResponsesParts += 1
-                relayedResponsesIsStream = part.isEventStream
-                if let summary = part.summary {
-                    if relayedResponsesSummary == nil { relayedResponsesSummary = summary } else { relayedResponsesSummary?.merge(summary) }
-                }
+                relayedResponses = relayedResponses ?? RelayedAnswerBytes()
+                relayedResponses?.add(part)
             case .requestInfo:
                 break
             }
@@ -76,24 +62,20 @@ extension GatewayCall {
                 record.setRelayed(.chunks(relayedChunks), summary: relayedSummary)
                 record.chunkCount = relayedChunks.count
             }
-            if relayedMessagesParts > 0 {
-                var summary = ChatResponse(id: relayedMessagesSummary?.id, model: relayedMessagesSummary?.model)
-                summary.usage = relayedMessagesSummary?.chatUsage
-                record.setRelayed(.anthropicMessages(relayedMessages, isEventStream: relayedMessagesIsStream),
-                                  summary: summary)
-                record.chunkCount = relayedMessagesParts
+            if let relayed = relayedMessages {
+                record.setRelayed(.anthropicMessages(relayed.bytes, isEventStream: relayed.isEventStream),
+                                  summary: relayed.chatSummary)
+                record.chunkCount = relayed.parts
             }
             if let embeddings {
                 record.setRelayed(.embeddings(embeddings.summary, body: embeddings.body),
                                   summary: ChatResponse(model: embeddings.summary.model, usage: embeddings.summary.usage))
                 record.chunkCount = 1
             }
-            if relayedResponsesParts > 0 {
-                var summary = ChatResponse(id: relayedResponsesSummary?.id, model: relayedResponsesSummary?.model)
-                summary.usage = relayedResponsesSummary?.usage
-                record.setRelayed(.openAIResponses(relayedResponses, isEventStream: relayedResponsesIsStream),
-                                  summary: summary)
-                record.chunkCount = relayedResponsesParts
+            if let relayed = relayedResponses {
+                record.setRelayed(.openAIResponses(relayed.bytes, isEventStream: relayed.isEventStream),
+                                  summary: relayed.chatSummary)
+                record.chunkCount = relayed.parts
             }
             if let responseMeta { record.responseMeta = responseMeta }
         }
